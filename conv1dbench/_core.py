@@ -1,0 +1,51 @@
+"""The one core problem every backend solves, and the arithmetic shared by all of them.
+
+The front ends (:mod:`conv1dbench._signal`, and later the layer API) reduce every public call to a
+batched, grouped, padded, strided, dilated cross-correlation::
+
+    y[b, o, l] = sum_{c, k} w[o, c, k] * xpad[b, g*Cg + c, l*stride + k*dilation]
+
+with ``Cg = C_in // groups`` input channels per group, ``g = o // (C_out // groups)`` the group of
+output channel ``o``, and ``xpad`` the input with ``pad_left`` zeros before and ``pad_right`` zeros
+after it.  A true convolution is this with the kernel reversed; ``scipy.signal.correlate``'s
+conjugation is done on the kernel before it gets here; per-slice kernels are ``groups == slices``.
+
+Integer and bool inputs are computed in int64.  Integer arithmetic wraps modulo 2**64 on every
+backend, so the result cast to the requested integer dtype is exact wherever the exact result fits
+that dtype (the same promise ``numpy.convolve`` keeps).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+CORE_DTYPES = (
+    np.dtype(np.float32),
+    np.dtype(np.float64),
+    np.dtype(np.complex64),
+    np.dtype(np.complex128),
+    np.dtype(np.int64),
+)
+
+
+def output_length(length: int, taps: int, pad_left: int, pad_right: int, stride: int = 1,
+                  dilation: int = 1) -> int:
+    """Output positions of the core cross-correlation (``L_out`` of SPEC section 2)."""
+    return (length + pad_left + pad_right - dilation * (taps - 1) - 1) // stride + 1
+
+
+def valid_range(length: int, offset: int, stride: int, start: int, stop: int) -> tuple[int, int]:
+    """Output positions ``l`` in ``[start, stop)`` whose tap ``l*stride + offset`` lies inside ``[0, length)``.
+
+    ``offset`` is ``k*dilation - pad_left`` for tap ``k``; positions outside the range read padding.
+    """
+    lo = -(offset // stride)  # ceil(-offset / stride)
+    hi = (length - 1 - offset) // stride + 1
+    return max(start, lo), max(min(stop, hi), max(start, lo))
+
+
+def require_dtype(backend: str, supported, dtype: np.dtype) -> None:
+    """Raise ``TypeError`` when a backend is handed a core dtype it does not compute in."""
+    if dtype not in supported:
+        names = ", ".join(str(d) for d in supported)
+        raise TypeError(f"backend {backend!r} does not take dtype {dtype}; it takes {names}")

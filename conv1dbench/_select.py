@@ -1,0 +1,42 @@
+"""What ``backend="auto"`` runs: for now a simple, documented rule on the core problem.
+
+The rule (to be replaced by measured timings):
+
+1. Integer problems run direct, on ``numba``: exact for any magnitude.
+2. When the shorter of signal and kernel has at most :data:`DIRECT_MAX_TAPS` samples for the dtype,
+   direct convolution does fewer operations than FFT, so ``numba`` runs.
+3. Otherwise ``fft`` (with overlap-add for long signals) runs, unless an input holds a NaN or Inf:
+   FFT would spread it over every output, so non-finite problems always run direct.
+
+Where ``numba`` is unavailable, ``im2col`` takes its place.  The crossover lengths come from
+``benchmarks/bench_signal.py`` on a 2-core AMD EPYC (Zen 4).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ._registry import is_available
+
+#: Longest kernel (shorter operand) for which direct convolution beats FFT, per core dtype kind.
+DIRECT_MAX_TAPS = {"f4": 384, "f8": 192, "c8": 96, "c16": 64, "i8": None}
+
+
+def _direct() -> str:
+    return "numba" if is_available("numba") else "im2col"
+
+
+def choose(x: np.ndarray, w: np.ndarray, shortest: int) -> tuple[str, str]:
+    """The backend auto runs for core arrays ``x``, ``w``, and the reason, in words.
+
+    ``shortest`` is the length of the shorter operand along the convolved axis.
+    """
+    key = x.dtype.str[1:]
+    limit = DIRECT_MAX_TAPS[key]
+    if limit is None:
+        return _direct(), "integer input: direct is exact for any magnitude"
+    if shortest <= limit:
+        return _direct(), f"shorter operand has {shortest} <= {limit} samples: direct is cheaper"
+    if not (np.isfinite(x).all() and np.isfinite(w).all()):
+        return _direct(), "input holds NaN or Inf: FFT would spread it to every output"
+    return "fft", f"shorter operand has {shortest} > {limit} samples: FFT is cheaper"

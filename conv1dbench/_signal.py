@@ -1,0 +1,272 @@
+"""The signal API: ``convolve`` and ``correlate`` with scipy.signal's semantics, batched.
+
+Everything scipy-specific is settled here, once, and every backend receives the same core problem
+(:mod:`conv1dbench._core`):
+
+* ``convolve`` is a cross-correlation with the kernel reversed; ``correlate`` conjugates the kernel.
+* The three modes are three paddings of that cross-correlation with a ``K``-tap kernel: ``"full"``
+  pads ``K-1`` zeros on both sides (``N+K-1`` outputs); ``"same"`` pads ``K//2`` before and
+  ``(K-1)//2`` after (``N`` outputs, the centred slice of full starting at ``(K-1)//2``);
+  ``"valid"`` pads nothing (``N-K+1`` outputs), after swapping the operands when the kernel is the
+  longer one, as scipy does.
+* Leading dimensions broadcast; the slices become the batch, channel or group dimension of the core
+  problem, depending on which operand varies across them.
+"""
+
+from __future__ import annotations
+
+import inspect
+import math
+import operator
+from dataclasses import dataclass
+
+import numpy as np
+
+from ._registry import check_name, get_backend
+from ._select import choose
+
+MODES = ("full", "same", "valid")
+SUPPORTED_DTYPES = "bool, integer, float32, float64, complex64 and complex128"
+
+
+def _checked_array(value, name: str) -> np.ndarray:
+    array = np.asarray(value)
+    dtype = array.dtype
+    supported = (dtype.kind in "biu"
+                 or (dtype.kind == "f" and dtype.itemsize in (4, 8))
+                 or (dtype.kind == "c" and dtype.itemsize in (8, 16)))
+    if not supported:
+        raise TypeError(f"{name} has unsupported dtype {dtype}; supported dtypes are {SUPPORTED_DTYPES}")
+    if array.ndim == 0:
+        raise ValueError(f"{name} is 0-d; it needs at least one dimension")
+    if array.size == 0:
+        raise ValueError(f"{name} is empty (shape {array.shape})")
+    return array
+
+
+def _checked_mode(mode) -> str:
+    if not isinstance(mode, str):
+        raise TypeError(f"mode must be a string, one of {', '.join(map(repr, MODES))}; got {mode!r}")
+    if mode not in MODES:
+        raise ValueError(f"unknown mode {mode!r}; known modes are {', '.join(map(repr, MODES))}")
+    return mode
+
+
+def _checked_axis(axis, ndim: int) -> int:
+    axis = operator.index(axis)
+    if not -ndim <= axis < ndim:
+        raise ValueError(f"axis {axis} is out of range for in1 with {ndim} dimension(s)")
+    return axis % ndim
+
+
+def pad_for_mode(mode: str, taps: int) -> tuple[int, int]:
+    """Zeros before and after the signal that turn a ``taps``-tap cross-correlation into ``mode``."""
+    if mode == "full":
+        return taps - 1, taps - 1
+    if mode == "same":
+        return taps // 2, (taps - 1) // 2
+    return 0, 0
+
+
+@dataclass
+class SignalProblem:
+    """A public ``convolve``/``correlate`` call turned into the core problem, and how to undo it."""
+
+    x: np.ndarray          # (B, C_in, N) core input
+    w: np.ndarray          # (C_out, 1, K) core kernel
+    pad_left: int
+    pad_right: int
+    groups: int
+    shortest: int          # the shorter operand's length: what the auto rule looks at
+    lead: tuple            # broadcast leading shape of the result
+    axis: int
+    reverse: bool          # flip the output (valid-mode correlate with swapped operands)
+    result_dtype: np.dtype
+
+
+def prepare(op: str, in1, in2, mode, axis) -> SignalProblem:
+    """Validate a signal call and express it as the core problem."""
+    mode = _checked_mode(mode)
+    in1 = _checked_array(in1, "in1")
+    in2 = _checked_array(in2, "in2")
+    axis = _checked_axis(axis, in1.ndim)
+    if in2.ndim > in1.ndim:
+        raise ValueError(f"in2 has {in2.ndim} dimensions, more than in1's {in1.ndim}")
+    x = np.moveaxis(in1, axis, -1)
+    w = np.moveaxis(in2, axis, -1) if in2.ndim == in1.ndim else in2
+    try:
+        lead = np.broadcast_shapes(x.shape[:-1], w.shape[:-1])
+    except ValueError:
+        raise ValueError(f"the leading shapes of in1 {x.shape[:-1]} and in2 {w.shape[:-1]} (the axis "
+                         f"moved last) do not broadcast") from None
+
+    result_dtype = np.result_type(in1.dtype, in2.dtype).newbyteorder("=")
+    core_dtype = np.dtype(np.int64) if result_dtype.kind in "biu" else result_dtype
+
+    swap = mode == "valid" and w.shape[-1] > x.shape[-1]
+    reverse = swap and op == "correlate"
+    if op == "convolve":  # commutative, so a swap just exchanges the roles
+        signal, kernel = (w, x) if swap else (x, w)
+        kernel = kernel[..., ::-1]
+    elif swap:  # correlate(in1, in2) = reversed correlate(conj(in2), conj(conj(in1)))
+        signal, kernel = np.conj(w) if w.dtype.kind == "c" else w, x
+    else:
+        signal, kernel = x, (np.conj(w) if w.dtype.kind == "c" else w)
+
+    n, taps = signal.shape[-1], kernel.shape[-1]
+    slices = math.prod(lead)
+    signal_varies = math.prod(signal.shape[:-1]) > 1
+    kernel_varies = math.prod(kernel.shape[:-1]) > 1
+    if not kernel_varies:      # one kernel: the slices are the batch
+        core_x, core_w, groups = np.broadcast_to(signal, lead + (n,)).reshape(slices, 1, n), kernel.reshape(1, 1, taps), 1
+    elif not signal_varies:    # one signal: the slices are output channels
+        core_x, core_w, groups = signal.reshape(1, 1, n), np.broadcast_to(kernel, lead + (taps,)).reshape(slices, 1, taps), 1
+    else:                      # both vary: a depthwise (grouped) problem
+        core_x = np.broadcast_to(signal, lead + (n,)).reshape(1, slices, n)
+        core_w = np.broadcast_to(kernel, lead + (taps,)).reshape(slices, 1, taps)
+        groups = slices
+    pad_left, pad_right = pad_for_mode(mode, taps)
+    return SignalProblem(
+        x=np.ascontiguousarray(core_x, dtype=core_dtype),
+        w=np.ascontiguousarray(core_w, dtype=core_dtype),
+        pad_left=pad_left, pad_right=pad_right, groups=groups,
+        shortest=min(n, taps), lead=lead, axis=axis, reverse=reverse, result_dtype=result_dtype)
+
+
+def backend_for(problem: SignalProblem, backend) -> tuple[str, str]:
+    """The backend name to run and why (``"requested"`` unless auto chose it)."""
+    if check_name(backend) != "auto":
+        return backend, "requested"
+    return choose(problem.x, problem.w, problem.shortest)
+
+
+def run(problem: SignalProblem, backend) -> np.ndarray:
+    name = backend_for(problem, backend)[0]
+    p = problem
+    y = get_backend(name).forward(p.x, p.w, p.pad_left, p.pad_right, 1, 1, p.groups)
+    y = y.reshape(p.lead + y.shape[-1:])
+    if p.reverse:
+        y = y[..., ::-1]
+    if p.result_dtype.kind == "b":
+        y = y != 0
+    elif p.result_dtype != y.dtype:
+        y = y.astype(p.result_dtype)  # integers: wraps exactly as the result dtype would
+    return np.ascontiguousarray(np.moveaxis(y, -1, p.axis))
+
+
+_DOC_COMMON = """
+    Parameters
+    ----------
+    in1 : array_like
+        The signal; any number of dimensions, the signal running along `axis`.
+    in2 : array_like
+        The kernel: 1-D (one kernel for every slice), or with kernels along `axis` and the other
+        dimensions broadcast against `in1`'s.
+    mode : {{"full", "valid", "same"}}
+        ``"full"``: every overlap, ``N + K - 1`` values.  ``"valid"``: only complete overlaps,
+        ``max(N, K) - min(N, K) + 1`` values (the operands are swapped when `in2` is longer, as in
+        scipy).  ``"same"``: ``N`` values, the slice of full starting at ``(K - 1) // 2``.
+    axis : int
+        The axis of `in1` (and of an `in2` with as many dimensions) that holds the signals.
+    backend : str
+        ``"auto"`` (default) or one of :func:`conv1dbench.backends`.
+
+    Returns
+    -------
+    numpy.ndarray
+        Same dtype as scipy.signal.{name} gives: ``numpy.result_type(in1, in2)`` in native byte
+        order; integer and bool inputs give exact integer (bool) results.
+
+    Raises
+    ------
+    ValueError
+        Empty or 0-d input, unknown mode, `axis` out of range, leading shapes that do not broadcast,
+        unknown backend.
+    TypeError
+        Unsupported dtype (float16, longdouble, object, strings, datetimes), or a dtype the chosen
+        backend does not take; a non-string mode.
+    conv1dbench.BackendUnavailable
+        The named backend cannot run on this machine.
+"""
+
+
+def convolve(in1, in2, mode="full", *, axis=-1, backend="auto"):
+    return run(prepare("convolve", in1, in2, mode, axis), backend)
+
+
+def correlate(in1, in2, mode="full", *, axis=-1, backend="auto"):
+    return run(prepare("correlate", in1, in2, mode, axis), backend)
+
+
+convolve.__doc__ = """Convolve `in1` with `in2` along one axis, as ``scipy.signal.convolve`` does.
+
+    ``out[n] = sum_k in1[n - k] * in2[k]``: the kernel slides over the signal *flipped*.
+""" + _DOC_COMMON.format(name="convolve") + """
+    Notes
+    -----
+    A convolution is the cross-correlation with the kernel reversed; every backend computes the
+    latter, so the two functions share all code.
+
+    Examples
+    --------
+    >>> import conv1dbench as cb
+    >>> cb.convolve([1, 2, 3, 4], [5, 6, 7])
+    array([ 5, 16, 34, 52, 45, 28])
+    >>> cb.convolve([1, 2, 3, 4], [5, 6, 7], mode="same")
+    array([16, 34, 52, 45])
+    >>> cb.convolve([1., 2., 3., 4.], [5., 6., 7.], mode="valid", backend="numba")
+    array([34., 52.])
+"""
+
+correlate.__doc__ = """Cross-correlate `in1` with `in2` along one axis, as ``scipy.signal.correlate`` does.
+
+    ``out[n] = sum_k in1[n + k] * conj(in2[k])`` (shifted by the mode's padding): the kernel slides
+    over the signal *unflipped*, and is conjugated for complex input.
+""" + _DOC_COMMON.format(name="correlate") + """
+    Notes
+    -----
+    This is what deep-learning libraries call convolution.  In ``"valid"`` mode with `in2` longer
+    than `in1`, scipy swaps the operands; the result is then the reversed (and, for complex input,
+    conjugated) lags, which this function reproduces.
+
+    Examples
+    --------
+    >>> import conv1dbench as cb
+    >>> cb.correlate([1, 2, 3, 4], [5, 6, 7], mode="valid")
+    array([38, 56])
+"""
+
+
+def fastest(op, *args, explain: bool = False, **kwargs):
+    """The backend ``backend="auto"`` would use for ``op(*args, **kwargs)``, without running it.
+
+    Parameters
+    ----------
+    op : {"convolve", "correlate"} or the function itself
+    *args, **kwargs
+        The arguments that call would take (a ``backend`` argument is accepted and ignored).
+    explain : bool
+        Also return the reason behind the choice.
+
+    Returns
+    -------
+    str or (str, dict)
+        The backend name; with ``explain=True`` also ``{"rule": reason}``.
+
+    Examples
+    --------
+    >>> import numpy as np, conv1dbench as cb
+    >>> cb.fastest("convolve", np.ones(100_000), np.ones(3))
+    'numba'
+    >>> cb.fastest(cb.correlate, np.ones(100_000), np.ones(5000))
+    'fft'
+    """
+    name = op if isinstance(op, str) else getattr(op, "__name__", None)
+    functions = {"convolve": convolve, "correlate": correlate}
+    if name not in functions:
+        raise ValueError(f"unknown op {op!r}; fastest knows {', '.join(map(repr, functions))}")
+    call = inspect.signature(functions[name]).bind(*args, **kwargs)  # TypeError names a bad argument
+    call.apply_defaults()
+    a = call.arguments
+    choice, reason = backend_for(prepare(name, a["in1"], a["in2"], a["mode"], a["axis"]), "auto")
+    return (choice, {"rule": reason}) if explain else choice

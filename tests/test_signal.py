@@ -1,0 +1,236 @@
+"""convolve / correlate on every backend against scipy.signal's direct method."""
+
+import numpy as np
+import pytest
+import scipy.signal
+
+import conv1dbench as cb
+from conftest import DIRECT_BACKENDS
+from reference import TOL, assert_signal_close, scipy_slices
+
+OPS = {"convolve": cb.convolve, "correlate": cb.correlate}
+MODES = ["full", "same", "valid"]
+FLOAT_DTYPES = [np.float32, np.float64, np.complex64, np.complex128]
+# N = 1, K = 1, K > N, even K, K = N, and lengths that cross the numba kernel's 4-tap blocks
+LENGTH_PAIRS = [(1, 1), (1, 3), (2, 2), (5, 1), (5, 2), (5, 5), (5, 8), (7, 4), (16, 3), (16, 16),
+                (33, 6), (33, 40), (64, 13), (100, 9)]
+
+
+def random_array(rng, shape, dtype):
+    a = rng.standard_normal(shape)
+    if np.dtype(dtype).kind == "c":
+        a = a + 1j * rng.standard_normal(shape)
+    return a.astype(dtype)
+
+
+def test_spec_worked_example(backend):
+    x, w = [1, 2, 3, 4], [5, 6, 7]
+    np.testing.assert_array_equal(cb.convolve(x, w, backend=backend), [5, 16, 34, 52, 45, 28])
+    np.testing.assert_array_equal(cb.convolve(x, w, "same", backend=backend), [16, 34, 52, 45])
+    np.testing.assert_array_equal(cb.convolve(x, w, "valid", backend=backend), [34, 52])
+    np.testing.assert_array_equal(cb.correlate(x, w, "valid", backend=backend), [38, 56])
+
+
+@pytest.mark.parametrize("dtype", FLOAT_DTYPES, ids=lambda d: np.dtype(d).name)
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("op", OPS)
+def test_matches_scipy_direct(backend, op, mode, dtype):
+    rng = np.random.default_rng(1)
+    for n, k in LENGTH_PAIRS:
+        in1, in2 = random_array(rng, n, dtype), random_array(rng, k, dtype)
+        y = OPS[op](in1, in2, mode, backend=backend)
+        assert y.dtype == np.dtype(dtype)
+        assert_signal_close(y, scipy_slices(op, in1, in2, mode), in1, in2, dtype, f"N={n} K={k}")
+
+
+@pytest.mark.parametrize("n, k", [(5000, 3), (5000, 17), (4000, 300), (3000, 2999), (300, 5000)])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.complex128], ids=lambda d: np.dtype(d).name)
+def test_larger_sizes(backend, n, k, dtype):
+    """Sizes that reach the parallel numba kernel, several tiles, and FFT overlap-add."""
+    if backend == "naive" and n * k > 2_000_000:
+        pytest.skip("naive: too slow for this size")
+    rng = np.random.default_rng(n + k)
+    in1, in2 = random_array(rng, n, dtype), random_array(rng, k, dtype)
+    for op in OPS:
+        for mode in MODES:
+            y = OPS[op](in1, in2, mode, backend=backend)
+            assert_signal_close(y, scipy_slices(op, in1, in2, mode), in1, in2, dtype, f"{op} {mode}")
+
+
+@pytest.mark.parametrize("dtype1, dtype2", [
+    (np.int8, np.int8), (np.uint8, np.uint8), (np.int16, np.int32), (np.int64, np.int64),
+    (np.uint64, np.uint64), (np.uint32, np.int8), (np.bool_, np.bool_), (np.bool_, np.int16),
+    (np.int8, np.float32), (np.int64, np.complex64), (np.float32, np.float64)])
+@pytest.mark.parametrize("mode", MODES)
+def test_dtypes_follow_scipy(backend, mode, dtype1, dtype2):
+    rng = np.random.default_rng(2)
+    for n, k in [(9, 4), (4, 9), (30, 7)]:
+        in1 = rng.integers(0, 5, n).astype(dtype1)
+        in2 = rng.integers(0, 5, k).astype(dtype2)
+        for op in OPS:
+            y = OPS[op](in1, in2, mode, backend=backend)
+            try:
+                expected = scipy_slices(op, in1, in2, mode, exact=True)
+            except (ValueError, TypeError):  # scipy refuses some bool cases; the value is still defined
+                assert y.dtype == np.bool_
+                expected = scipy_slices(op, in1.astype(np.int64), in2.astype(np.int64), mode, exact=True) != 0
+            assert y.dtype == expected.dtype, f"{op}: {y.dtype} != {expected.dtype}"
+            if expected.dtype.kind in "biu":
+                np.testing.assert_array_equal(y, expected)
+            else:
+                assert_signal_close(y, expected, in1, in2, expected.dtype)
+
+
+def test_integers_are_exact_for_large_values(backend):
+    """Exact integer arithmetic, not float64: values near 2**62 survive on direct backends."""
+    in1 = np.array([2**61, 3, -(2**60)], dtype=np.int64)
+    in2 = np.array([1, 1], dtype=np.int64)
+    expected = scipy.signal.convolve(in1, in2, method="direct")
+    if backend == "fft":
+        with pytest.raises(ValueError, match="exact"):
+            cb.convolve(in1, in2, backend=backend)
+    else:
+        np.testing.assert_array_equal(cb.convolve(in1, in2, backend=backend), expected)
+
+
+def test_integer_results_wrap_like_scipy(backend):
+    in1 = np.array([100, 100, 100], dtype=np.int8)
+    in2 = np.array([2, 2], dtype=np.int8)
+    np.testing.assert_array_equal(cb.convolve(in1, in2, backend=backend),
+                                  scipy.signal.convolve(in1, in2, method="direct"))
+
+
+BATCH_CASES = [  # in1 shape, in2 shape, axis
+    ((3, 20), (5,), -1),
+    ((2, 3, 20), (4,), -1),
+    ((20, 3), (4,), 0),
+    ((2, 20, 3), (2, 6, 3), 1),       # kernels along the same axis, one per slice
+    ((2, 3, 20), (1, 3, 7), -1),      # kernels broadcast over the first dimension
+    ((1, 20), (4, 6), -1),            # one signal, many kernels
+    ((2, 3, 20), (3, 5), -1),         # fewer dimensions: broadcast with the axis last
+    ((3, 4), (3, 9), -1),             # valid mode swaps every slice
+]
+
+
+@pytest.mark.parametrize("shape1, shape2, axis", BATCH_CASES, ids=str)
+@pytest.mark.parametrize("op", OPS)
+def test_batched_and_broadcast(backend, op, shape1, shape2, axis):
+    rng = np.random.default_rng(3)
+    in1, in2 = random_array(rng, shape1, np.complex128), random_array(rng, shape2, np.complex128)
+    for mode in MODES:
+        y = OPS[op](in1, in2, mode, axis=axis, backend=backend)
+        ref = scipy_slices(op, in1, in2, mode, axis=axis)
+        assert_signal_close(y, ref, in1, in2, np.complex128, f"{mode}")
+
+
+def test_accepts_lists_views_readonly_and_big_endian(backend):
+    rng = np.random.default_rng(4)
+    base = rng.standard_normal(41)
+    kernel = rng.standard_normal(6)
+    ref = scipy.signal.correlate(base[::2], kernel, "same", method="direct")
+    readonly = base[::2].copy()
+    readonly.flags.writeable = False
+    variants = {
+        "list": list(base[::2]),
+        "tuple": tuple(base[::2]),
+        "strided": base[::2],
+        "negative stride": base[::-2][::-1],
+        "read-only": readonly,
+        "big-endian": base[::2].astype(">f8"),
+    }
+    for name, in1 in variants.items():
+        y = cb.correlate(in1, kernel.astype(">f8") if name == "big-endian" else kernel, "same", backend=backend)
+        assert y.dtype == np.float64 and y.dtype.isnative, name
+        assert_signal_close(y, ref, base, kernel, np.float64, name)
+
+
+def test_inputs_are_not_modified(backend):
+    rng = np.random.default_rng(5)
+    for dtype in [np.float32, np.float64, np.complex128, np.int64]:
+        in1 = (rng.standard_normal((3, 50)) * 10).astype(dtype)
+        in2 = (rng.standard_normal((3, 9)) * 10).astype(dtype)
+        copies = in1.copy(), in2.copy()
+        for op in OPS.values():
+            for mode in MODES:
+                op(in1, in2, mode, backend=backend)
+                op(in1, in2[0], mode, backend=backend)
+        np.testing.assert_array_equal(in1, copies[0])
+        np.testing.assert_array_equal(in2, copies[1])
+
+
+BAD_INPUTS = [  # args, kwargs, exception, message fragment
+    (([], [1.0]), {}, ValueError, "in1 is empty"),
+    (([1.0], np.zeros((2, 0))), {}, ValueError, "in2 is empty"),
+    ((np.float64(3.0), [1.0]), {}, ValueError, "0-d"),
+    (([1.0, 2.0], np.float64(3.0)), {}, ValueError, "0-d"),
+    (([1.0, 2.0], [1.0]), {"mode": "middle"}, ValueError, "unknown mode 'middle'"),
+    (([1.0, 2.0], [1.0]), {"mode": 3}, TypeError, "mode must be a string"),
+    (([1.0, 2.0], [1.0]), {"axis": 1}, ValueError, "axis 1 is out of range"),
+    ((np.ones((2, 5)), [1.0]), {"axis": -3}, ValueError, "axis -3 is out of range"),
+    ((np.ones((2, 5)), np.ones((3, 2))), {}, ValueError, "do not broadcast"),
+    ((np.ones(5), np.ones((2, 2))), {}, ValueError, "more than in1"),
+    (([1.0, 2.0], [1.0]), {"backend": "fastest"}, ValueError, "known backends are 'auto', 'naive'"),
+    ((np.ones(3, np.float16), [1.0]), {}, TypeError, "float16; supported dtypes"),
+    ((np.ones(3, np.longdouble), [1.0]), {}, TypeError, "supported dtypes"),
+    ((np.array([1, "a"], dtype=object), [1.0]), {}, TypeError, "object"),
+    ((["a", "b"], [1.0]), {}, TypeError, "supported dtypes"),
+    ((np.array([b"a"]), [1.0]), {}, TypeError, "supported dtypes"),
+    ((np.array(["2020-01-01"], dtype="datetime64[D]"), [1.0]), {}, TypeError, "datetime64"),
+]
+
+
+@pytest.mark.parametrize("args, kwargs, exc, fragment", BAD_INPUTS, ids=lambda v: str(v)[:30])
+@pytest.mark.parametrize("op", OPS)
+def test_bad_input_raises_clear_error(op, args, kwargs, exc, fragment):
+    with pytest.raises(exc, match=fragment):
+        OPS[op](*args, **kwargs)
+
+
+def test_unavailable_backend_raises_backend_unavailable():
+    unavailable = [n for n, info in cb.backends().items() if not info["available"]]
+    assert unavailable, "expected at least one unavailable backend on this machine (cuda without a GPU)"
+    for name in unavailable:
+        with pytest.raises(cb.BackendUnavailable, match=name) as info:
+            cb.convolve([1.0, 2.0], [1.0], backend=name)
+        assert isinstance(info.value, RuntimeError)
+
+
+@pytest.mark.parametrize("value", [np.nan, np.inf, -np.inf])
+@pytest.mark.parametrize("op", OPS)
+def test_non_finite_stays_in_its_windows(backend, op, value):
+    if backend not in DIRECT_BACKENDS:
+        pytest.skip(f"{backend} is not a direct backend: it spreads non-finite values by design")
+    rng = np.random.default_rng(6)
+    n, k, where = 200, 7, 90
+    in1, in2 = rng.standard_normal(n), rng.standard_normal(k) + 3.0  # no zero taps
+    in1[where] = value
+    clean = in1.copy()
+    clean[where] = 0.0
+    for mode in MODES:
+        y = OPS[op](in1, in2, mode, backend=backend)
+        ref = scipy_slices(op, clean, in2, mode)
+        touched = ~np.isfinite(scipy_slices(op, in1, in2, mode))
+        assert touched.sum() == k  # scipy's own direct method: exactly the k windows over `where`
+        np.testing.assert_array_equal(~np.isfinite(y), touched)
+        assert_signal_close(y[~touched], ref[~touched], in1[np.isfinite(in1)], in2, np.float64, mode)
+
+
+def test_auto_never_spreads_non_finite_values():
+    rng = np.random.default_rng(7)
+    in1, in2 = rng.standard_normal(20_000), rng.standard_normal(4_000)
+    assert cb.fastest("convolve", in1, in2) == "fft"  # long kernel, finite: FFT is the choice
+    in1[10_000] = np.nan
+    assert cb.fastest("convolve", in1, in2) != "fft"
+    y = cb.convolve(in1, in2, "valid")
+    assert np.isfinite(y).sum() > 0 and (~np.isfinite(y)).sum() == 4_000
+
+
+@pytest.mark.parametrize("dtype", FLOAT_DTYPES, ids=lambda d: np.dtype(d).name)
+def test_auto_matches_scipy(dtype):
+    rng = np.random.default_rng(8)
+    for n, k in [(1000, 3), (1000, 900), (50, 20_000)]:
+        in1, in2 = random_array(rng, n, dtype), random_array(rng, k, dtype)
+        for op in OPS:
+            for mode in MODES:
+                y = OPS[op](in1, in2, mode)
+                assert_signal_close(y, scipy_slices(op, in1, in2, mode), in1, in2, dtype, f"{op} {mode}")
