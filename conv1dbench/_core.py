@@ -19,13 +19,7 @@ from __future__ import annotations
 
 import numpy as np
 
-CORE_DTYPES = (
-    np.dtype(np.float32),
-    np.dtype(np.float64),
-    np.dtype(np.complex64),
-    np.dtype(np.complex128),
-    np.dtype(np.int64),
-)
+CORE_DTYPES = frozenset(np.dtype(t) for t in (np.float32, np.float64, np.complex64, np.complex128, np.int64))
 
 
 def output_length(length: int, taps: int, pad_left: int, pad_right: int, stride: int = 1,
@@ -47,5 +41,5 @@ def valid_range(length: int, offset: int, stride: int, start: int, stop: int) ->
 def require_dtype(backend: str, supported, dtype: np.dtype) -> None:
     """Raise ``TypeError`` when a backend is handed a core dtype it does not compute in."""
     if dtype not in supported:
-        names = ", ".join(str(d) for d in supported)
+        names = ", ".join(sorted(str(d) for d in supported))
         raise TypeError(f"backend {backend!r} does not take dtype {dtype}; it takes {names}")

@@ -65,6 +65,8 @@ def check_name(name: object) -> str:
 
 def get_backend(name: str) -> ModuleType:
     """The module of an available backend; ``BackendUnavailable`` if it cannot run here."""
+    if _reasons.get(name, "") is None:  # loaded and available: the fast path of every call
+        return _loaded[name]
     check_name(name)
     module, reason = _load(name)
     if reason is not None:

@@ -26,17 +26,19 @@ from ._registry import check_name, get_backend
 from ._select import choose
 
 MODES = ("full", "same", "valid")
+_MODE_SET = frozenset(MODES)
+_INT64 = np.dtype(np.int64)
 SUPPORTED_DTYPES = "bool, integer, float32, float64, complex64 and complex128"
 
 
+# dtype.char of every accepted input: bool, the integers, float32/64, complex64/128
+_ACCEPTED_CHARS = frozenset("?bBhHiIlLqQpPfdFD")
+
+
 def _checked_array(value, name: str) -> np.ndarray:
-    array = np.asarray(value)
-    dtype = array.dtype
-    supported = (dtype.kind in "biu"
-                 or (dtype.kind == "f" and dtype.itemsize in (4, 8))
-                 or (dtype.kind == "c" and dtype.itemsize in (8, 16)))
-    if not supported:
-        raise TypeError(f"{name} has unsupported dtype {dtype}; supported dtypes are {SUPPORTED_DTYPES}")
+    array = value if type(value) is np.ndarray else np.asarray(value)
+    if array.dtype.char not in _ACCEPTED_CHARS:
+        raise TypeError(f"{name} has unsupported dtype {array.dtype}; supported dtypes are {SUPPORTED_DTYPES}")
     if array.ndim == 0:
         raise ValueError(f"{name} is 0-d; it needs at least one dimension")
     if array.size == 0:
@@ -45,6 +47,8 @@ def _checked_array(value, name: str) -> np.ndarray:
 
 
 def _checked_mode(mode) -> str:
+    if mode in _MODE_SET:
+        return mode
     if not isinstance(mode, str):
         raise TypeError(f"mode must be a string, one of {', '.join(map(repr, MODES))}; got {mode!r}")
     if mode not in MODES:
@@ -68,7 +72,7 @@ def pad_for_mode(mode: str, taps: int) -> tuple[int, int]:
     return 0, 0
 
 
-@dataclass
+@dataclass(slots=True)
 class SignalProblem:
     """A public ``convolve``/``correlate`` call turned into the core problem, and how to undo it."""
 
@@ -85,58 +89,73 @@ class SignalProblem:
 
 
 def prepare(op: str, in1, in2, mode, axis) -> SignalProblem:
-    """Validate a signal call and express it as the core problem."""
+    """Validate a signal call and express it as the core problem.
+
+    Steps that do nothing for the common case (1-D operands, last axis) are skipped: for short
+    signals this function is most of the cost of a call.
+    """
     mode = _checked_mode(mode)
     in1 = _checked_array(in1, "in1")
     in2 = _checked_array(in2, "in2")
-    axis = _checked_axis(axis, in1.ndim)
-    if in2.ndim > in1.ndim:
-        raise ValueError(f"in2 has {in2.ndim} dimensions, more than in1's {in1.ndim}")
-    x = np.moveaxis(in1, axis, -1)
-    w = np.moveaxis(in2, axis, -1) if in2.ndim == in1.ndim else in2
-    try:
-        lead = np.broadcast_shapes(x.shape[:-1], w.shape[:-1])
-    except ValueError:
-        raise ValueError(f"the leading shapes of in1 {x.shape[:-1]} and in2 {w.shape[:-1]} (the axis "
-                         f"moved last) do not broadcast") from None
+    ndim = in1.ndim
+    axis = _checked_axis(axis, ndim)
+    if in2.ndim > ndim:
+        raise ValueError(f"in2 has {in2.ndim} dimensions, more than in1's {ndim}")
+    last = axis == ndim - 1
+    x = in1 if last else np.moveaxis(in1, axis, -1)
+    w = in2 if last or in2.ndim < ndim else np.moveaxis(in2, axis, -1)
+    if ndim == 1:
+        lead = ()
+    else:
+        try:
+            lead = np.broadcast_shapes(x.shape[:-1], w.shape[:-1])
+        except ValueError:
+            raise ValueError(f"the leading shapes of in1 {x.shape[:-1]} and in2 {w.shape[:-1]} (the "
+                             f"axis moved last) do not broadcast") from None
 
-    result_dtype = np.result_type(in1.dtype, in2.dtype).newbyteorder("=")
-    core_dtype = np.dtype(np.int64) if result_dtype.kind in "biu" else result_dtype
+    result_dtype = in1.dtype if in1.dtype == in2.dtype else np.result_type(in1.dtype, in2.dtype)
+    if not result_dtype.isnative:
+        result_dtype = result_dtype.newbyteorder("=")
+    core_dtype = _INT64 if result_dtype.kind in "biu" else result_dtype
 
     swap = mode == "valid" and w.shape[-1] > x.shape[-1]
-    reverse = swap and op == "correlate"
     if op == "convolve":  # commutative, so a swap just exchanges the roles
         signal, kernel = (w, x) if swap else (x, w)
         kernel = kernel[..., ::-1]
     elif swap:  # correlate(in1, in2) = reversed correlate(conj(in2), conj(conj(in1)))
-        signal, kernel = np.conj(w) if w.dtype.kind == "c" else w, x
+        signal, kernel = (np.conj(w) if w.dtype.kind == "c" else w), x
     else:
         signal, kernel = x, (np.conj(w) if w.dtype.kind == "c" else w)
 
     n, taps = signal.shape[-1], kernel.shape[-1]
-    slices = math.prod(lead)
-    signal_varies = math.prod(signal.shape[:-1]) > 1
-    kernel_varies = math.prod(kernel.shape[:-1]) > 1
-    if not kernel_varies:      # one kernel: the slices are the batch
-        core_x, core_w, groups = np.broadcast_to(signal, lead + (n,)).reshape(slices, 1, n), kernel.reshape(1, 1, taps), 1
-    elif not signal_varies:    # one signal: the slices are output channels
-        core_x, core_w, groups = signal.reshape(1, 1, n), np.broadcast_to(kernel, lead + (taps,)).reshape(slices, 1, taps), 1
-    else:                      # both vary: a depthwise (grouped) problem
-        core_x = np.broadcast_to(signal, lead + (n,)).reshape(1, slices, n)
-        core_w = np.broadcast_to(kernel, lead + (taps,)).reshape(slices, 1, taps)
-        groups = slices
+    if ndim == 1:
+        core_x, core_w, groups = signal.reshape(1, 1, n), kernel.reshape(1, 1, taps), 1
+    else:
+        slices = math.prod(lead)
+        if math.prod(kernel.shape[:-1]) == 1:    # one kernel: the slices are the batch
+            core_x = _broadcast(signal, lead).reshape(slices, 1, n)
+            core_w, groups = kernel.reshape(1, 1, taps), 1
+        elif math.prod(signal.shape[:-1]) == 1:  # one signal: the slices are output channels
+            core_x = signal.reshape(1, 1, n)
+            core_w, groups = _broadcast(kernel, lead).reshape(slices, 1, taps), 1
+        else:                                    # both vary: a depthwise (grouped) problem
+            core_x = _broadcast(signal, lead).reshape(1, slices, n)
+            core_w = _broadcast(kernel, lead).reshape(slices, 1, taps)
+            groups = slices
     pad_left, pad_right = pad_for_mode(mode, taps)
     return SignalProblem(
-        x=np.ascontiguousarray(core_x, dtype=core_dtype),
-        w=np.ascontiguousarray(core_w, dtype=core_dtype),
-        pad_left=pad_left, pad_right=pad_right, groups=groups,
-        shortest=min(n, taps), lead=lead, axis=axis, reverse=reverse, result_dtype=result_dtype)
+        np.ascontiguousarray(core_x, dtype=core_dtype), np.ascontiguousarray(core_w, dtype=core_dtype),
+        pad_left, pad_right, groups, min(n, taps), lead, axis, swap and op == "correlate", result_dtype)
+
+
+def _broadcast(a: np.ndarray, lead: tuple) -> np.ndarray:
+    return a if a.shape[:-1] == lead else np.broadcast_to(a, lead + a.shape[-1:])
 
 
 def backend_for(problem: SignalProblem, backend) -> tuple[str, str]:
     """The backend name to run and why (``"requested"`` unless auto chose it)."""
-    if check_name(backend) != "auto":
-        return backend, "requested"
+    if backend != "auto":
+        return check_name(backend), "requested"
     return choose(problem.x, problem.w, problem.shortest)
 
 
@@ -151,7 +170,9 @@ def run(problem: SignalProblem, backend) -> np.ndarray:
         y = y != 0
     elif p.result_dtype != y.dtype:
         y = y.astype(p.result_dtype)  # integers: wraps exactly as the result dtype would
-    return np.ascontiguousarray(np.moveaxis(y, -1, p.axis))
+    if p.axis != y.ndim - 1:
+        y = np.moveaxis(y, -1, p.axis)
+    return np.ascontiguousarray(y)
 
 
 _DOC_COMMON = """

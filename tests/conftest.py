@@ -16,7 +16,7 @@ def _backend_params():
     ]
 
 
-@pytest.fixture(params=_backend_params())
+@pytest.fixture(params=_backend_params(), scope="session")
 def backend(request):
     """The name of one registered backend; unavailable ones are skipped with their reason."""
     return request.param

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+DTYPES = frozenset((np.dtype(np.float32), np.dtype(np.float64)))
 
 
 def unavailable_reason() -> str | None:

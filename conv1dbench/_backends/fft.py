@@ -6,7 +6,8 @@ batch items and channels go through *one* batched real transform (``rfft``; ``ff
 input) of a ``next_fast_len`` size, are multiplied by the kernel spectra, summed over the input
 channels of each group, transformed back in one call, and the block results are overlap-added.
 The block length minimises the modelled transform work per output sample, which is what makes
-overlap-add pay for long signals with short kernels.
+overlap-add pay for long signals with short kernels.  Transforms run on one thread: pocketfft's
+``workers`` made these batched transforms slower on 2 cores (float32 by 2-4x), not faster.
 
 Rounding error is spread over all outputs (SPEC section 5 states the bound), and so is a NaN or
 Inf: ``backend="auto"`` never picks this backend for non-finite input.  Integer problems are
@@ -84,14 +85,14 @@ def forward(x, w, pad_left, pad_right, stride, dilation, groups):
     blocks[:, :, :length] = x
     blocks = blocks.reshape(batch, groups, c_per_group, n_blocks, block)
 
-    spectra = transform(blocks, n=size, axis=-1, workers=-1)           # (B, G, Cg, nb, F)
-    kernel_spectra = transform(kernel, n=size, axis=-1, workers=-1)    # (C_out, Cg, F)
+    spectra = transform(blocks, n=size, axis=-1)           # (B, G, Cg, nb, F)
+    kernel_spectra = transform(kernel, n=size, axis=-1)    # (C_out, Cg, F)
     kernel_spectra = kernel_spectra.reshape(groups, out_per_group, c_per_group, 1, -1)
     if c_per_group == 1 and out_per_group == 1:  # depthwise / single channel: no channel sum
         products = spectra * kernel_spectra.reshape(1, groups, 1, 1, -1)
     else:
         products = np.einsum("bgcnf,gocnf->bgonf", spectra, kernel_spectra)
-    pieces = inverse(products, n=size, axis=-1, workers=-1)[..., :block + span - 1]
+    pieces = inverse(products, n=size, axis=-1)[..., :block + span - 1]
     pieces = pieces.reshape(batch, c_out, n_blocks, block + span - 1)
 
     # Overlap-add: block i's full convolution starts at i*block; with span - 1 <= block (or a

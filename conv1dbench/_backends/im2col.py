@@ -46,13 +46,15 @@ def forward(x, w, pad_left, pad_right, stride, dilation, groups):
     positions = max(1, PATCH_BYTES // row_bytes)          # positions per chunk, over all batch items
     batch_step = max(1, min(batch, positions // l_out))
     l_step = min(l_out, positions)
+    # One buffer for the patch matrix, reused by every chunk: bounded memory, no page faults per chunk.
+    buffer = np.empty((batch_step, groups, l_step, c_per_group, taps), dtype=x.dtype)
     for b0 in range(0, batch, batch_step):
         b1 = min(batch, b0 + batch_step)
         for l0 in range(0, l_out, l_step):
             l1 = min(l_out, l0 + l_step)
-            # (b, G, l, Cg, K) -> contiguous (b, G, l, Cg*K): the patch matrix of this chunk
-            patches = np.ascontiguousarray(windows[b0:b1, :, :, l0:l1].transpose(0, 1, 3, 2, 4))
-            patches = patches.reshape(b1 - b0, groups, l1 - l0, c_per_group * taps)
-            # (b, G, l, Og) -> (b, G, Og, l)
-            y[b0:b1, :, :, l0:l1] = np.matmul(patches, weights).transpose(0, 1, 3, 2)
+            patches = buffer[:b1 - b0, :, :l1 - l0]
+            np.copyto(patches, windows[b0:b1, :, :, l0:l1].transpose(0, 1, 3, 2, 4))
+            # (b, G, l, Cg*K) @ (G, Cg*K, Og) -> (b, G, l, Og) -> (b, G, Og, l)
+            matrix = patches.reshape(b1 - b0, groups, l1 - l0, c_per_group * taps)
+            y[b0:b1, :, :, l0:l1] = np.matmul(matrix, weights).transpose(0, 1, 3, 2)
     return y.reshape(batch, c_out, l_out)

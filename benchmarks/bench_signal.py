@@ -1,0 +1,172 @@
+"""Signal-API benchmark: every backend against numpy.convolve and scipy.signal, mode "full".
+
+    python benchmarks/bench_signal.py            # the grid of the issue, ~5 minutes on 2 cores
+    python benchmarks/bench_signal.py --quick    # a smoke run of a few small points
+
+Each implementation (our backends, ``auto``, and the peers) is timed in a process of its own, one after
+the other, so that Numba's, OpenBLAS's and pocketfft's thread pools never compete or oversubscribe the
+cores.  Every point is timed with :func:`conv1dbench.timing.measure` (first call with JIT compilation
+reported apart, then the median of adaptive repeats).  The table is printed and written, with the
+machine it ran on, to ``results/``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+
+OURS = ["naive", "im2col", "fft", "numba", "auto"]
+PEERS = ["numpy.convolve", "scipy.signal.convolve", "scipy.signal.oaconvolve"]
+GRID = {"dtype": ["float32", "float64"], "n": [10**4, 10**5, 10**6], "k": [3, 15, 63, 255, 1023]}
+QUICK = {"dtype": ["float32", "float64"], "n": [10**4], "k": [3, 255]}
+#: naive does K NumPy slice operations of N elements; skip it where that is predicted to take > ~0.5 s
+NAIVE_MAX_MACS = 5 * 10**7
+
+
+def implementation(name: str):
+    """A function ``f(x, w)`` computing the full convolution with implementation ``name``."""
+    if name in OURS:
+        import conv1dbench as cb
+        return lambda x, w: cb.convolve(x, w, "full", backend=name)
+    if name == "numpy.convolve":
+        return lambda x, w: np.convolve(x, w, "full")
+    import scipy.signal
+    if name == "scipy.signal.convolve":
+        return lambda x, w: scipy.signal.convolve(x, w, "full", method="auto")
+    return lambda x, w: scipy.signal.oaconvolve(x, w, "full")
+
+
+def skip_reason(name: str, n: int, k: int) -> str | None:
+    if name == "naive" and n * k > NAIVE_MAX_MACS:
+        return f"predicted too slow: {n * k:.1e} multiply-adds in Python-driven slices"
+    return None
+
+
+def worker(name: str, grid: dict, min_time_s: float) -> None:
+    """Time one implementation over the grid; one JSON line per point on stdout."""
+    from conv1dbench.timing import measure
+
+    # glibc serves large buffers with fresh mmap'd pages, so every call pays first-touch page faults
+    # until a freed large buffer raises its mmap threshold (up to 32 MiB); a long-running program
+    # reaches that state by itself.  Reach it up front, for every implementation alike, so that the
+    # order of the grid does not decide who pays the page faults.
+    np.ones(2**22).sum()
+
+    f = implementation(name)
+    rng = np.random.default_rng(0)
+    for dtype in grid["dtype"]:
+        for n in grid["n"]:
+            for k in grid["k"]:
+                row = {"impl": name, "dtype": dtype, "n": n, "k": k}
+                reason = skip_reason(name, n, k)
+                if reason:
+                    row["skipped"] = reason
+                else:
+                    x = rng.standard_normal(n).astype(dtype)
+                    w = rng.standard_normal(k).astype(dtype)
+                    t = measure(lambda: f(x, w), min_time_s=min_time_s, min_samples=3)
+                    row.update(median_s=t.median_s, q25_s=t.q25_s, q75_s=t.q75_s, first_call_s=t.first_call_s)
+                print(json.dumps(row), flush=True)
+    if name in ("numba", "auto"):
+        import numba
+        print(json.dumps({"impl": name, "numba_threading_layer": numba.threading_layer()}), flush=True)
+
+
+def run_all(grid: dict, min_time_s: float, names: list[str]) -> list[dict]:
+    rows = []
+    for i, name in enumerate(names, 1):
+        print(f"[{i}/{len(names)}] timing {name} in its own process ...", file=sys.stderr, flush=True)
+        proc = subprocess.run(
+            [sys.executable, __file__, "--worker", name, "--grid", json.dumps(grid), "--min-time", str(min_time_s)],
+            capture_output=True, text=True, check=False)
+        if proc.returncode != 0:
+            raise SystemExit(f"worker {name} failed:\n{proc.stderr}")
+        rows += [json.loads(line) for line in proc.stdout.splitlines() if line.strip()]
+    return rows
+
+
+def markdown(table, info: dict, checks: list[str], command: str) -> str:
+    lines = ["# Signal benchmark: conv1dbench backends vs numpy / scipy (mode \"full\")", "",
+             f"Command: `{command}`  ", f"Date: {info['date']}", "", "## Machine", ""]
+    lines += [f"- {key}: {value}" for key, value in info.items() if key != "date"]
+    lines += ["", "## Median time per call (ms), and speed relative to scipy.signal.convolve (auto)", "",
+              "`x1.00` = as fast as scipy; higher is faster. `-` = skipped (predicted too slow).", ""]
+    cols = OURS + PEERS
+    lines.append("| dtype | N | K | " + " | ".join(cols) + " |")
+    lines.append("|---|---:|---:|" + "---:|" * len(cols))
+    for (dtype, n, k), r in table.iterrows():
+        ref = r[("median_s", "scipy.signal.convolve")]
+        cells = []
+        for c in cols:
+            t = r[("median_s", c)]
+            cells.append("-" if not np.isfinite(t) else f"{t * 1e3:.3g} (x{ref / t:.2f})")
+        lines.append(f"| {dtype} | {n:.0e} | {k} | " + " | ".join(cells) + " |")
+    lines += ["", "## Targets (issue 2)", ""] + [f"- {c}" for c in checks] + [""]
+    return "\n".join(lines)
+
+
+def check_targets(t) -> list[str]:
+    """The issue's speed targets, each stated with the numbers that decide it."""
+    out = []
+    numba, scipy_, numpy_ = t["numba"], t["scipy.signal.convolve"], t["numpy.convolve"]
+    mid = t.index.get_level_values("k").isin([15, 63, 255]) & (t.index.get_level_values("n") >= 10**5)
+    ratio = (scipy_ / numba)[mid]
+    out.append(f"numba >= 3x scipy.signal.convolve for K in 15..255, N >= 1e5: worst x{ratio.min():.2f} "
+               f"at {ratio.idxmin()} -> {'PASS' if ratio.min() >= 3 else 'FAIL'}")
+    ratio = numpy_ / numba
+    out.append(f"numba >= 0.9x numpy.convolve at every point: worst x{ratio.min():.2f} at {ratio.idxmin()} "
+               f"-> {'PASS' if ratio.min() >= 0.9 else 'FAIL'}")
+    big = t.index.get_level_values("k") == 1023
+    best = t[["im2col", "fft", "numba"]].min(axis=1)[big]
+    ratio = t["scipy.signal.oaconvolve"][big] / best
+    out.append(f"best backend >= scipy.signal.oaconvolve at K = 1023: worst x{ratio.min():.2f} at {ratio.idxmin()} "
+               f"-> {'PASS' if ratio.min() >= 1 else 'FAIL'}")
+    return out
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="a few small points only (smoke test)")
+    parser.add_argument("--min-time", type=float, default=0.2, help="seconds of timing per point")
+    parser.add_argument("--out", default=str(Path(__file__).resolve().parent.parent / "results"),
+                        help="folder for the Markdown and CSV results")
+    parser.add_argument("--worker", help=argparse.SUPPRESS)
+    parser.add_argument("--grid", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.worker:
+        return worker(args.worker, json.loads(args.grid), args.min_time)
+
+    import pandas as pd
+    from conv1dbench.machine import machine_info
+
+    grid = QUICK if args.quick else GRID
+    rows = run_all(grid, args.min_time, OURS + PEERS)
+    layers = {r["impl"]: r["numba_threading_layer"] for r in rows if "numba_threading_layer" in r}
+    frame = pd.DataFrame([r for r in rows if "dtype" in r])
+    table = frame.pivot_table(index=["dtype", "n", "k"], columns="impl", values=["median_s"], dropna=False)
+    table = table.reindex(columns=pd.MultiIndex.from_product([["median_s"], OURS + PEERS]))
+    info = {"date": datetime.datetime.now().isoformat(timespec="seconds"), **machine_info(),
+            "numba_threading_layer_used": layers.get("numba"),
+            "isolation": "each implementation timed in a separate process, one after the other"}
+    checks = [] if args.quick else check_targets(table["median_s"])
+    command = "python benchmarks/bench_signal.py" + (" --quick" if args.quick else "")
+    text = markdown(table, info, checks, command)
+    print(text)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    stem = "signal_quick" if args.quick else "signal"
+    (out / f"{stem}.md").write_text(text)
+    frame.to_csv(out / f"{stem}.csv", index=False)
+    print(f"wrote {out / (stem + '.md')} and {out / (stem + '.csv')}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()

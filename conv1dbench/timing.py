@@ -1,0 +1,71 @@
+"""One timing function for the benchmarks and the harness: warm-up, adaptive repeats, median, spread.
+
+The first call is timed on its own and reported as ``first_call_s``: it includes JIT compilation
+(Numba) and first-touch page faults, and is never part of the median.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Timing:
+    """Seconds per call of a timed function."""
+
+    median_s: float
+    q25_s: float
+    q75_s: float
+    calls: int           # calls timed (samples * calls per sample)
+    first_call_s: float  # the untimed-for-the-median first call: compilation, page faults
+
+    @property
+    def spread(self) -> float:
+        """Interquartile range relative to the median."""
+        return (self.q75_s - self.q25_s) / self.median_s if self.median_s > 0 else 0.0
+
+
+def measure(fn: Callable[[], object], *, min_time_s: float = 0.2, min_samples: int = 5,
+            max_samples: int = 200, sample_s: float = 2e-3,
+            sync: Callable[[], object] | None = None) -> Timing:
+    """Time ``fn()``: one first call, one warm-up call, then samples until ``min_time_s`` has passed.
+
+    Each sample runs ``fn`` enough times to last about ``sample_s`` (so microsecond calls are not
+    swamped by the clock's resolution); the result is per call.  ``sync`` is called before the clock
+    is read on both sides of a sample (for asynchronous devices such as a GPU).
+
+    Examples
+    --------
+    >>> from conv1dbench.timing import measure
+    >>> t = measure(lambda: sum(range(1000)), min_time_s=0.01)
+    >>> t.median_s > 0 and t.q25_s <= t.median_s <= t.q75_s
+    True
+    """
+    sync = sync or (lambda: None)
+    sync()
+    start = time.perf_counter()
+    fn()
+    sync()
+    first = time.perf_counter() - start
+
+    start = time.perf_counter()
+    fn()  # warm-up: caches, branch predictors, thread pools awake
+    sync()
+    estimate = max(time.perf_counter() - start, 1e-9)
+    calls_per_sample = max(1, int(sample_s / estimate))
+
+    samples = []
+    deadline = time.perf_counter() + min_time_s
+    while len(samples) < min_samples or (time.perf_counter() < deadline and len(samples) < max_samples):
+        sync()
+        start = time.perf_counter()
+        for _ in range(calls_per_sample):
+            fn()
+        sync()
+        samples.append((time.perf_counter() - start) / calls_per_sample)
+    q25, median, q75 = np.percentile(samples, [25, 50, 75])
+    return Timing(float(median), float(q25), float(q75), len(samples) * calls_per_sample, first)

@@ -1,0 +1,141 @@
+"""The registry, fastest/auto, the import contract, documentation examples, and backend limits."""
+
+import doctest
+import importlib
+import json
+import pathlib
+import subprocess
+import sys
+import tracemalloc
+
+import numpy as np
+import pytest
+import scipy.signal
+
+import conv1dbench as cb
+from conv1dbench import _registry
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+
+
+def test_backends_lists_every_name_with_availability_and_reason():
+    report = cb.backends()
+    assert list(report) == ["naive", "im2col", "fft", "numba", "cuda"]
+    for name, info in report.items():
+        assert set(info) == {"available", "reason"}
+        assert isinstance(info["available"], bool)
+        assert (info["reason"] is None) == info["available"], name
+    assert report["cuda"]["available"] is False and "cuda" in report["cuda"]["reason"]
+
+
+def test_unknown_backend_error_lists_the_known_ones():
+    with pytest.raises(ValueError) as info:
+        cb.correlate([1.0], [1.0], backend="gpu")
+    for name in ("'auto'", "'naive'", "'im2col'", "'fft'", "'numba'", "'cuda'"):
+        assert name in str(info.value)
+
+
+def test_import_is_fast_and_lazy():
+    code = ("import sys, time, json; import numpy; t = time.perf_counter(); import conv1dbench; "
+            "print(json.dumps([time.perf_counter() - t, [m for m in ('numba', 'scipy', 'matplotlib', "
+            "'pandas', 'numba.cuda') if m in sys.modules]]))")
+    elapsed, heavy = json.loads(subprocess.run([sys.executable, "-c", code], capture_output=True,
+                                               text=True, check=True).stdout)
+    assert heavy == []
+    assert elapsed < 0.5
+
+
+def test_a_broken_backend_is_unavailable_not_fatal(monkeypatch):
+    monkeypatch.setitem(_registry._MODULES, "naive", "conv1dbench._backends.does_not_exist")
+    monkeypatch.delitem(_registry._reasons, "naive", raising=False)
+    monkeypatch.delitem(_registry._loaded, "naive", raising=False)
+    assert cb.backends()["naive"]["available"] is False
+    with pytest.raises(cb.BackendUnavailable, match="does_not_exist"):
+        cb.convolve([1.0], [1.0], backend="naive")
+    monkeypatch.delitem(_registry._reasons, "naive")  # forget the broken state for later tests
+
+
+@pytest.mark.parametrize("n, k, dtype, expected", [
+    (100_000, 3, np.float64, "numba"),
+    (100_000, 15, np.float32, "numba"),
+    (100_000, 5_000, np.float64, "fft"),
+    (3, 100_000, np.float64, "numba"),        # the shorter operand decides
+    (100_000, 5_000, np.int64, "numba"),      # integers: exact direct arithmetic
+])
+def test_fastest_rule(n, k, dtype, expected):
+    x, w = np.ones(n, dtype), np.ones(k, dtype)
+    assert cb.fastest("convolve", x, w) == expected
+    name, details = cb.fastest(cb.correlate, x, w, mode="same", explain=True)
+    assert name == expected and isinstance(details["rule"], str)
+
+
+def test_auto_runs_what_fastest_names(monkeypatch):
+    ran = []
+    real = _registry.get_backend
+
+    def spy(name):
+        ran.append(name)
+        return real(name)
+
+    monkeypatch.setattr("conv1dbench._signal.get_backend", spy)
+    for k in (3, 5_000):
+        x, w = np.ones(50_000), np.ones(k)
+        cb.convolve(x, w)
+        assert ran[-1] == cb.fastest("convolve", x, w)
+
+
+def test_fastest_rejects_unknown_ops_and_arguments():
+    with pytest.raises(ValueError, match="unknown op"):
+        cb.fastest("fold", [1.0], [1.0])
+    with pytest.raises(TypeError):
+        cb.fastest("convolve", [1.0], [1.0], bogus=1)
+
+
+def test_fft_refuses_integers_it_cannot_round_exactly():
+    in1 = np.array([2**45, 1], dtype=np.int64)
+    with pytest.raises(ValueError, match="2\\*\\*40"):
+        cb.convolve(in1, [1, 1], backend="fft")
+    np.testing.assert_array_equal(cb.convolve(in1 // 2**10, [1, 1], backend="fft"),
+                                  scipy.signal.convolve(in1 // 2**10, [1, 1], method="direct"))
+
+
+def test_im2col_patch_matrix_stays_within_its_bound():
+    im2col = importlib.import_module("conv1dbench._backends.im2col")
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal(300_000).astype(np.float32)
+    w = rng.standard_normal(512).astype(np.float32)  # the whole patch matrix would be 614 MB
+    tracemalloc.start()
+    y = cb.correlate(x, w, "valid", backend="im2col")
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert peak < im2col.PATCH_BYTES + 12 * x.nbytes  # the bound plus a few signal-sized buffers
+    ref = scipy.signal.correlate(x.astype(np.float64), w.astype(np.float64), "valid", method="fft")
+    assert np.abs(y - ref).max() <= 1e-5 * np.abs(x).max() * np.abs(w).sum()
+
+
+def test_timing_reports_median_spread_and_first_call():
+    from conv1dbench.timing import measure
+    calls = []
+    t = measure(lambda: calls.append(1), min_time_s=0.01, sync=lambda: None)
+    assert len(calls) == t.calls + 2  # first call and warm-up are not in the samples
+    assert 0 < t.q25_s <= t.median_s <= t.q75_s and t.first_call_s > 0
+
+
+def test_machine_info_names_the_machine_and_versions():
+    from conv1dbench.machine import machine_info
+    info = machine_info()
+    for key in ("cpu", "cores", "python", "numpy", "scipy", "numba"):
+        assert info[key], key
+
+
+@pytest.mark.parametrize("module", ["conv1dbench", "conv1dbench._signal", "conv1dbench._registry",
+                                    "conv1dbench.timing"])
+def test_docstring_examples_run(module):
+    result = doctest.testmod(importlib.import_module(module), optionflags=doctest.NORMALIZE_WHITESPACE)
+    assert result.attempted > 0 and result.failed == 0
+
+
+def test_readme_examples_run():
+    result = doctest.testfile(str(ROOT / "README.md"), module_relative=False,
+                              optionflags=doctest.NORMALIZE_WHITESPACE | doctest.ELLIPSIS)
+    assert result.attempted > 0 and result.failed == 0
