@@ -6,7 +6,10 @@
 Each implementation (our backends, ``auto``, and the peers) is timed in a process of its own, one after
 the other, so that Numba's, OpenBLAS's and pocketfft's thread pools never compete or oversubscribe the
 cores.  Every point is timed with :func:`conv1dbench.timing.measure` (first call with JIT compilation
-reported apart, then the median of adaptive repeats).  The table is printed and written, with the
+reported apart, then the median of adaptive repeats).  The whole sweep runs ``--rounds`` times, the
+order of the implementations rotated each round, and a point's time is the smallest of its per-round
+medians: on a shared virtual machine the speed of the same process varies by up to 2x from minute to
+minute, and the best round is the one least disturbed.  The table is printed and written, with the
 machine it ran on, to ``results/``.
 """
 
@@ -27,6 +30,12 @@ OURS = ["naive", "im2col", "fft", "numba", "auto"]
 PEERS = ["numpy.convolve", "scipy.signal.convolve", "scipy.signal.oaconvolve"]
 GRID = {"dtype": ["float32", "float64"], "n": [10**4, 10**5, 10**6], "k": [3, 15, 63, 255, 1023]}
 QUICK = {"dtype": ["float32", "float64"], "n": [10**4], "k": [3, 255]}
+#: Environment of every timing process.  glibc hands out large buffers as fresh pages (mmap) and
+#: returns freed memory to the OS, so a call can pay a first-touch page fault per 4 KiB of every
+#: temporary, and whether it does depends on what ran before (measured: the same FFT convolution took
+#: 0.6 ms or 1.9 ms depending on the previous grid point).  These settings keep freed memory in the
+#: process, for every implementation alike, so that page faults stay outside the timing.
+WORKER_ENV = {"MALLOC_MMAP_THRESHOLD_": str(2**30), "MALLOC_TRIM_THRESHOLD_": str(2**31)}
 #: naive does K NumPy slice operations of N elements; skip it where that is predicted to take > ~0.5 s
 NAIVE_MAX_MACS = 5 * 10**7
 
@@ -54,12 +63,6 @@ def worker(name: str, grid: dict, min_time_s: float) -> None:
     """Time one implementation over the grid; one JSON line per point on stdout."""
     from conv1dbench.timing import measure
 
-    # glibc serves large buffers with fresh mmap'd pages, so every call pays first-touch page faults
-    # until a freed large buffer raises its mmap threshold (up to 32 MiB); a long-running program
-    # reaches that state by itself.  Reach it up front, for every implementation alike, so that the
-    # order of the grid does not decide who pays the page faults.
-    np.ones(2**22).sum()
-
     f = implementation(name)
     rng = np.random.default_rng(0)
     for dtype in grid["dtype"]:
@@ -80,16 +83,19 @@ def worker(name: str, grid: dict, min_time_s: float) -> None:
         print(json.dumps({"impl": name, "numba_threading_layer": numba.threading_layer()}), flush=True)
 
 
-def run_all(grid: dict, min_time_s: float, names: list[str]) -> list[dict]:
+def run_all(grid: dict, min_time_s: float, names: list[str], rounds: int) -> list[dict]:
     rows = []
-    for i, name in enumerate(names, 1):
-        print(f"[{i}/{len(names)}] timing {name} in its own process ...", file=sys.stderr, flush=True)
-        proc = subprocess.run(
-            [sys.executable, __file__, "--worker", name, "--grid", json.dumps(grid), "--min-time", str(min_time_s)],
-            capture_output=True, text=True, check=False)
-        if proc.returncode != 0:
-            raise SystemExit(f"worker {name} failed:\n{proc.stderr}")
-        rows += [json.loads(line) for line in proc.stdout.splitlines() if line.strip()]
+    for r in range(rounds):
+        order = names[r % len(names):] + names[:r % len(names)]
+        for i, name in enumerate(order, 1):
+            print(f"round {r + 1}/{rounds} [{i}/{len(order)}] timing {name} in its own process ...",
+                  file=sys.stderr, flush=True)
+            proc = subprocess.run(
+                [sys.executable, __file__, "--worker", name, "--grid", json.dumps(grid), "--min-time", str(min_time_s)],
+                capture_output=True, text=True, check=False, env={**os.environ, **WORKER_ENV})
+            if proc.returncode != 0:
+                raise SystemExit(f"worker {name} failed:\n{proc.stderr}")
+            rows += [{**json.loads(line), "round": r + 1} for line in proc.stdout.splitlines() if line.strip()]
     return rows
 
 
@@ -98,7 +104,8 @@ def markdown(table, info: dict, checks: list[str], command: str) -> str:
              f"Command: `{command}`  ", f"Date: {info['date']}", "", "## Machine", ""]
     lines += [f"- {key}: {value}" for key, value in info.items() if key != "date"]
     lines += ["", "## Median time per call (ms), and speed relative to scipy.signal.convolve (auto)", "",
-              "`x1.00` = as fast as scipy; higher is faster. `-` = skipped (predicted too slow).", ""]
+              "`x1.00` = as fast as scipy; higher is faster. `-` = skipped (predicted too slow). "
+              "Each cell is the best of the rounds' medians; all rounds are in the CSV.", ""]
     cols = OURS + PEERS
     lines.append("| dtype | N | K | " + " | ".join(cols) + " |")
     lines.append("|---|---:|---:|" + "---:|" * len(cols))
@@ -109,7 +116,7 @@ def markdown(table, info: dict, checks: list[str], command: str) -> str:
             t = r[("median_s", c)]
             cells.append("-" if not np.isfinite(t) else f"{t * 1e3:.3g} (x{ref / t:.2f})")
         lines.append(f"| {dtype} | {n:.0e} | {k} | " + " | ".join(cells) + " |")
-    lines += ["", "## Targets (issue 2)", ""] + [f"- {c}" for c in checks] + [""]
+    lines += ["", "## Targets (issue 2)", ""] + ([f"- {c}" for c in checks] or ["- not checked on the quick grid"]) + [""]
     return "\n".join(lines)
 
 
@@ -136,6 +143,7 @@ def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="a few small points only (smoke test)")
     parser.add_argument("--min-time", type=float, default=0.2, help="seconds of timing per point")
+    parser.add_argument("--rounds", type=int, default=3, help="sweeps; a point keeps its best round")
     parser.add_argument("--out", default=str(Path(__file__).resolve().parent.parent / "results"),
                         help="folder for the Markdown and CSV results")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
@@ -148,16 +156,18 @@ def main(argv=None) -> None:
     from conv1dbench.machine import machine_info
 
     grid = QUICK if args.quick else GRID
-    rows = run_all(grid, args.min_time, OURS + PEERS)
+    rows = run_all(grid, args.min_time, OURS + PEERS, 1 if args.quick else args.rounds)
     layers = {r["impl"]: r["numba_threading_layer"] for r in rows if "numba_threading_layer" in r}
     frame = pd.DataFrame([r for r in rows if "dtype" in r])
-    table = frame.pivot_table(index=["dtype", "n", "k"], columns="impl", values=["median_s"], dropna=False)
+    table = frame.pivot_table(index=["dtype", "n", "k"], columns="impl", values=["median_s"], aggfunc="min",
+                              dropna=False)
     table = table.reindex(columns=pd.MultiIndex.from_product([["median_s"], OURS + PEERS]))
     info = {"date": datetime.datetime.now().isoformat(timespec="seconds"), **machine_info(),
             "numba_threading_layer_used": layers.get("numba"),
-            "isolation": "each implementation timed in a separate process, one after the other"}
+            "isolation": "each implementation timed in a separate process, one after the other",
+            "worker_environment": " ".join(f"{k}={v}" for k, v in WORKER_ENV.items())}
     checks = [] if args.quick else check_targets(table["median_s"])
-    command = "python benchmarks/bench_signal.py" + (" --quick" if args.quick else "")
+    command = "python " + " ".join(["benchmarks/bench_signal.py"] + (argv if argv is not None else sys.argv[1:]))
     text = markdown(table, info, checks, command)
     print(text)
     out = Path(args.out)
