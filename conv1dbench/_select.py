@@ -18,12 +18,18 @@ import numpy as np
 
 from ._registry import is_available
 
-#: Longest kernel (shorter operand) for which direct convolution beats FFT, per core dtype kind.
-DIRECT_MAX_TAPS = {"f4": 224, "f8": 224, "c8": 128, "c16": 96, "i8": None}
+#: Longest kernel (shorter operand) for which direct convolution beats FFT, per core dtype;
+#: ``None``: always direct.
+DIRECT_MAX_TAPS = {np.dtype(np.float32): 224, np.dtype(np.float64): 224, np.dtype(np.complex64): 128,
+                   np.dtype(np.complex128): 96, np.dtype(np.int64): None}
+_direct_name = None
 
 
 def _direct() -> str:
-    return "numba" if is_available("numba") else "im2col"
+    global _direct_name
+    if _direct_name is None:  # availability does not change within a process
+        _direct_name = "numba" if is_available("numba") else "im2col"
+    return _direct_name
 
 
 def choose(x: np.ndarray, w: np.ndarray, shortest: int) -> tuple[str, str]:
@@ -31,8 +37,7 @@ def choose(x: np.ndarray, w: np.ndarray, shortest: int) -> tuple[str, str]:
 
     ``shortest`` is the length of the shorter operand along the convolved axis.
     """
-    key = x.dtype.str[1:]
-    limit = DIRECT_MAX_TAPS[key]
+    limit = DIRECT_MAX_TAPS[x.dtype]
     if limit is None:
         return _direct(), "integer input: direct is exact for any magnitude"
     if shortest <= limit:
