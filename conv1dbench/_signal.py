@@ -202,7 +202,7 @@ _DOC_COMMON = """
     ------
     ValueError
         Empty or 0-d input, unknown mode, `axis` out of range, leading shapes that do not broadcast,
-        unknown backend.
+        an `in2` with more dimensions than `in1`, unknown backend.
     TypeError
         Unsupported dtype (float16, longdouble, object, strings, datetimes), or a dtype the chosen
         backend does not take; a non-string mode.

@@ -6,7 +6,10 @@ Within a job the tile of outputs stays in L1 cache while the taps stream over it
 three), which loads and stores each output once per four taps instead of once per tap, and whose loop
 over ``l`` reads contiguous slices and so vectorizes.  The padding is never materialised: for every tap the range of outputs that reads real
 samples is computed up front (:func:`conv1dbench._core.valid_range`), so the hot loop has no
-branches and no negative indices.
+branches and no negative indices.  The hot loops index views (``ys = yrow[lo:hi]``) with the loop
+counter of ``range(n)``, which LLVM knows is non-negative, so Numba's negative-index wraparound check
+folds away; measured on the 3-tap loop: 0.55 ns per output, the same as with unsigned indices,
+against 1.8 ns and no vector instructions when indexing ``x[i + offset]`` with a signed offset.
 
 Jobs run in parallel (``prange``) when the problem has at least :data:`PARALLEL_MIN_MACS`
 multiply-adds, serially below that, where waking threads costs more than it saves.  float32 is
