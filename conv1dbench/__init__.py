@@ -4,13 +4,18 @@
 >>> cb.convolve([1, 2, 3, 4], [5, 6, 7], mode="same")
 array([16, 34, 52, 45])
 
-Public names (the contract is ``SPEC.md``): :func:`convolve`, :func:`correlate`, :func:`backends`,
-:func:`fastest`, :class:`BackendUnavailable`.  Backends are imported on first use, so importing this
-package compiles nothing and imports neither numba nor scipy.
+Public names (the contract is ``SPEC.md``): the signal API :func:`convolve`, :func:`correlate`; the
+layer API :func:`conv1d`, :func:`conv1d_backward`; the matrices :func:`conv_matrix`,
+:func:`conv1d_matrix`; :func:`backends`, :func:`fastest`, :class:`BackendUnavailable`.  Backends are
+imported on first use, so importing this package compiles nothing and imports neither numba nor scipy.
 """
 
+from ._fastest import fastest
+from ._layer import conv1d, conv1d_backward
+from ._matrix import conv1d_matrix, conv_matrix
 from ._registry import BACKEND_NAMES, BackendUnavailable, backends
-from ._signal import convolve, correlate, fastest
+from ._signal import convolve, correlate
 
-__all__ = ["BACKEND_NAMES", "BackendUnavailable", "backends", "convolve", "correlate", "fastest"]
+__all__ = ["BACKEND_NAMES", "BackendUnavailable", "backends", "conv1d", "conv1d_backward", "conv1d_matrix",
+           "conv_matrix", "convolve", "correlate", "fastest"]
 __version__ = "0.1.0"

@@ -10,6 +10,15 @@ output channel ``o``, and ``xpad`` the input with ``pad_left`` zeros before and 
 after it.  A true convolution is this with the kernel reversed; ``scipy.signal.correlate``'s
 conjugation is done on the kernel before it gets here; per-slice kernels are ``groups == slices``.
 
+Training needs the two products of the backward pass, for ``g = dL/dy``::
+
+    grad_xpad[b, g*Cg + c, l*stride + k*dilation] += w[o, c, k] * g[b, o, l]     (backward_input)
+    grad_w[o, c, k] = sum_{b, l} g[b, o, l] * xpad[b, g*Cg + c, l*stride + k*dilation]  (backward_weight)
+
+The first is the transpose of the forward map (a "transposed convolution"); the second sums, over
+every output position, the gradient of each copy of a weight that the forward pass used there.  Both
+are plain (unconjugated) products; the layer API conjugates for complex input.
+
 Integer and bool inputs are computed in int64.  Integer arithmetic wraps modulo 2**64 on every
 backend, so the result cast to the requested integer dtype is exact wherever the exact result fits
 that dtype (the same promise ``numpy.convolve`` keeps).
@@ -36,6 +45,32 @@ def valid_range(length: int, offset: int, stride: int, start: int, stop: int) ->
     lo = -(offset // stride)  # ceil(-offset / stride)
     hi = (length - 1 - offset) // stride + 1
     return max(start, lo), max(min(stop, hi), max(start, lo))
+
+
+def transposed_as_correlation(g: np.ndarray, w: np.ndarray, length: int, pad_left: int, stride: int,
+                              dilation: int, groups: int):
+    """``backward_input`` restated as a forward problem: ``(g', w', pad_left', pad_right')``.
+
+    ``grad_x[b, c, q]`` collects ``w[o, c, k] * g[b, o, l]`` for every ``q + pad_left == l*stride +
+    k*dilation``.  Spreading ``g`` out with ``stride - 1`` zeros between samples and flipping each
+    kernel turns that into a cross-correlation with dilation ``dilation`` and stride 1, whose kernels
+    map output channels back to input channels.  The pads returned may be negative (a crop), which a
+    backend that skips padding arithmetically, like ``numba``, handles as is.
+    """
+    batch, c_out, l_out = g.shape
+    _, c_per_group, taps = w.shape
+    out_per_group = c_out // groups
+    if stride > 1:
+        spread = np.zeros((batch, c_out, (l_out - 1) * stride + 1), dtype=g.dtype)
+        spread[:, :, ::stride] = g
+        g = spread
+    # (G, Og, Cg, K) -> (G, Cg, Og, K), flipped: group g maps its Og gradients to its Cg inputs
+    w_t = w.reshape(groups, out_per_group, c_per_group, taps).transpose(0, 2, 1, 3)[..., ::-1]
+    w_t = np.ascontiguousarray(w_t).reshape(groups * c_per_group, out_per_group, taps)
+    span = dilation * (taps - 1)
+    pad_left_t = span - pad_left
+    pad_right_t = length - g.shape[2] - pad_left_t + span
+    return g, w_t, pad_left_t, pad_right_t
 
 
 def require_dtype(backend: str, supported, dtype: np.dtype) -> None:

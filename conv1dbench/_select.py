@@ -32,7 +32,7 @@ def _direct() -> str:
     return _direct_name
 
 
-def choose(x: np.ndarray, w: np.ndarray, shortest: int) -> tuple[str, str]:
+def choose(x: np.ndarray, w: np.ndarray, shortest: int, groups: int = 1) -> tuple[str, str]:
     """The backend auto runs for core arrays ``x``, ``w``, and the reason, in words.
 
     ``shortest`` is the length of the shorter operand along the convolved axis.

@@ -15,7 +15,6 @@ Everything scipy-specific is settled here, once, and every backend receives the 
 
 from __future__ import annotations
 
-import inspect
 import math
 import operator
 from dataclasses import dataclass
@@ -256,38 +255,3 @@ correlate.__doc__ = """Cross-correlate `in1` with `in2` along one axis, as ``sci
     >>> cb.correlate([1, 2, 3, 4], [5, 6, 7], mode="valid")
     array([38, 56])
 """
-
-
-def fastest(op, *args, explain: bool = False, **kwargs):
-    """The backend ``backend="auto"`` would use for ``op(*args, **kwargs)``, without running it.
-
-    Parameters
-    ----------
-    op : {"convolve", "correlate"} or the function itself
-    *args, **kwargs
-        The arguments that call would take (a ``backend`` argument is accepted and ignored).
-    explain : bool
-        Also return the reason behind the choice.
-
-    Returns
-    -------
-    str or (str, dict)
-        The backend name; with ``explain=True`` also ``{"rule": reason}``.
-
-    Examples
-    --------
-    >>> import numpy as np, conv1dbench as cb
-    >>> cb.fastest("convolve", np.ones(100_000), np.ones(3))
-    'numba'
-    >>> cb.fastest(cb.correlate, np.ones(100_000), np.ones(5000))
-    'fft'
-    """
-    name = op if isinstance(op, str) else getattr(op, "__name__", None)
-    functions = {"convolve": convolve, "correlate": correlate}
-    if name not in functions:
-        raise ValueError(f"unknown op {op!r}; fastest knows {', '.join(map(repr, functions))}")
-    call = inspect.signature(functions[name]).bind(*args, **kwargs)  # TypeError names a bad argument
-    call.apply_defaults()
-    a = call.arguments
-    choice, reason = backend_for(prepare(name, a["in1"], a["in2"], a["mode"], a["axis"]), "auto")
-    return (choice, {"rule": reason}) if explain else choice

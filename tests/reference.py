@@ -41,3 +41,36 @@ def assert_signal_close(y, ref, in1, in2, dtype, context=""):
     scale = np.abs(np.asarray(in1)).max() * np.abs(np.asarray(in2)).sum()
     err = np.abs(y.astype(ref.dtype) - ref).max()
     assert err <= TOL[np.dtype(dtype)] * scale, f"{context}: error {err:.3g} > {TOL[np.dtype(dtype)]} * {scale:.3g}"
+
+
+def reference_conv1d(x, w, bias, stride, pad, dilation, groups):
+    """torch.nn.functional.conv1d built from scipy.signal.correlate per (batch, out, in) channel pair.
+
+    ``x`` (B, C_in, L), ``w`` (C_out, C_in // groups, K), ``pad`` (left, right); float64 / complex128.
+    Layers do not conjugate the weights, so scipy's conjugation is undone.
+    """
+    wide = np.complex128 if np.result_type(x, w).kind == "c" else np.float64
+    x, w = np.asarray(x, wide), np.asarray(w, wide)
+    batch, c_in, length = x.shape
+    c_out, c_per_group, taps = w.shape
+    xpad = np.pad(x, ((0, 0), (0, 0), pad))
+    dilated = np.zeros((c_out, c_per_group, dilation * (taps - 1) + 1), dtype=wide)
+    dilated[:, :, ::dilation] = w
+    l_out = (length + sum(pad) - dilation * (taps - 1) - 1) // stride + 1
+    y = np.zeros((batch, c_out, l_out), dtype=wide)
+    for b in range(batch):
+        for o in range(c_out):
+            group = o // (c_out // groups)
+            for c in range(c_per_group):
+                full = scipy.signal.correlate(xpad[b, group * c_per_group + c], np.conj(dilated[o, c]), "valid",
+                                              method="direct")
+                y[b, o] += full[::stride][:l_out]
+            if bias is not None:
+                y[b, o] += bias[o]
+    return y
+
+
+def layer_scale(x, w, bias=None):
+    """SPEC section 5's scale for layer outputs: max|x| * max_o sum|w[o]| + max|bias|."""
+    return (np.abs(x).max() * np.abs(w).reshape(w.shape[0], -1).sum(axis=1).max()
+            + (np.abs(bias).max() if bias is not None else 0.0))

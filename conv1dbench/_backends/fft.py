@@ -116,3 +116,66 @@ def forward(x, w, pad_left, pad_right, stride, dilation, groups):
     if integer:
         return np.rint(y).astype(np.int64)
     return y
+
+
+def _float_only(dtype) -> None:
+    if dtype.kind not in "fc":
+        raise TypeError(f"backend 'fft' computes gradients in floating point only, not {dtype}")
+
+
+def _spread(g, stride):
+    """Output gradients with ``stride - 1`` zeros between samples: where each one came from."""
+    if stride == 1:
+        return g
+    spread = np.zeros(g.shape[:2] + ((g.shape[2] - 1) * stride + 1,), dtype=g.dtype)
+    spread[:, :, ::stride] = g
+    return spread
+
+
+def backward_input(g, w, length, pad_left, pad_right, stride, dilation, groups):
+    """``grad_xpad = sum_o g_spread[o] (*) w_dilated[o, c]``: one batched transform of the gradient."""
+    require_dtype("fft", DTYPES, g.dtype)
+    _float_only(g.dtype)
+    batch, c_out, _ = g.shape
+    _, c_per_group, taps = w.shape
+    out_per_group = c_out // groups
+    span = dilation * (taps - 1) + 1
+    g = _spread(g, stride)
+    real = g.dtype.kind == "f"
+    transform, inverse = (scipy.fft.rfft, scipy.fft.irfft) if real else (scipy.fft.fft, scipy.fft.ifft)
+    size = scipy.fft.next_fast_len(g.shape[2] + span - 1, real=real)
+    kernel = np.zeros((c_out, c_per_group, span), dtype=w.dtype)
+    kernel[:, :, ::dilation] = w
+    spectra = transform(g, n=size, axis=-1).reshape(batch, groups, out_per_group, -1)
+    kernel_spectra = transform(kernel, n=size, axis=-1).reshape(groups, out_per_group, c_per_group, -1)
+    products = np.einsum("bgof,gocf->bgcf", spectra, kernel_spectra).reshape(batch, groups * c_per_group, -1)
+    full = inverse(products, n=size, axis=-1)[..., :g.shape[2] + span - 1]  # grad_xpad, zero beyond
+    grad = np.zeros((batch, groups * c_per_group, length), dtype=full.dtype)
+    stop = min(length, full.shape[2] - pad_left)
+    grad[:, :, :stop] = full[:, :, pad_left:pad_left + stop]
+    return grad
+
+
+def backward_weight(g, x, taps, pad_left, pad_right, stride, dilation, groups):
+    """``grad_w[o, c, k]``: lag ``k*dilation`` of the correlation of ``x`` with the spread gradient,
+    summed over the batch in the frequency domain."""
+    require_dtype("fft", DTYPES, x.dtype)
+    _float_only(x.dtype)
+    batch, c_in, length = x.shape
+    c_out = g.shape[1]
+    c_per_group, out_per_group = c_in // groups, c_out // groups
+    g = _spread(g, stride)
+    spread_len = g.shape[2]
+    real = x.dtype.kind == "f"
+    transform, inverse = (scipy.fft.rfft, scipy.fft.irfft) if real else (scipy.fft.fft, scipy.fft.ifft)
+    size = scipy.fft.next_fast_len(length + spread_len - 1, real=real)
+    spectra = transform(x, n=size, axis=-1).reshape(batch, groups, c_per_group, -1)
+    reversed_spectra = transform(g[..., ::-1], n=size, axis=-1).reshape(batch, groups, out_per_group, -1)
+    products = np.einsum("bgcf,bgof->gocf", spectra, reversed_spectra).reshape(c_out, c_per_group, -1)
+    full = inverse(products, n=size, axis=-1)  # index m: sum_t x[m - spread_len + 1 + t] * g[t]
+    # grad_w[k] needs x[t + k*dilation - pad_left]: index k*dilation - pad_left + spread_len - 1
+    index = np.arange(taps) * dilation - pad_left + spread_len - 1
+    inside = (index >= 0) & (index < length + spread_len - 1)
+    grad = np.zeros((c_out, c_per_group, taps), dtype=full.dtype)
+    grad[:, :, inside] = full[:, :, index[inside]]
+    return grad

@@ -6,6 +6,10 @@ input, so the innermost loop over output positions is that one NumPy slice opera
 
     y[b, o, :] += w[o, c, k] * xpad[b, g*Cg + c, k*dilation : k*dilation + stride*L_out : stride]
 
+The backward pass is the same loops with the products turned around: each tap sends its gradient
+back to the input slice it read (``backward_input``), and collects the dot product of that slice with
+the output gradient (``backward_weight``).
+
 Cost: ``B * C_out * Cg * K`` slice operations, so it is meant for small problems and tests.
 """
 
@@ -22,22 +26,53 @@ def unavailable_reason() -> str | None:
     return None
 
 
-def forward(x, w, pad_left, pad_right, stride, dilation, groups):
-    require_dtype("naive", DTYPES, x.dtype)
-    batch, c_in, length = x.shape
-    c_out, c_per_group, taps = w.shape
+def _taps(batch, c_out, c_per_group, taps, groups):
+    """Every (b, o, input channel, c, k) of the definition, in loop order."""
     out_per_group = c_out // groups
-    l_out = output_length(length, taps, pad_left, pad_right, stride, dilation)
-
-    xpad = np.zeros((batch, c_in, pad_left + length + pad_right), dtype=x.dtype)
-    xpad[:, :, pad_left:pad_left + length] = x
-    y = np.zeros((batch, c_out, l_out), dtype=x.dtype)
     for b in range(batch):
         for o in range(c_out):
-            g = o // out_per_group
             for c in range(c_per_group):
-                row = xpad[b, g * c_per_group + c]
                 for k in range(taps):
-                    start = k * dilation
-                    y[b, o] += w[o, c, k] * row[start:start + stride * (l_out - 1) + 1:stride]
+                    yield b, o, (o // out_per_group) * c_per_group + c, c, k
+
+
+def _padded(x, pad_left, pad_right):
+    xpad = np.zeros(x.shape[:2] + (pad_left + x.shape[2] + pad_right,), dtype=x.dtype)
+    xpad[:, :, pad_left:pad_left + x.shape[2]] = x
+    return xpad
+
+
+def forward(x, w, pad_left, pad_right, stride, dilation, groups):
+    require_dtype("naive", DTYPES, x.dtype)
+    batch, _, length = x.shape
+    c_out, c_per_group, taps = w.shape
+    l_out = output_length(length, taps, pad_left, pad_right, stride, dilation)
+    xpad = _padded(x, pad_left, pad_right)
+    y = np.zeros((batch, c_out, l_out), dtype=x.dtype)
+    for b, o, channel, c, k in _taps(batch, c_out, c_per_group, taps, groups):
+        window = slice(k * dilation, k * dilation + stride * (l_out - 1) + 1, stride)
+        y[b, o] += w[o, c, k] * xpad[b, channel, window]
     return y
+
+
+def backward_input(g, w, length, pad_left, pad_right, stride, dilation, groups):
+    require_dtype("naive", DTYPES, g.dtype)
+    batch, c_out, l_out = g.shape
+    _, c_per_group, taps = w.shape
+    grad_xpad = np.zeros((batch, c_per_group * groups, pad_left + length + pad_right), dtype=g.dtype)
+    for b, o, channel, c, k in _taps(batch, c_out, c_per_group, taps, groups):
+        window = slice(k * dilation, k * dilation + stride * (l_out - 1) + 1, stride)
+        grad_xpad[b, channel, window] += w[o, c, k] * g[b, o]
+    return grad_xpad[:, :, pad_left:pad_left + length]
+
+
+def backward_weight(g, x, taps, pad_left, pad_right, stride, dilation, groups):
+    require_dtype("naive", DTYPES, x.dtype)
+    batch, c_out, l_out = g.shape
+    c_per_group = x.shape[1] // groups
+    xpad = _padded(x, pad_left, pad_right)
+    grad = np.zeros((c_out, c_per_group, taps), dtype=x.dtype)
+    for b, o, channel, c, k in _taps(batch, c_out, c_per_group, taps, groups):
+        window = slice(k * dilation, k * dilation + stride * (l_out - 1) + 1, stride)
+        grad[o, c, k] += np.dot(g[b, o], xpad[b, channel, window])
+    return grad

@@ -23,7 +23,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-from .._core import CORE_DTYPES, require_dtype, valid_range
+from .._core import CORE_DTYPES, require_dtype, transposed_as_correlation, valid_range
 
 DTYPES = CORE_DTYPES
 
@@ -33,6 +33,9 @@ TILE = 1024
 PARALLEL_MIN_MACS = 1 << 15
 
 _FASTMATH = {"contract"}
+#: The weight gradient is a sum of dot products; reassociation lets LLVM vectorize the reduction.
+#: Both flags keep NaN and Inf semantics.
+_FASTMATH_REDUCE = {"contract", "reassoc"}
 
 _in_range = njit(inline="always")(valid_range)
 
@@ -212,3 +215,46 @@ def _forward(x, w, pad_left, pad_right, stride, dilation, groups):
 def forward(x, w, pad_left, pad_right, stride, dilation, groups):
     require_dtype("numba", DTYPES, x.dtype)
     return _forward(x, w, pad_left, pad_right, stride, dilation, groups)
+
+
+def backward_input(g, w, length, pad_left, pad_right, stride, dilation, groups):
+    """The transposed convolution, run by the forward kernel (:func:`transposed_as_correlation`)."""
+    require_dtype("numba", DTYPES, g.dtype)
+    g_t, w_t, pad_left_t, pad_right_t = transposed_as_correlation(g, w, length, pad_left, stride,
+                                                                  dilation, groups)
+    return _forward(g_t, w_t, pad_left_t, pad_right_t, 1, dilation, groups)
+
+
+@njit(parallel=True, fastmath=_FASTMATH_REDUCE, cache=True)
+def _weight_gradient(g, x, taps, pad_left, stride, dilation, groups):
+    batch, c_in, length = x.shape
+    c_out, l_out = g.shape[1], g.shape[2]
+    c_per_group = c_in // groups
+    out_per_group = c_out // groups
+    grad = np.zeros((c_out, c_per_group, taps), dtype=x.dtype)
+    for job in prange(c_out * c_per_group):  # one (output, input) channel pair: all its taps
+        o = job // c_per_group
+        c = job % c_per_group
+        channel = (o // out_per_group) * c_per_group + c
+        for k in range(taps):
+            offset = k * dilation - pad_left
+            lo, hi = _in_range(length, offset, stride, 0, l_out)
+            acc = grad[o, c, k]  # zero, typed as the data (float32 sums stay float32)
+            for b in range(batch):
+                gs = g[b, o, lo:hi]
+                if stride == 1:
+                    xs = x[b, channel, lo + offset:hi + offset]
+                    for i in range(hi - lo):
+                        acc += gs[i] * xs[i]
+                else:
+                    xrow = x[b, channel]
+                    for i in range(hi - lo):
+                        acc += gs[i] * xrow[(lo + i) * stride + offset]
+            grad[o, c, k] = acc
+    return grad
+
+
+def backward_weight(g, x, taps, pad_left, pad_right, stride, dilation, groups):
+    """Each (output, input) channel pair's taps as dot products over batch and positions."""
+    require_dtype("numba", DTYPES, x.dtype)
+    return _weight_gradient(g, x, taps, pad_left, stride, dilation, groups)

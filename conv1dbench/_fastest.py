@@ -1,0 +1,47 @@
+"""``fastest``: the backend ``backend="auto"`` would run for a call, without running it."""
+
+from __future__ import annotations
+
+import inspect
+
+from . import _layer, _signal
+
+
+def fastest(op, *args, explain: bool = False, **kwargs):
+    """The backend ``backend="auto"`` would use for ``op(*args, **kwargs)``, without running it.
+
+    Parameters
+    ----------
+    op : {"convolve", "correlate", "conv1d", "conv1d_backward"} or the function itself
+    *args, **kwargs
+        The arguments that call would take (a ``backend`` argument is accepted and ignored).
+    explain : bool
+        Also return the reason behind the choice.
+
+    Returns
+    -------
+    str or (str, dict)
+        The backend name; with ``explain=True`` also ``{"rule": reason}``.
+
+    Examples
+    --------
+    >>> import numpy as np, conv1dbench as cb
+    >>> cb.fastest("convolve", np.ones(100_000), np.ones(3))
+    'numba'
+    >>> cb.fastest(cb.correlate, np.ones(100_000), np.ones(5000))
+    'fft'
+    """
+    functions = {"convolve": _signal.convolve, "correlate": _signal.correlate,
+                 "conv1d": _layer.conv1d, "conv1d_backward": _layer.conv1d_backward}
+    name = op if isinstance(op, str) else getattr(op, "__name__", None)
+    if name not in functions:
+        raise ValueError(f"unknown op {op!r}; fastest knows {', '.join(map(repr, functions))}")
+    call = inspect.signature(functions[name]).bind(*args, **kwargs)  # TypeError names a bad argument
+    call.apply_defaults()
+    a = call.arguments
+    if name in ("convolve", "correlate"):
+        choice, reason = _signal.backend_for(_signal.prepare(name, a["in1"], a["in2"], a["mode"], a["axis"]), "auto")
+    else:
+        problem = _layer.prepare(a["x"], a["weight"], a["stride"], a["padding"], a["dilation"], a["groups"])
+        choice, reason = _layer.backend_for(problem, "auto")
+    return (choice, {"rule": reason}) if explain else choice
