@@ -19,23 +19,16 @@ import argparse
 import datetime
 import json
 import math
-import os
-import subprocess
 import sys
 from pathlib import Path
 
 import numpy as np
+from common import WORKER_ENV, run_workers
 
 OURS = ["naive", "im2col", "fft", "numba", "auto"]
 PEERS = ["numpy.convolve", "scipy.signal.convolve", "scipy.signal.oaconvolve"]
 GRID = {"dtype": ["float32", "float64"], "n": [10**4, 10**5, 10**6], "k": [3, 15, 63, 255, 1023]}
 QUICK = {"dtype": ["float32", "float64"], "n": [10**4], "k": [3, 255]}
-#: Environment of every timing process.  glibc hands out large buffers as fresh pages (mmap) and
-#: returns freed memory to the OS, so a call can pay a first-touch page fault per 4 KiB of every
-#: temporary, and whether it does depends on what ran before (measured: the same FFT convolution took
-#: 0.6 ms or 1.9 ms depending on the previous grid point).  These settings keep freed memory in the
-#: process, for every implementation alike, so that page faults stay outside the timing.
-WORKER_ENV = {"MALLOC_MMAP_THRESHOLD_": str(2**30), "MALLOC_TRIM_THRESHOLD_": str(2**31)}
 #: naive does K NumPy slice operations of N elements; skip it where that is predicted to take > ~0.5 s
 NAIVE_MAX_MACS = 5 * 10**7
 
@@ -81,22 +74,6 @@ def worker(name: str, grid: dict, min_time_s: float) -> None:
     if name in ("numba", "auto"):
         import numba
         print(json.dumps({"impl": name, "numba_threading_layer": numba.threading_layer()}), flush=True)
-
-
-def run_all(grid: dict, min_time_s: float, names: list[str], rounds: int) -> list[dict]:
-    rows = []
-    for r in range(rounds):
-        order = names[r % len(names):] + names[:r % len(names)]
-        for i, name in enumerate(order, 1):
-            print(f"round {r + 1}/{rounds} [{i}/{len(order)}] timing {name} in its own process ...",
-                  file=sys.stderr, flush=True)
-            proc = subprocess.run(
-                [sys.executable, __file__, "--worker", name, "--grid", json.dumps(grid), "--min-time", str(min_time_s)],
-                capture_output=True, text=True, check=False, env={**os.environ, **WORKER_ENV})
-            if proc.returncode != 0:
-                raise SystemExit(f"worker {name} failed:\n{proc.stderr}")
-            rows += [{**json.loads(line), "round": r + 1} for line in proc.stdout.splitlines() if line.strip()]
-    return rows
 
 
 def markdown(table, info: dict, checks: list[str], command: str) -> str:
@@ -156,7 +133,8 @@ def main(argv=None) -> None:
     from conv1dbench.machine import machine_info
 
     grid = QUICK if args.quick else GRID
-    rows = run_all(grid, args.min_time, OURS + PEERS, 1 if args.quick else args.rounds)
+    rows = run_workers(__file__, OURS + PEERS, ["--grid", json.dumps(grid), "--min-time", str(args.min_time)],
+                       1 if args.quick else args.rounds)
     layers = {r["impl"]: r["numba_threading_layer"] for r in rows if "numba_threading_layer" in r}
     frame = pd.DataFrame([r for r in rows if "dtype" in r])
     table = frame.pivot_table(index=["dtype", "n", "k"], columns="impl", values=["median_s"], aggfunc="min",

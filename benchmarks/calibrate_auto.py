@@ -10,11 +10,9 @@ For each dtype and signal length N, times ``numba`` and ``fft`` (each in its own
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 import sys
 
-from bench_signal import WORKER_ENV  # the same allocator settings as the benchmark
+from common import run_workers
 
 DTYPES = ["float32", "float64", "complex64", "complex128"]
 NS = [10**4, 10**5, 10**6]
@@ -33,19 +31,15 @@ def worker(name: str) -> None:
             for k in KS:
                 w = rng.standard_normal(k).astype(dtype)
                 t = measure(lambda: cb.convolve(x, w, backend=name), min_time_s=0.05, min_samples=3)
-                print(json.dumps([dtype, n, k, t.median_s]), flush=True)
+                print(json.dumps({"impl": name, "dtype": dtype, "n": n, "k": k, "median_s": t.median_s}), flush=True)
 
 
 def main() -> None:
-    if len(sys.argv) > 2 and sys.argv[1] == "--worker":
+    if len(sys.argv) > 2 and sys.argv[1] == "--worker":  # run_workers' protocol
         return worker(sys.argv[2])
     times = {}
-    for name in ("numba", "fft"):
-        out = subprocess.run([sys.executable, __file__, "--worker", name], capture_output=True, text=True,
-                             check=True, env={**os.environ, **WORKER_ENV})
-        for line in out.stdout.splitlines():
-            dtype, n, k, t = json.loads(line)
-            times[name, dtype, n, k] = t
+    for row in run_workers(__file__, ["numba", "fft"], []):
+        times[row["impl"], row["dtype"], row["n"], row["k"]] = row["median_s"]
     for dtype in DTYPES:
         for n in NS:
             faster = [k for k in KS if times["numba", dtype, n, k] <= times["fft", dtype, n, k]]

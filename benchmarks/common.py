@@ -1,0 +1,36 @@
+"""What the benchmark scripts share: one process per implementation, rounds, allocator settings."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+#: Environment of every timing process.  glibc hands out large buffers as fresh pages (mmap) and
+#: returns freed memory to the OS, so a call can pay a first-touch page fault per 4 KiB of every
+#: temporary, and whether it does depends on what ran before (measured: the same FFT convolution took
+#: 0.6 ms or 1.9 ms depending on the previous grid point).  These settings keep freed memory in the
+#: process, for every implementation alike, so that page faults stay outside the timing.
+WORKER_ENV = {"MALLOC_MMAP_THRESHOLD_": str(2**30), "MALLOC_TRIM_THRESHOLD_": str(2**31)}
+
+
+def run_workers(script: str, names: list[str], worker_args: list[str], rounds: int = 1) -> list[dict]:
+    """Run ``script --worker NAME *worker_args`` for each name, one process at a time, ``rounds`` times.
+
+    Each implementation gets a process of its own so that thread pools (Numba's, OpenBLAS's,
+    pocketfft's, torch's) never compete; the order rotates each round.  A worker prints one JSON
+    object per line; each comes back with its ``round``.
+    """
+    rows = []
+    for r in range(rounds):
+        order = names[r % len(names):] + names[:r % len(names)]
+        for i, name in enumerate(order, 1):
+            print(f"round {r + 1}/{rounds} [{i}/{len(order)}] timing {name} in its own process ...",
+                  file=sys.stderr, flush=True)
+            proc = subprocess.run([sys.executable, script, "--worker", name, *worker_args],
+                                  capture_output=True, text=True, check=False, env={**os.environ, **WORKER_ENV})
+            if proc.returncode != 0:
+                raise SystemExit(f"worker {name} failed:\n{proc.stderr}")
+            rows += [{**json.loads(line), "round": r + 1} for line in proc.stdout.splitlines() if line.strip()]
+    return rows
