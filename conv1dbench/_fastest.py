@@ -43,5 +43,6 @@ def fastest(op, *args, explain: bool = False, **kwargs):
         choice, reason = _signal.backend_for(_signal.prepare(name, a["in1"], a["in2"], a["mode"], a["axis"]), "auto")
     else:
         problem = _layer.prepare(a["x"], a["weight"], a["stride"], a["padding"], a["dilation"], a["groups"])
-        choice, reason = _layer.backend_for(problem, "auto")
+        direction = "backward" if name == "conv1d_backward" else "forward"
+        choice, reason = _layer.backend_for(problem, "auto", direction)
     return (choice, {"rule": reason}) if explain else choice

@@ -114,10 +114,10 @@ def prepare(x, weight, stride, padding, dilation, groups) -> LayerProblem:
                         pad_left, pad_right, stride, dilation, groups, l_out, unbatched, dtype)
 
 
-def backend_for(p: LayerProblem, backend) -> tuple[str, str]:
+def backend_for(p: LayerProblem, backend, direction: str = "forward") -> tuple[str, str]:
     if backend != "auto":
         return check_name(backend), "requested"
-    return choose(p.x, p.w, min(p.x.shape[2], p.w.shape[2]), p.groups)
+    return choose(p.x, p.w, min(p.x.shape[2], p.w.shape[2]), p.groups, direction)
 
 
 def _checked_bias(bias, c_out: int):
@@ -234,7 +234,7 @@ def conv1d_backward(grad_output, x, weight, stride=1, padding=0, dilation=1, gro
     if g.shape != expected:
         raise ValueError(f"grad_output must have shape {expected} (C_out={c_out}, L_out={p.l_out}), got {g.shape}")
     g = np.ascontiguousarray(g[None] if p.unbatched else g, dtype=p.dtype)
-    name = backend_for(p, backend)[0]
+    name = backend_for(p, backend, "backward")[0]
     module = get_backend(name)
     w, xs = (np.conj(p.w), np.conj(p.x)) if p.dtype.kind == "c" else (p.w, p.x)
     grad_x = module.backward_input(g, w, length, p.pad_left, p.pad_right, p.stride, p.dilation, p.groups)

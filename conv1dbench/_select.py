@@ -4,7 +4,8 @@ The rule (to be replaced by measured timings):
 
 1. Integer problems run direct, on ``numba``: exact for any magnitude.
 2. When the shorter of signal and kernel has at most :data:`DIRECT_MAX_TAPS` samples for the dtype,
-   direct convolution does fewer operations than FFT, so ``numba`` runs.
+   direct convolution does fewer operations than FFT: ``im2col`` (a BLAS GEMM) runs when each
+   group's weight matrix is large (:data:`GEMM_MIN`: many-channel layers), ``numba`` otherwise.
 3. Otherwise ``fft`` (with overlap-add for long signals) runs, unless an input holds a NaN or Inf:
    FFT would spread it over every output, so non-finite problems always run direct.
 
@@ -32,16 +33,30 @@ def _direct() -> str:
     return _direct_name
 
 
-def choose(x: np.ndarray, w: np.ndarray, shortest: int, groups: int = 1) -> tuple[str, str]:
+#: GEMM shapes (im2col) beat the direct kernel when each group's weight matrix is at least this
+#: large: (output channels, input channels * taps), forward and backward (benchmarks/bench_layer.py).
+GEMM_MIN = {"forward": (64, 256), "backward": (16, 64)}
+
+
+def choose(x: np.ndarray, w: np.ndarray, shortest: int, groups: int = 1,
+           direction: str = "forward") -> tuple[str, str]:
     """The backend auto runs for core arrays ``x``, ``w``, and the reason, in words.
 
-    ``shortest`` is the length of the shorter operand along the convolved axis.
+    ``shortest`` is the length of the shorter operand along the convolved axis; ``direction`` is
+    ``"forward"`` or ``"backward"`` (the layer's gradients).
     """
     limit = DIRECT_MAX_TAPS[x.dtype]
     if limit is None:
         return _direct(), "integer input: direct is exact for any magnitude"
     if shortest <= limit:
+        if _gemm_sized(w, groups, direction):
+            return "im2col", f"{w.shape[0] // groups} x {w.shape[1] * w.shape[2]} weights per group: a GEMM"
         return _direct(), f"shorter operand has {shortest} <= {limit} samples: direct is cheaper"
     if not (np.isfinite(x).all() and np.isfinite(w).all()):
         return _direct(), "input holds NaN or Inf: FFT would spread it to every output"
     return "fft", f"shorter operand has {shortest} > {limit} samples: FFT is cheaper"
+
+
+def _gemm_sized(w: np.ndarray, groups: int, direction: str) -> bool:
+    min_out, min_depth = GEMM_MIN[direction]
+    return w.shape[0] // groups >= min_out and w.shape[1] * w.shape[2] >= min_depth

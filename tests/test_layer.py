@@ -218,11 +218,18 @@ def test_layer_inputs_are_not_modified(backend):
         np.testing.assert_array_equal(a, c)
 
 
-def test_fastest_knows_the_layer_ops():
-    x, w = np.ones((8, 64, 256)), np.ones((64, 64, 3))
-    name = cb.fastest("conv1d", x, w, padding="same")
-    assert name in cb.BACKEND_NAMES
-    assert cb.fastest(cb.conv1d_backward, np.ones((8, 64, 256)), x, w, padding="same") == name
+def test_fastest_knows_the_layer_ops(monkeypatch):
+    x, w = np.ones((8, 128, 256)), np.ones((128, 128, 3))
+    assert cb.fastest("conv1d", x, w, padding="same") == "im2col"          # a GEMM-sized layer
+    assert cb.fastest("conv1d", x[:, :4], w[:, :4], padding="same") == "numba"  # a thin one
+    name, details = cb.fastest(cb.conv1d_backward, np.ones((8, 128, 256)), x, w, padding="same", explain=True)
+    assert name == "im2col" and "GEMM" in details["rule"]
+    ran = []
+    real = cb._layer.get_backend
+    monkeypatch.setattr("conv1dbench._layer.get_backend", lambda n: ran.append(n) or real(n))
+    cb.conv1d(x[:1, :4], w[:, :4], padding="same")
+    cb.conv1d_backward(np.ones((1, 128, 256)), x[:1], w, padding="same")
+    assert ran == ["numba", "im2col"]
 
 
 def test_matches_torch_when_installed():

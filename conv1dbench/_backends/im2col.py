@@ -1,9 +1,10 @@
 """``im2col``: gather every receptive field into a patch matrix and multiply it by the kernel (BLAS).
 
-For group ``g`` the patch matrix has one row per output position and one column per (input channel,
-tap) pair; the output is that matrix times the ``(Cg*K, C_out/groups)`` weight matrix.  The patches
-come from ``sliding_window_view`` (a view) and are copied into a contiguous buffer chunk by chunk, so
-the materialised patch matrix never exceeds :data:`PATCH_BYTES` (64 MiB): ``N = 10**7, K = 10**3``
+For group ``g`` the column ("patch") matrix has one row per (input channel, tap) pair and one column
+per output position; the output is the ``(C_out/groups, Cg*K)`` weight matrix times it, which lands
+in the output's own layout.  The columns come from ``sliding_window_view`` (a view) and are copied
+into one reused buffer chunk by chunk (per batch item and range of positions), so the materialised
+patch matrix never exceeds :data:`PATCH_BYTES` (64 MiB): ``N = 10**7, K = 10**3``
 runs in bounded memory instead of needing 80 GB.  Integer problems use NumPy's exact (non-BLAS)
 integer matmul.
 
@@ -21,52 +22,59 @@ from .._core import CORE_DTYPES, output_length, require_dtype
 
 DTYPES = CORE_DTYPES
 
-#: Upper bound on the bytes of one materialised patch-matrix chunk.
-PATCH_BYTES = 64 * 2**20
+#: Bytes of one materialised column-matrix chunk (unless a single position's column is larger):
+#: the size of one core's L2 cache, measured fastest (1 MiB chunks ran the layer shapes of
+#: ``benchmarks/bench_layer.py`` 1.2-1.8x faster than 16 MiB chunks).
+PATCH_BYTES = 2**20
 
 
 def unavailable_reason() -> str | None:
     return None
 
 
-class _Patches:
-    """The patch matrix of one problem, served chunk by chunk from one reused buffer.
+class _Columns:
+    """The column matrices of one problem, built chunk by chunk in one reused buffer.
 
-    Row ``(b, g, l)`` of group ``g``'s matrix holds, for every input channel ``c`` of the group and
-    tap ``k``, ``xpad[b, g*Cg + c, l*stride + k*dilation]``.
+    For batch item ``b`` and output positions ``l0:l1``, group ``g``'s column matrix has one row per
+    (input channel ``c`` of the group, tap ``k``) and one column per position ``l``, holding
+    ``xpad[b, g*Cg + c, l*stride + k*dilation]``: the layout in which ``weights @ columns`` lands
+    directly in the output's layout, and each row is a (strided) slice of one input row.
     """
 
-    def __init__(self, x, taps, pad_left, pad_right, stride, dilation, groups):
+    def __init__(self, x, taps, pad_left, pad_right, stride, dilation, groups, fill=True):
         batch, c_in, length = x.shape
-        self.shape = (batch, groups, c_in // groups, taps)
+        c_per_group = c_in // groups
+        self.groups, self.c_per_group, self.taps = groups, c_per_group, taps
+        self.batch = batch
         self.l_out = output_length(length, taps, pad_left, pad_right, stride, dilation)
-        xpad = np.zeros((batch, c_in, pad_left + length + pad_right), dtype=x.dtype)
-        xpad[:, :, pad_left:pad_left + length] = x
-        self.xpad = xpad
-        span = dilation * (taps - 1) + 1
-        # (B, G, Cg, L_out, K) view: window l of channel c, tap k is xpad[b, c, l*stride + k*dilation]
-        windows = sliding_window_view(xpad, span, axis=-1)[:, :, ::stride, ::dilation][:, :, :self.l_out]
-        self.windows = windows.reshape(batch, groups, c_in // groups, self.l_out, taps)
-        row_bytes = c_in * taps * x.itemsize              # one output position of one batch item
-        positions = max(1, PATCH_BYTES // row_bytes)      # positions per chunk, over all batch items
-        self.batch_step = max(1, min(batch, positions // self.l_out))
+        if fill:
+            xpad = np.zeros((batch, c_in, pad_left + length + pad_right), dtype=x.dtype)
+            xpad[:, :, pad_left:pad_left + length] = x
+            span = dilation * (taps - 1) + 1
+            # (B, G, Cg, L_out, K) view: window l, tap k of channel c is xpad[b, c, l*stride + k*dilation]
+            windows = sliding_window_view(xpad, span, axis=-1)[:, :, ::stride, ::dilation][:, :, :self.l_out]
+            self.windows = windows.reshape(batch, groups, c_per_group, self.l_out, taps)
+        positions = max(1, PATCH_BYTES // (c_in * taps * x.dtype.itemsize))  # per chunk, all items
         self.l_step = min(self.l_out, positions)
-        self.buffer = np.empty((self.batch_step, groups, self.l_step, c_in // groups, taps), dtype=x.dtype)
+        # short rows (batched signals): several batch items per chunk, their positions side by side
+        self.b_step = max(1, min(batch, positions // self.l_out))
+        self.buffer = np.empty((groups, c_per_group, taps, self.b_step, self.l_step), dtype=x.dtype)
 
     def chunks(self, fill=True):
-        """Yield ``(b0, b1, l0, l1, matrix)``, ``matrix`` the (b, G, l, Cg*K) patches of that chunk.
+        """Yield ``(b0, b1, l0, l1, columns)``: the (G, Cg*K, (b1-b0)*(l1-l0)) column matrices.
 
-        With ``fill=False`` the matrix is left for the caller to fill (col2im writes into it).
+        Columns run over batch items ``b0:b1``, then positions ``l0:l1``.  With ``fill=False`` the
+        buffer is handed out as it is, for col2im to write into.
         """
-        batch, groups, c_per_group, taps = self.shape
-        for b0 in range(0, batch, self.batch_step):
-            b1 = min(batch, b0 + self.batch_step)
+        rows = self.c_per_group * self.taps
+        for b0 in range(0, self.batch, self.b_step):
+            b1 = min(self.batch, b0 + self.b_step)
             for l0 in range(0, self.l_out, self.l_step):
                 l1 = min(self.l_out, l0 + self.l_step)
-                patches = self.buffer[:b1 - b0, :, :l1 - l0]
-                if fill:
-                    np.copyto(patches, self.windows[b0:b1, :, :, l0:l1].transpose(0, 1, 3, 2, 4))
-                yield b0, b1, l0, l1, patches.reshape(b1 - b0, groups, l1 - l0, c_per_group * taps)
+                columns = self.buffer[:, :, :, :b1 - b0, :l1 - l0]
+                if fill:  # (b, G, Cg, l, K) -> (G, Cg, K, b, l)
+                    np.copyto(columns, self.windows[b0:b1, :, :, l0:l1].transpose(1, 2, 4, 0, 3))
+                yield b0, b1, l0, l1, columns.reshape(self.groups, rows, (b1 - b0) * (l1 - l0))
 
 
 def _group_matrix(w, groups):
@@ -77,48 +85,49 @@ def _group_matrix(w, groups):
 
 def forward(x, w, pad_left, pad_right, stride, dilation, groups):
     require_dtype("im2col", DTYPES, x.dtype)
-    batch = x.shape[0]
     c_out = w.shape[0]
-    patches = _Patches(x, w.shape[2], pad_left, pad_right, stride, dilation, groups)
-    weights = _group_matrix(w, groups).transpose(0, 2, 1)  # (G, Cg*K, Og)
-    y = np.empty((batch, groups, c_out // groups, patches.l_out), dtype=x.dtype)
-    for b0, b1, l0, l1, matrix in patches.chunks():
-        # (b, G, l, Cg*K) @ (G, Cg*K, Og) -> (b, G, l, Og) -> (b, G, Og, l)
-        y[b0:b1, :, :, l0:l1] = np.matmul(matrix, weights).transpose(0, 1, 3, 2)
-    return y.reshape(batch, c_out, patches.l_out)
+    columns = _Columns(x, w.shape[2], pad_left, pad_right, stride, dilation, groups)
+    weights = _group_matrix(w, groups)
+    y = np.empty((x.shape[0], groups, c_out // groups, columns.l_out), dtype=x.dtype)
+    for b0, b1, l0, l1, matrix in columns.chunks():
+        # (G, Og, Cg*K) @ (G, Cg*K, b*l) -> (G, Og, b, l) -> (b, G, Og, l)
+        product = np.matmul(weights, matrix).reshape(groups, c_out // groups, b1 - b0, l1 - l0)
+        y[b0:b1, :, :, l0:l1] = product.transpose(2, 0, 1, 3)
+    return y.reshape(x.shape[0], c_out, columns.l_out)
 
 
 def backward_weight(g, x, taps, pad_left, pad_right, stride, dilation, groups):
-    """``grad_w = g @ patches``, summed over batch items: one GEMM per chunk."""
+    """``grad_w = g @ columns^T``, summed over batch items and chunks: one GEMM per chunk."""
     require_dtype("im2col", DTYPES, x.dtype)
     batch, c_out, l_out = g.shape
-    patches = _Patches(x, taps, pad_left, pad_right, stride, dilation, groups)
+    columns = _Columns(x, taps, pad_left, pad_right, stride, dilation, groups)
     grad = np.zeros((groups, c_out // groups, (x.shape[1] // groups) * taps), dtype=x.dtype)
     g = g.reshape(batch, groups, c_out // groups, l_out)
-    for b0, b1, l0, l1, matrix in patches.chunks():
-        # (b, G, Og, l) @ (b, G, l, Cg*K) -> (b, G, Og, Cg*K), summed over b
-        grad += np.matmul(g[b0:b1, :, :, l0:l1], matrix).sum(axis=0)
+    for b0, b1, l0, l1, matrix in columns.chunks():
+        # (G, Og, b*l) @ (G, b*l, Cg*K) -> (G, Og, Cg*K)
+        chunk = g[b0:b1, :, :, l0:l1].transpose(1, 2, 0, 3).reshape(groups, c_out // groups, -1)
+        grad += np.matmul(chunk, matrix.transpose(0, 2, 1))
     return grad.reshape(c_out, x.shape[1] // groups, taps)
 
 
 def backward_input(g, w, length, pad_left, pad_right, stride, dilation, groups):
-    """col2im: ``cols = g^T @ W`` per chunk (GEMM), then each tap's column added back to its inputs."""
+    """col2im: ``weights^T @ g`` gives every column entry's gradient (GEMM); each row of it is added
+    back to the input samples it was copied from."""
     require_dtype("im2col", DTYPES, g.dtype)
     batch, c_out, l_out = g.shape
     _, c_per_group, taps = w.shape
     c_in = c_per_group * groups
-    # The patch geometry of an input of this length; its values are never read (fill=False).
     shape_only = np.broadcast_to(np.zeros((), dtype=g.dtype), (batch, c_in, length))
-    patches = _Patches(shape_only, taps, pad_left, pad_right, stride, dilation, groups)
-    grad_xpad = np.zeros(patches.xpad.shape, dtype=g.dtype)
-    weights = _group_matrix(w, groups)  # (G, Og, Cg*K)
+    columns = _Columns(shape_only, taps, pad_left, pad_right, stride, dilation, groups, fill=False)
+    grad_xpad = np.zeros((batch, c_in, pad_left + length + pad_right), dtype=g.dtype)
+    weights_t = _group_matrix(w, groups).transpose(0, 2, 1)  # (G, Cg*K, Og)
     g = g.reshape(batch, groups, c_out // groups, l_out)
-    for b0, b1, l0, l1, matrix in patches.chunks(fill=False):
-        # (b, G, l, Og) @ (G, Og, Cg*K) -> (b, G, l, Cg*K): every patch entry's gradient
-        np.matmul(g[b0:b1, :, :, l0:l1].transpose(0, 1, 3, 2), weights, out=matrix)
-        cols = matrix.reshape(b1 - b0, groups, l1 - l0, c_per_group, taps)
+    for b0, b1, l0, l1, matrix in columns.chunks(fill=False):
+        chunk = g[b0:b1, :, :, l0:l1].transpose(1, 2, 0, 3).reshape(groups, c_out // groups, -1)
+        np.matmul(weights_t, chunk, out=matrix)  # (G, Cg*K, b*l)
+        rows = matrix.reshape(c_in, taps, b1 - b0, l1 - l0)
         for k in range(taps):  # col2im: tap k of position l came from xpad[l*stride + k*dilation]
             start = l0 * stride + k * dilation
             target = grad_xpad[b0:b1, :, start:start + stride * (l1 - l0 - 1) + 1:stride]
-            target += cols[..., k].transpose(0, 1, 3, 2).reshape(b1 - b0, c_in, l1 - l0)
+            target += rows[:, k].transpose(1, 0, 2)
     return grad_xpad[:, :, pad_left:pad_left + length]
