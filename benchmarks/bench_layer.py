@@ -19,6 +19,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import common
 from common import WORKER_ENV, run_workers
 
 SHAPES = [(32, 64, 64, 1024, 3), (16, 128, 128, 2048, 9), (8, 256, 256, 512, 5), (64, 16, 32, 8192, 31),
@@ -93,13 +94,7 @@ def check_targets(best, torch_t) -> list[str]:
 
 
 def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="one small shape (smoke test)")
-    parser.add_argument("--min-time", type=float, default=0.3, help="seconds of timing per point")
-    parser.add_argument("--rounds", type=int, default=2, help="sweeps; a point keeps its best round")
-    parser.add_argument("--out", default=str(Path(__file__).resolve().parent.parent / "results"),
-                        help="folder for the Markdown and CSV results")
-    parser.add_argument("--worker", help=argparse.SUPPRESS)
+    parser = common.parser(__doc__.split("\n\n")[0], quick_help="one small shape (smoke test)", min_time_s=0.3, rounds=2)
     parser.add_argument("--shapes", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.worker:

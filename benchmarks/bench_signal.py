@@ -23,6 +23,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import common
 from common import WORKER_ENV, run_workers
 
 OURS = ["naive", "im2col", "fft", "numba", "auto"]
@@ -117,13 +118,7 @@ def check_targets(t) -> list[str]:
 
 
 def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="a few small points only (smoke test)")
-    parser.add_argument("--min-time", type=float, default=0.2, help="seconds of timing per point")
-    parser.add_argument("--rounds", type=int, default=3, help="sweeps; a point keeps its best round")
-    parser.add_argument("--out", default=str(Path(__file__).resolve().parent.parent / "results"),
-                        help="folder for the Markdown and CSV results")
-    parser.add_argument("--worker", help=argparse.SUPPRESS)
+    parser = common.parser(__doc__.split("\n\n")[0], quick_help="a few small points only (smoke test)", min_time_s=0.2, rounds=3)
     parser.add_argument("--grid", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.worker:

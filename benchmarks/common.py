@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 #: Environment of every timing process.  glibc hands out large buffers as fresh pages (mmap) and
 #: returns freed memory to the OS, so a call can pay a first-touch page fault per 4 KiB of every
@@ -34,3 +36,15 @@ def run_workers(script: str, names: list[str], worker_args: list[str], rounds: i
                 raise SystemExit(f"worker {name} failed:\n{proc.stderr}")
             rows += [{**json.loads(line), "round": r + 1} for line in proc.stdout.splitlines() if line.strip()]
     return rows
+
+
+def parser(description: str, *, quick_help: str, min_time_s: float, rounds: int) -> argparse.ArgumentParser:
+    """The options every benchmark script takes, plus the hidden ``--worker`` protocol."""
+    p = argparse.ArgumentParser(description=description)
+    p.add_argument("--quick", action="store_true", help=quick_help)
+    p.add_argument("--min-time", type=float, default=min_time_s, help="seconds of timing per point")
+    p.add_argument("--rounds", type=int, default=rounds, help="sweeps; a point keeps its best round")
+    p.add_argument("--out", default=str(Path(__file__).resolve().parent.parent / "results"),
+                   help="folder for the Markdown and CSV results")
+    p.add_argument("--worker", help=argparse.SUPPRESS)
+    return p

@@ -41,10 +41,15 @@ def valid_range(length: int, offset: int, stride: int, start: int, stop: int) ->
     """Output positions ``l`` in ``[start, stop)`` whose tap ``l*stride + offset`` lies inside ``[0, length)``.
 
     ``offset`` is ``k*dilation - pad_left`` for tap ``k``; positions outside the range read padding.
+    The range returned always lies within ``[start, stop]`` (empty as ``lo == hi``).
+
+    The ``numba`` backend compiles this function into its cached kernels; Numba's on-disk cache
+    only watches the file of the kernel, so after editing this function delete the ``*.nbi`` and
+    ``*.nbc`` files under ``conv1dbench/_backends/__pycache__`` (a fresh install does not need to).
     """
-    lo = -(offset // stride)  # ceil(-offset / stride)
-    hi = (length - 1 - offset) // stride + 1
-    return max(start, lo), max(min(stop, hi), max(start, lo))
+    lo = min(max(start, -(offset // stride)), stop)  # ceil(-offset / stride), clamped
+    hi = max(min(stop, (length - 1 - offset) // stride + 1), lo)
+    return lo, hi
 
 
 def transposed_as_correlation(g: np.ndarray, w: np.ndarray, length: int, pad_left: int, stride: int,

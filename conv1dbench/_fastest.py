@@ -5,6 +5,7 @@ from __future__ import annotations
 import inspect
 
 from . import _layer, _signal
+from ._select import DIRECT_MAX_TAPS
 
 
 def fastest(op, *args, explain: bool = False, **kwargs):
@@ -21,7 +22,9 @@ def fastest(op, *args, explain: bool = False, **kwargs):
     Returns
     -------
     str or (str, dict)
-        The backend name; with ``explain=True`` also ``{"rule": reason}``.
+        The backend name; with ``explain=True`` also ``{"rule": ..., "shortest": ...,
+        "direct_max_taps": ...}``: the rule that chose, the shorter operand's length, and the
+        crossover for this dtype.
 
     Examples
     --------
@@ -40,9 +43,14 @@ def fastest(op, *args, explain: bool = False, **kwargs):
     call.apply_defaults()
     a = call.arguments
     if name in ("convolve", "correlate"):
-        choice, reason = _signal.backend_for(_signal.prepare(name, a["in1"], a["in2"], a["mode"], a["axis"]), "auto")
+        problem = _signal.prepare(name, a["in1"], a["in2"], a["mode"], a["axis"])
+        choice, reason = _signal.backend_for(problem, "auto")
+        shortest = problem.shortest
     else:
         problem = _layer.prepare(a["x"], a["weight"], a["stride"], a["padding"], a["dilation"], a["groups"])
         direction = "backward" if name == "conv1d_backward" else "forward"
         choice, reason = _layer.backend_for(problem, "auto", direction)
-    return (choice, {"rule": reason}) if explain else choice
+        shortest = min(problem.x.shape[2], problem.w.shape[2])
+    if not explain:
+        return choice
+    return choice, {"rule": reason, "shortest": shortest, "direct_max_taps": DIRECT_MAX_TAPS[problem.x.dtype]}

@@ -40,21 +40,22 @@ GEMM_MIN = {"forward": (64, 256), "backward": (16, 64)}
 
 def choose(x: np.ndarray, w: np.ndarray, shortest: int, groups: int = 1,
            direction: str = "forward") -> tuple[str, str]:
-    """The backend auto runs for core arrays ``x``, ``w``, and the reason, in words.
+    """The backend auto runs for core arrays ``x``, ``w``, and the rule that picked it, in words.
 
     ``shortest`` is the length of the shorter operand along the convolved axis; ``direction`` is
-    ``"forward"`` or ``"backward"`` (the layer's gradients).
+    ``"forward"`` or ``"backward"`` (the layer's gradients).  The rule texts are constants: this
+    runs on every auto call, so it formats nothing.
     """
     limit = DIRECT_MAX_TAPS[x.dtype]
     if limit is None:
         return _direct(), "integer input: direct is exact for any magnitude"
     if shortest <= limit:
         if _gemm_sized(w, groups, direction):
-            return "im2col", f"{w.shape[0] // groups} x {w.shape[1] * w.shape[2]} weights per group: a GEMM"
-        return _direct(), f"shorter operand has {shortest} <= {limit} samples: direct is cheaper"
+            return "im2col", "short kernel, GEMM-sized weight matrix per group: im2col + BLAS"
+        return _direct(), "short kernel (at most DIRECT_MAX_TAPS samples): direct is cheaper than FFT"
     if not (np.isfinite(x).all() and np.isfinite(w).all()):
         return _direct(), "input holds NaN or Inf: FFT would spread it to every output"
-    return "fft", f"shorter operand has {shortest} > {limit} samples: FFT is cheaper"
+    return "fft", "long kernel (more than DIRECT_MAX_TAPS samples): FFT is cheaper"
 
 
 def _gemm_sized(w: np.ndarray, groups: int, direction: str) -> bool:

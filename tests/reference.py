@@ -11,6 +11,14 @@ TOL = {
     np.dtype(np.complex64): 1e-5,
 }
 
+def random_array(rng, shape, dtype):
+    """Standard normal values (real and imaginary parts for complex dtypes) of ``dtype``."""
+    a = rng.standard_normal(shape)
+    if np.dtype(dtype).kind == "c":
+        a = a + 1j * rng.standard_normal(shape)
+    return a.astype(dtype)
+
+
 SCIPY_OPS = {"convolve": scipy.signal.convolve, "correlate": scipy.signal.correlate}
 
 

@@ -6,7 +6,7 @@ import scipy.signal
 
 import conv1dbench as cb
 from conftest import DIRECT_BACKENDS
-from reference import TOL, assert_signal_close, scipy_slices
+from reference import TOL, assert_signal_close, random_array, scipy_slices
 
 OPS = {"convolve": cb.convolve, "correlate": cb.correlate}
 MODES = ["full", "same", "valid"]
@@ -14,13 +14,6 @@ FLOAT_DTYPES = [np.float32, np.float64, np.complex64, np.complex128]
 # N = 1, K = 1, K > N, even K, K = N, and lengths that cross the numba kernel's 4-tap blocks
 LENGTH_PAIRS = [(1, 1), (1, 3), (2, 2), (5, 1), (5, 2), (5, 5), (5, 8), (7, 4), (16, 3), (16, 16),
                 (33, 6), (33, 40), (64, 13), (100, 9)]
-
-
-def random_array(rng, shape, dtype):
-    a = rng.standard_normal(shape)
-    if np.dtype(dtype).kind == "c":
-        a = a + 1j * rng.standard_normal(shape)
-    return a.astype(dtype)
 
 
 def test_spec_worked_example(backend):

@@ -1,11 +1,11 @@
 """``numba``: direct cross-correlation compiled by Numba for this CPU.
 
-Work is cut into jobs of one (batch item, output channel, tile of :data:`TILE` output positions).
-Within a job the tile of outputs stays in L1 cache while the taps stream over it: four taps at a time
-(``y[l] += w0*x[l+o0] + w1*x[l+o1] + w2*x[l+o2] + w3*x[l+o3]``, and one pass for the last one to
-three), which loads and stores each output once per four taps instead of once per tap, and whose loop
-over ``l`` reads contiguous slices and so vectorizes.  The padding is never materialised: for every tap the range of outputs that reads real
-samples is computed up front (:func:`conv1dbench._core.valid_range`), so the hot loop has no
+Work is cut into jobs of one (batch item, output channel, tile of up to :data:`TILE_MAX` output
+positions).  Within a job the tile of outputs stays in cache while the taps stream over it, eight
+taps per pass (``y[l] += w0*x[l+o0] + ... + w7*x[l+o7]``, then four, then the last one to three),
+which loads and stores each output once per pass instead of once per tap, and whose loop over ``l``
+reads contiguous slices and so vectorizes.  The padding is never materialised: for every tap the
+range of outputs that reads real samples is computed up front (:func:`conv1dbench._core.valid_range`), so the hot loop has no
 branches and no negative indices.  The hot loops index views (``ys = yrow[lo:hi]``) with the loop
 counter of ``range(n)``, which LLVM knows is non-negative, so Numba's negative-index wraparound check
 folds away; measured on the 3-tap loop: 0.55 ns per output, the same as with unsigned indices,
@@ -20,6 +20,7 @@ is cached on disk (``cache=True``): the first call per dtype compiles, later pro
 
 from __future__ import annotations
 
+import numba
 import numpy as np
 from numba import njit, prange
 
@@ -27,8 +28,12 @@ from .._core import CORE_DTYPES, require_dtype, transposed_as_correlation, valid
 
 DTYPES = CORE_DTYPES
 
-#: Output positions per job; a float64 tile plus the samples it reads fits in L1.
-TILE = 1024
+#: Output positions per job at most (measured: 16384 ran as fast as 1024 for K = 15..255, and the
+#: fewer jobs save a third of a 10**4-sample, 3-tap convolution).
+TILE_MAX = 16384
+#: Parallel runs cut rows into tiles of at least this many outputs, aiming at this many jobs per thread.
+TILE_MIN = 1024
+JOBS_PER_THREAD = 4
 #: Below this many multiply-adds the serial kernel runs (measured: thread wake-up dominates).
 PARALLEL_MIN_MACS = 1 << 15
 
@@ -154,12 +159,11 @@ def _run_job(job, n_tiles, tile_len, x, w, pad_left, stride, dilation, groups, y
     l0 = tile * tile_len
     l1 = min(l0 + tile_len, l_out)
     yrow = y[b, o]
-    # Interior tiles (every tap reads samples for every output) skip the edge bookkeeping, and
-    # their first block of taps assigns the outputs instead of adding to zeros.
+    # Interior tiles (every tap reads samples for every output) skip the edge bookkeeping.  The
+    # first block of taps assigns the outputs it covers fully instead of adding to zeros; only
+    # the outputs outside that range are zeroed.
     interior = (_in_range(length, -pad_left, stride, l0, l1)[0] == l0
                 and _in_range(length, (taps - 1) * dilation - pad_left, stride, l0, l1)[1] == l1)
-    if not interior:
-        yrow[l0:l1] = 0
     for c in range(c_per_group):
         xrow = x[b, first_channel + c]
         wrow = w[o, c]
@@ -180,8 +184,12 @@ def _run_job(job, n_tiles, tile_len, x, w, pad_left, stride, dilation, groups, y
             # last tap's end.
             lo = _in_range(length, o0, stride, l0, l1)[0]
             hi = max(lo, _in_range(length, o0 + (count - 1) * dilation, stride, l0, l1)[1])
+            first = c == 0 and k == count
+            if first:
+                yrow[l0:lo] = 0
+                yrow[hi:l1] = 0
             if hi > lo:
-                _fused_taps(yrow, xrow, wrow, k - count, count, lo, hi, stride, o0, dilation, True)
+                _fused_taps(yrow, xrow, wrow, k - count, count, lo, hi, stride, o0, dilation, not first)
             for j in range(count):  # the edges, where only some taps of the block read samples
                 off = o0 + j * dilation
                 lo_j, hi_j = _in_range(length, off, stride, l0, l1)
@@ -196,15 +204,19 @@ def _jobs_parallel(n_tiles, tile_len, x, w, pad_left, stride, dilation, groups, 
 
 
 @njit(cache=True)
-def _forward(x, w, pad_left, pad_right, stride, dilation, groups):
+def _forward(x, w, pad_left, pad_right, stride, dilation, groups, threads):
     batch, _, length = x.shape
     c_out, c_per_group, taps = w.shape
     l_out = (length + pad_left + pad_right - dilation * (taps - 1) - 1) // stride + 1
     y = np.empty((batch, c_out, l_out), dtype=x.dtype)  # each job writes all of its tile
-    tile_len = TILE
+    parallel = threads > 1 and batch * c_out * l_out * c_per_group * taps >= PARALLEL_MIN_MACS
+    tile_len = TILE_MAX
+    if parallel and batch * c_out < JOBS_PER_THREAD * threads:
+        # few rows: cut them finer, so that every thread gets work (but no finer than TILE_MIN)
+        tile_len = min(TILE_MAX, max(TILE_MIN, -(-l_out * batch * c_out // (JOBS_PER_THREAD * threads))))
     n_tiles = (l_out + tile_len - 1) // tile_len
     n_jobs = batch * c_out * n_tiles
-    if n_jobs > 1 and batch * c_out * l_out * c_per_group * taps >= PARALLEL_MIN_MACS:
+    if parallel and n_jobs > 1:
         _jobs_parallel(n_tiles, tile_len, x, w, pad_left, stride, dilation, groups, y)
     else:
         for job in range(n_jobs):
@@ -212,9 +224,20 @@ def _forward(x, w, pad_left, pad_right, stride, dilation, groups):
     return y
 
 
+def _threads(x, w) -> int:
+    """Numba's thread count, or 1 where the problem is too small to run in parallel anyway.
+
+    (Asking Numba costs about 0.7 us, a tenth of a small convolution.)  The bound uses the input
+    length for the output length: only its order of magnitude matters here.
+    """
+    if x.shape[0] * x.shape[2] * w.shape[0] * w.shape[1] * w.shape[2] < PARALLEL_MIN_MACS:
+        return 1
+    return numba.get_num_threads()
+
+
 def forward(x, w, pad_left, pad_right, stride, dilation, groups):
     require_dtype("numba", DTYPES, x.dtype)
-    return _forward(x, w, pad_left, pad_right, stride, dilation, groups)
+    return _forward(x, w, pad_left, pad_right, stride, dilation, groups, _threads(x, w))
 
 
 def backward_input(g, w, length, pad_left, pad_right, stride, dilation, groups):
@@ -222,7 +245,7 @@ def backward_input(g, w, length, pad_left, pad_right, stride, dilation, groups):
     require_dtype("numba", DTYPES, g.dtype)
     g_t, w_t, pad_left_t, pad_right_t = transposed_as_correlation(g, w, length, pad_left, stride,
                                                                   dilation, groups)
-    return _forward(g_t, w_t, pad_left_t, pad_right_t, 1, dilation, groups)
+    return _forward(g_t, w_t, pad_left_t, pad_right_t, 1, dilation, groups, _threads(g_t, w_t))
 
 
 @njit(parallel=True, fastmath=_FASTMATH_REDUCE, cache=True)
