@@ -74,7 +74,8 @@ def worker(name: str, shapes: list, min_time_s: float) -> None:
             row.update(median_s=t.median_s, q25_s=t.q25_s, q75_s=t.q75_s, first_call_s=t.first_call_s,
                        gflops=passes * flops(shape) / t.median_s / 1e9)
             if name == "auto":
-                row["chose"] = cb.fastest("conv1d", x, w, padding="same")
+                row["chose"] = (cb.fastest("conv1d", x, w, padding="same") if direction == "forward"
+                                else cb.fastest("conv1d_backward", g, x, w, padding="same"))
             print(json.dumps(row), flush=True)
     if name == "torch":
         print(json.dumps({"impl": "torch", "torch_threads": torch.get_num_threads()}), flush=True)

@@ -76,10 +76,3 @@ def transposed_as_correlation(g: np.ndarray, w: np.ndarray, length: int, pad_lef
     pad_left_t = span - pad_left
     pad_right_t = length - g.shape[2] - pad_left_t + span
     return g, w_t, pad_left_t, pad_right_t
-
-
-def require_dtype(backend: str, supported, dtype: np.dtype) -> None:
-    """Raise ``TypeError`` when a backend is handed a core dtype it does not compute in."""
-    if dtype not in supported:
-        names = ", ".join(sorted(str(d) for d in supported))
-        raise TypeError(f"backend {backend!r} does not take dtype {dtype}; it takes {names}")

@@ -178,7 +178,7 @@ def conv1d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, *, b
     if bias is not None:
         bias = _checked_bias(bias, p.w.shape[0])
     name = backend_for(p, backend)[0]
-    y = get_backend(name).forward(p.x, p.w, p.pad_left, p.pad_right, p.stride, p.dilation, p.groups)
+    y = get_backend(name, p.dtype).forward(p.x, p.w, p.pad_left, p.pad_right, p.stride, p.dilation, p.groups)
     if bias is not None:
         y += bias.astype(p.dtype)[None, :, None]
     return y[0] if p.unbatched else y
@@ -235,7 +235,7 @@ def conv1d_backward(grad_output, x, weight, stride=1, padding=0, dilation=1, gro
         raise ValueError(f"grad_output must have shape {expected} (C_out={c_out}, L_out={p.l_out}), got {g.shape}")
     g = np.ascontiguousarray(g[None] if p.unbatched else g, dtype=p.dtype)
     name = backend_for(p, backend, "backward")[0]
-    module = get_backend(name)
+    module = get_backend(name, p.dtype)
     w, xs = (np.conj(p.w), np.conj(p.x)) if p.dtype.kind == "c" else (p.w, p.x)
     grad_x = module.backward_input(g, w, length, p.pad_left, p.pad_right, p.stride, p.dilation, p.groups)
     grad_w = module.backward_weight(g, xs, taps, p.pad_left, p.pad_right, p.stride, p.dilation, p.groups)

@@ -4,7 +4,8 @@ Every backend is a module in :mod:`conv1dbench._backends` holding only its algor
 defines the same names (the backend contract):
 
 ``DTYPES``
-    The core dtypes it computes in (a subset of :data:`conv1dbench._core.CORE_DTYPES`).
+    The core dtypes it computes in (a subset of :data:`conv1dbench._core.CORE_DTYPES`);
+    :func:`get_backend` refuses the others with ``TypeError``, so the functions need not check.
 ``unavailable_reason() -> str | None``
     ``None`` when the backend can run here, otherwise why not and how to fix it.
 ``forward(x, w, pad_left, pad_right, stride, dilation, groups) -> y``
@@ -12,6 +13,10 @@ defines the same names (the backend contract):
     cross-correlation.  ``x`` is ``(B, C_in, L)``, ``w`` is ``(C_out, C_in // groups, K)``, both
     C-contiguous, native byte order and of the same core dtype; the result is a new array
     ``(B, C_out, L_out)`` of that dtype.  Inputs are never written to.
+``backward_input(g, w, length, pad_left, pad_right, stride, dilation, groups) -> grad_x``
+    The transposed problem: ``(B, C_out, L_out)`` output gradients to ``(B, C_in, length)``.
+``backward_weight(g, x, taps, pad_left, pad_right, stride, dilation, groups) -> grad_w``
+    The weight gradient ``(C_out, C_in // groups, taps)``.
 
 Heavy imports (numba, scipy.fft) happen inside the backend modules, which are imported on first use,
 so ``import conv1dbench`` stays fast and a broken optional dependency only makes its backend
@@ -22,6 +27,8 @@ from __future__ import annotations
 
 import importlib
 from types import ModuleType
+
+import numpy as np
 
 __all__ = ["BackendUnavailable", "BACKEND_NAMES", "backends", "get_backend"]
 
@@ -63,14 +70,21 @@ def check_name(name: object) -> str:
     return name
 
 
-def get_backend(name: str) -> ModuleType:
-    """The module of an available backend; ``BackendUnavailable`` if it cannot run here."""
-    if _reasons.get(name, "") is None:  # loaded and available: the fast path of every call
-        return _loaded[name]
-    check_name(name)
-    module, reason = _load(name)
-    if reason is not None:
-        raise BackendUnavailable(f"backend {name!r} is unavailable: {reason}")
+def get_backend(name: str, dtype: np.dtype) -> ModuleType:
+    """The module of an available backend that computes in ``dtype``.
+
+    Raises ``ValueError`` for an unknown name, ``BackendUnavailable`` if the backend cannot run
+    here, ``TypeError`` if it does not take ``dtype``.
+    """
+    module = _loaded.get(name)
+    if module is None or _reasons[name] is not None:
+        check_name(name)
+        module, reason = _load(name)
+        if reason is not None:
+            raise BackendUnavailable(f"backend {name!r} is unavailable: {reason}")
+    if dtype not in module.DTYPES:
+        names = ", ".join(sorted(str(d) for d in module.DTYPES))
+        raise TypeError(f"backend {name!r} does not take dtype {dtype}; it takes {names}")
     return module
 
 

@@ -161,7 +161,7 @@ def backend_for(problem: SignalProblem, backend) -> tuple[str, str]:
 def run(problem: SignalProblem, backend) -> np.ndarray:
     name = backend_for(problem, backend)[0]
     p = problem
-    y = get_backend(name).forward(p.x, p.w, p.pad_left, p.pad_right, 1, 1, p.groups)
+    y = get_backend(name, p.x.dtype).forward(p.x, p.w, p.pad_left, p.pad_right, 1, 1, p.groups)
     y = y.reshape(p.lead + y.shape[-1:])
     if p.reverse:
         y = y[..., ::-1]

@@ -218,7 +218,7 @@ def test_fastest_knows_the_layer_ops(monkeypatch):
     assert name == "im2col" and "GEMM" in details["rule"]
     ran = []
     real = cb._layer.get_backend
-    monkeypatch.setattr("conv1dbench._layer.get_backend", lambda n: ran.append(n) or real(n))
+    monkeypatch.setattr("conv1dbench._layer.get_backend", lambda n, dtype: ran.append(n) or real(n, dtype))
     cb.conv1d(x[:1, :4], w[:, :4], padding="same")
     cb.conv1d_backward(np.ones((1, 128, 256)), x[:1], w, padding="same")
     assert ran == ["numba", "im2col"]

@@ -73,9 +73,9 @@ def test_auto_runs_what_fastest_names(monkeypatch):
     ran = []
     real = _registry.get_backend
 
-    def spy(name):
+    def spy(name, dtype):
         ran.append(name)
-        return real(name)
+        return real(name, dtype)
 
     monkeypatch.setattr("conv1dbench._signal.get_backend", spy)
     for k in (3, 5_000):
@@ -139,3 +139,13 @@ def test_readme_examples_run():
     result = doctest.testfile(str(ROOT / "README.md"), module_relative=False,
                               optionflags=doctest.NORMALIZE_WHITESPACE | doctest.ELLIPSIS)
     assert result.attempted > 0 and result.failed == 0
+
+
+def test_a_dtype_the_backend_does_not_take_is_a_type_error(monkeypatch):
+    naive = importlib.import_module("conv1dbench._backends.naive")
+    cb.convolve([1.0], [1.0], backend="naive")  # loaded and available
+    monkeypatch.setattr(naive, "DTYPES", frozenset({np.dtype(np.float64)}))
+    with pytest.raises(TypeError, match="backend 'naive' does not take dtype complex128; it takes float64"):
+        cb.convolve([1j], [1.0], backend="naive")
+    with pytest.raises(TypeError, match="does not take dtype float32"):
+        cb.conv1d(np.ones((1, 1, 4), np.float32), np.ones((1, 1, 2), np.float32), backend="naive")

@@ -22,7 +22,7 @@ import math
 import numpy as np
 import scipy.fft
 
-from .._core import CORE_DTYPES, output_length, require_dtype
+from .._core import CORE_DTYPES, output_length
 
 DTYPES = CORE_DTYPES
 
@@ -56,7 +56,6 @@ def block_length(length: int, span: int, real: bool) -> int:
 
 
 def forward(x, w, pad_left, pad_right, stride, dilation, groups):
-    require_dtype("fft", DTYPES, x.dtype)
     batch, c_in, length = x.shape
     c_out, c_per_group, taps = w.shape
     out_per_group = c_out // groups
@@ -134,7 +133,6 @@ def _spread(g, stride):
 
 def backward_input(g, w, length, pad_left, pad_right, stride, dilation, groups):
     """``grad_xpad = sum_o g_spread[o] (*) w_dilated[o, c]``: one batched transform of the gradient."""
-    require_dtype("fft", DTYPES, g.dtype)
     _float_only(g.dtype)
     batch, c_out, _ = g.shape
     _, c_per_group, taps = w.shape
@@ -159,7 +157,6 @@ def backward_input(g, w, length, pad_left, pad_right, stride, dilation, groups):
 def backward_weight(g, x, taps, pad_left, pad_right, stride, dilation, groups):
     """``grad_w[o, c, k]``: lag ``k*dilation`` of the correlation of ``x`` with the spread gradient,
     summed over the batch in the frequency domain."""
-    require_dtype("fft", DTYPES, x.dtype)
     _float_only(x.dtype)
     batch, c_in, length = x.shape
     c_out = g.shape[1]

@@ -18,7 +18,7 @@ from __future__ import annotations
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from .._core import CORE_DTYPES, output_length, require_dtype
+from .._core import CORE_DTYPES, output_length
 
 DTYPES = CORE_DTYPES
 
@@ -84,7 +84,6 @@ def _group_matrix(w, groups):
 
 
 def forward(x, w, pad_left, pad_right, stride, dilation, groups):
-    require_dtype("im2col", DTYPES, x.dtype)
     c_out = w.shape[0]
     columns = _Columns(x, w.shape[2], pad_left, pad_right, stride, dilation, groups)
     weights = _group_matrix(w, groups)
@@ -98,7 +97,6 @@ def forward(x, w, pad_left, pad_right, stride, dilation, groups):
 
 def backward_weight(g, x, taps, pad_left, pad_right, stride, dilation, groups):
     """``grad_w = g @ columns^T``, summed over batch items and chunks: one GEMM per chunk."""
-    require_dtype("im2col", DTYPES, x.dtype)
     batch, c_out, l_out = g.shape
     columns = _Columns(x, taps, pad_left, pad_right, stride, dilation, groups)
     grad = np.zeros((groups, c_out // groups, (x.shape[1] // groups) * taps), dtype=x.dtype)
@@ -113,7 +111,6 @@ def backward_weight(g, x, taps, pad_left, pad_right, stride, dilation, groups):
 def backward_input(g, w, length, pad_left, pad_right, stride, dilation, groups):
     """col2im: ``weights^T @ g`` gives every column entry's gradient (GEMM); each row of it is added
     back to the input samples it was copied from."""
-    require_dtype("im2col", DTYPES, g.dtype)
     batch, c_out, l_out = g.shape
     _, c_per_group, taps = w.shape
     c_in = c_per_group * groups

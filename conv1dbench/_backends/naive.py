@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._core import CORE_DTYPES, output_length, require_dtype
+from .._core import CORE_DTYPES, output_length
 
 DTYPES = CORE_DTYPES
 
@@ -43,7 +43,6 @@ def _padded(x, pad_left, pad_right):
 
 
 def forward(x, w, pad_left, pad_right, stride, dilation, groups):
-    require_dtype("naive", DTYPES, x.dtype)
     batch, _, length = x.shape
     c_out, c_per_group, taps = w.shape
     l_out = output_length(length, taps, pad_left, pad_right, stride, dilation)
@@ -56,7 +55,6 @@ def forward(x, w, pad_left, pad_right, stride, dilation, groups):
 
 
 def backward_input(g, w, length, pad_left, pad_right, stride, dilation, groups):
-    require_dtype("naive", DTYPES, g.dtype)
     batch, c_out, l_out = g.shape
     _, c_per_group, taps = w.shape
     grad_xpad = np.zeros((batch, c_per_group * groups, pad_left + length + pad_right), dtype=g.dtype)
@@ -67,7 +65,6 @@ def backward_input(g, w, length, pad_left, pad_right, stride, dilation, groups):
 
 
 def backward_weight(g, x, taps, pad_left, pad_right, stride, dilation, groups):
-    require_dtype("naive", DTYPES, x.dtype)
     batch, c_out, l_out = g.shape
     c_per_group = x.shape[1] // groups
     xpad = _padded(x, pad_left, pad_right)

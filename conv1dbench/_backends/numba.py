@@ -24,7 +24,7 @@ import numba
 import numpy as np
 from numba import njit, prange
 
-from .._core import CORE_DTYPES, require_dtype, transposed_as_correlation, valid_range
+from .._core import CORE_DTYPES, transposed_as_correlation, valid_range
 
 DTYPES = CORE_DTYPES
 
@@ -236,13 +236,11 @@ def _threads(x, w) -> int:
 
 
 def forward(x, w, pad_left, pad_right, stride, dilation, groups):
-    require_dtype("numba", DTYPES, x.dtype)
     return _forward(x, w, pad_left, pad_right, stride, dilation, groups, _threads(x, w))
 
 
 def backward_input(g, w, length, pad_left, pad_right, stride, dilation, groups):
     """The transposed convolution, run by the forward kernel (:func:`transposed_as_correlation`)."""
-    require_dtype("numba", DTYPES, g.dtype)
     g_t, w_t, pad_left_t, pad_right_t = transposed_as_correlation(g, w, length, pad_left, stride,
                                                                   dilation, groups)
     return _forward(g_t, w_t, pad_left_t, pad_right_t, 1, dilation, groups, _threads(g_t, w_t))
@@ -279,5 +277,4 @@ def _weight_gradient(g, x, taps, pad_left, stride, dilation, groups):
 
 def backward_weight(g, x, taps, pad_left, pad_right, stride, dilation, groups):
     """Each (output, input) channel pair's taps as dot products over batch and positions."""
-    require_dtype("numba", DTYPES, x.dtype)
     return _weight_gradient(g, x, taps, pad_left, stride, dilation, groups)
