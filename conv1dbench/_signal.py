@@ -93,11 +93,12 @@ def prepare(op: str, in1, in2, mode, axis) -> SignalProblem:
     Steps that do nothing for the common case (1-D operands, last axis) are skipped: for short
     signals this function is most of the cost of a call.
     """
-    mode = _checked_mode(mode)
+    if mode not in _MODE_SET:
+        _checked_mode(mode)  # raises the error that names the problem
     in1 = _checked_array(in1, "in1")
     in2 = _checked_array(in2, "in2")
     ndim = in1.ndim
-    axis = _checked_axis(axis, ndim)
+    axis = ndim - 1 if axis == -1 and type(axis) is int else _checked_axis(axis, ndim)
     if in2.ndim > ndim:
         raise ValueError(f"in2 has {in2.ndim} dimensions, more than in1's {ndim}")
     last = axis == ndim - 1
@@ -128,7 +129,7 @@ def prepare(op: str, in1, in2, mode, axis) -> SignalProblem:
 
     n, taps = signal.shape[-1], kernel.shape[-1]
     if ndim == 1:
-        core_x, core_w, groups = signal.reshape(1, 1, n), kernel.reshape(1, 1, taps), 1
+        core_x, core_w, groups = signal[None, None], kernel[None, None], 1
     else:
         slices = math.prod(lead)
         if math.prod(kernel.shape[:-1]) == 1:    # one kernel: the slices are the batch
