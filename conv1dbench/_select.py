@@ -21,8 +21,8 @@ from ._registry import is_available
 
 #: Longest kernel (shorter operand) for which direct convolution beats FFT, per core dtype;
 #: ``None``: always direct.
-DIRECT_MAX_TAPS = {np.dtype(np.float32): 224, np.dtype(np.float64): 224, np.dtype(np.complex64): 128,
-                   np.dtype(np.complex128): 96, np.dtype(np.int64): None}
+DIRECT_MAX_TAPS = {np.dtype(np.float32): 320, np.dtype(np.float64): 240, np.dtype(np.complex64): 160,
+                   np.dtype(np.complex128): 128, np.dtype(np.int64): None}
 _direct_name = None
 
 
