@@ -35,7 +35,7 @@ def _direct() -> str:
 
 #: GEMM shapes (im2col) beat the direct kernel when each group's weight matrix is at least this
 #: large: (output channels, input channels * taps), forward and backward (benchmarks/bench_layer.py).
-GEMM_MIN = {"forward": (64, 256), "backward": (16, 64)}
+GEMM_MIN = {"forward": (32, 128), "backward": (16, 64)}
 
 
 def choose(x: np.ndarray, w: np.ndarray, shortest: int, groups: int = 1,

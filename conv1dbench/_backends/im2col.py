@@ -4,9 +4,9 @@ For group ``g`` the column ("patch") matrix has one row per (input channel, tap)
 per output position; the output is the ``(C_out/groups, Cg*K)`` weight matrix times it, which lands
 in the output's own layout.  The columns come from ``sliding_window_view`` (a view) and are copied
 into one reused buffer chunk by chunk (per batch item and range of positions), so the materialised
-patch matrix never exceeds :data:`PATCH_BYTES` (64 MiB): ``N = 10**7, K = 10**3``
-runs in bounded memory instead of needing 80 GB.  Integer problems use NumPy's exact (non-BLAS)
-integer matmul.
+patch matrix never exceeds :data:`PATCH_BYTES` (8 MiB, or one position's column where that is
+larger): ``N = 10**7, K = 10**3`` runs in bounded memory instead of needing 80 GB.  Integer
+problems use NumPy's exact (non-BLAS) integer matmul.
 
 Backward: the weight gradient is the output gradient times the patch matrix (GEMM); the input
 gradient is col2im: the output gradient times the weights gives every patch entry's gradient (GEMM),
@@ -22,10 +22,10 @@ from .._core import CORE_DTYPES, output_length
 
 DTYPES = CORE_DTYPES
 
-#: Bytes of one materialised column-matrix chunk (unless a single position's column is larger):
-#: the size of one core's L2 cache, measured fastest (1 MiB chunks ran the layer shapes of
-#: ``benchmarks/bench_layer.py`` 1.2-1.8x faster than 16 MiB chunks).
-PATCH_BYTES = 2**20
+#: Bytes of one materialised column-matrix chunk (unless a single position's column is larger).
+#: Measured on the layer shapes of ``benchmarks/bench_layer.py``: 4-8 MiB ran fastest; 1 MiB
+#: starved the GEMM of columns (up to 3x slower), 64 MiB spilled the cache (up to 2x slower).
+PATCH_BYTES = 8 * 2**20
 
 
 def unavailable_reason() -> str | None:
