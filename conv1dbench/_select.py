@@ -21,7 +21,7 @@ from ._registry import is_available
 
 #: Longest kernel (shorter operand) for which direct convolution beats FFT, per core dtype;
 #: ``None``: always direct.
-DIRECT_MAX_TAPS = {np.dtype(np.float32): 320, np.dtype(np.float64): 240, np.dtype(np.complex64): 160,
+DIRECT_MAX_TAPS = {np.dtype(np.float32): 320, np.dtype(np.float64): 256, np.dtype(np.complex64): 160,
                    np.dtype(np.complex128): 128, np.dtype(np.int64): None}
 _direct_name = None
 
