@@ -12,15 +12,12 @@ with autograd computing the input and weight gradients.  Effective GFLOP/s count
 from __future__ import annotations
 
 import argparse
-import datetime
 import importlib.util
 import json
-import sys
-from pathlib import Path
 
 import numpy as np
 import common
-from common import WORKER_ENV, run_workers
+from common import run_workers
 
 SHAPES = [(32, 64, 64, 1024, 3), (16, 128, 128, 2048, 9), (8, 256, 256, 512, 5), (64, 16, 32, 8192, 31),
           (4, 32, 32, 65536, 15)]  # (B, C_in, C_out, L, K)
@@ -102,7 +99,6 @@ def main(argv=None) -> None:
         return worker(args.worker, json.loads(args.shapes), args.min_time)
 
     import pandas as pd
-    from conv1dbench.machine import machine_info
 
     shapes = QUICK_SHAPES if args.quick else SHAPES
     names = OURS + (["torch"] if importlib.util.find_spec("torch") else [])
@@ -117,13 +113,8 @@ def main(argv=None) -> None:
     ours = [c for c in ["im2col", "fft", "numba", "naive"] if c in table]
     best = table[ours].min(axis=1)
 
-    info = {"date": datetime.datetime.now().isoformat(timespec="seconds"), **machine_info(),
-            "torch_threads": threads, "isolation": "each implementation in a separate process, one after the other",
-            "worker_environment": " ".join(f"{k}={v}" for k, v in WORKER_ENV.items())}
-    command = "python " + " ".join(["benchmarks/bench_layer.py"] + (argv if argv is not None else sys.argv[1:]))
-    lines = ["# Layer benchmark: conv1d forward and backward (float32, padding \"same\", stride 1)", "",
-             f"Command: `{command}`  ", f"Date: {info.pop('date')}", "", "## Machine", ""]
-    lines += [f"- {k}: {v}" for k, v in info.items()]
+    lines = common.header('Layer benchmark: conv1d forward and backward (float32, padding "same", stride 1)',
+                          "bench_layer.py", argv, torch_threads=threads)
     cols = [c for c in OURS + ["torch"] if c in table]
     lines += ["", "## Median time per call (ms) and effective GFLOP/s", "",
               "Best round's median; `-` = skipped (predicted too slow). Backward computes grad_x and grad_w "
@@ -147,14 +138,7 @@ def main(argv=None) -> None:
         lines += [f"- {c}" for c in check_targets(best, table["torch"])]
     else:
         lines.append("- not checked (torch not installed, or the quick grid)")
-    text = "\n".join(lines) + "\n"
-    print(text)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    stem = "layer_quick" if args.quick else "layer"
-    (out / f"{stem}.md").write_text(text)
-    frame.to_csv(out / f"{stem}.csv", index=False)
-    print(f"wrote {out / (stem + '.md')} and {out / (stem + '.csv')}", file=sys.stderr)
+    common.write(args.out, "layer_quick" if args.quick else "layer", "\n".join(lines) + "\n", frame)
 
 
 if __name__ == "__main__":

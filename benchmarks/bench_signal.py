@@ -16,15 +16,11 @@ machine it ran on, to ``results/``.
 from __future__ import annotations
 
 import argparse
-import datetime
 import json
-import math
-import sys
-from pathlib import Path
 
 import numpy as np
 import common
-from common import WORKER_ENV, run_workers
+from common import run_workers
 
 OURS = ["naive", "im2col", "fft", "numba", "auto"]
 PEERS = ["numpy.convolve", "scipy.signal.convolve", "scipy.signal.oaconvolve"]
@@ -77,10 +73,8 @@ def worker(name: str, grid: dict, min_time_s: float) -> None:
         print(json.dumps({"impl": name, "numba_threading_layer": numba.threading_layer()}), flush=True)
 
 
-def markdown(table, info: dict, checks: list[str], command: str) -> str:
-    lines = ["# Signal benchmark: conv1dbench backends vs numpy / scipy (mode \"full\")", "",
-             f"Command: `{command}`  ", f"Date: {info['date']}", "", "## Machine", ""]
-    lines += [f"- {key}: {value}" for key, value in info.items() if key != "date"]
+def markdown(table, lines: list[str], checks: list[str]) -> str:
+    lines = list(lines)
     lines += ["", "## Median time per call (ms), and speed relative to scipy.signal.convolve (auto)", "",
               "`x1.00` = as fast as scipy; higher is faster. `-` = skipped (predicted too slow). "
               "Each cell is the best of the rounds' medians; all rounds are in the CSV.", ""]
@@ -125,7 +119,6 @@ def main(argv=None) -> None:
         return worker(args.worker, json.loads(args.grid), args.min_time)
 
     import pandas as pd
-    from conv1dbench.machine import machine_info
 
     grid = QUICK if args.quick else GRID
     rows = run_workers(__file__, OURS + PEERS, ["--grid", json.dumps(grid), "--min-time", str(args.min_time)],
@@ -135,20 +128,10 @@ def main(argv=None) -> None:
     table = frame.pivot_table(index=["dtype", "n", "k"], columns="impl", values=["median_s"], aggfunc="min",
                               dropna=False)
     table = table.reindex(columns=pd.MultiIndex.from_product([["median_s"], OURS + PEERS]))
-    info = {"date": datetime.datetime.now().isoformat(timespec="seconds"), **machine_info(),
-            "numba_threading_layer_used": layers.get("numba"),
-            "isolation": "each implementation timed in a separate process, one after the other",
-            "worker_environment": " ".join(f"{k}={v}" for k, v in WORKER_ENV.items())}
+    lines = common.header('Signal benchmark: conv1dbench backends vs numpy / scipy (mode "full")',
+                          "bench_signal.py", argv, numba_threading_layer_used=layers.get("numba"))
     checks = [] if args.quick else check_targets(table["median_s"])
-    command = "python " + " ".join(["benchmarks/bench_signal.py"] + (argv if argv is not None else sys.argv[1:]))
-    text = markdown(table, info, checks, command)
-    print(text)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    stem = "signal_quick" if args.quick else "signal"
-    (out / f"{stem}.md").write_text(text)
-    frame.to_csv(out / f"{stem}.csv", index=False)
-    print(f"wrote {out / (stem + '.md')} and {out / (stem + '.csv')}", file=sys.stderr)
+    common.write(args.out, "signal_quick" if args.quick else "signal", markdown(table, lines, checks), frame)
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import datetime
 import json
 import os
 import subprocess
@@ -48,3 +49,26 @@ def parser(description: str, *, quick_help: str, min_time_s: float, rounds: int)
                    help="folder for the Markdown and CSV results")
     p.add_argument("--worker", help=argparse.SUPPRESS)
     return p
+
+
+def header(title: str, script: str, argv, **extra) -> list[str]:
+    """The opening lines of every report: the command, the date, the machine and settings."""
+    from conv1dbench.machine import machine_info
+
+    command = "python " + " ".join([f"benchmarks/{script}"] + list(argv if argv is not None else sys.argv[1:]))
+    info = {**machine_info(), **extra,
+            "isolation": "each implementation timed in a separate process, one after the other",
+            "worker_environment": " ".join(f"{k}={v}" for k, v in WORKER_ENV.items())}
+    lines = [f"# {title}", "", f"Command: `{command}`  ",
+             f"Date: {datetime.datetime.now().isoformat(timespec='seconds')}", "", "## Machine", ""]
+    return lines + [f"- {key}: {value}" for key, value in info.items()]
+
+
+def write(out: str, stem: str, text: str, frame) -> None:
+    """Print the Markdown report and write it, with the tidy table as CSV, to ``out``."""
+    print(text)
+    folder = Path(out)
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / f"{stem}.md").write_text(text)
+    frame.to_csv(folder / f"{stem}.csv", index=False)
+    print(f"wrote {folder / (stem + '.md')} and {folder / (stem + '.csv')}", file=sys.stderr)

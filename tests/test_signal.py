@@ -6,7 +6,7 @@ import scipy.signal
 
 import conv1dbench as cb
 from conftest import DIRECT_BACKENDS
-from reference import TOL, assert_signal_close, random_array, scipy_slices
+from reference import assert_signal_close, random_array, scipy_slices
 
 OPS = {"convolve": cb.convolve, "correlate": cb.correlate}
 MODES = ["full", "same", "valid"]
