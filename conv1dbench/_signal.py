@@ -46,8 +46,6 @@ def _checked_array(value, name: str) -> np.ndarray:
 
 
 def _checked_mode(mode) -> str:
-    if mode in _MODE_SET:
-        return mode
     if not isinstance(mode, str):
         raise TypeError(f"mode must be a string, one of {', '.join(map(repr, MODES))}; got {mode!r}")
     if mode not in MODES:
@@ -93,7 +91,7 @@ def prepare(op: str, in1, in2, mode, axis) -> SignalProblem:
     Steps that do nothing for the common case (1-D operands, last axis) are skipped: for short
     signals this function is most of the cost of a call.
     """
-    if mode not in _MODE_SET:
+    if type(mode) is not str or mode not in _MODE_SET:
         _checked_mode(mode)  # raises the error that names the problem
     in1 = _checked_array(in1, "in1")
     in2 = _checked_array(in2, "in2")

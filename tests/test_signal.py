@@ -158,6 +158,7 @@ BAD_INPUTS = [  # args, kwargs, exception, message fragment
     (([1.0, 2.0], np.float64(3.0)), {}, ValueError, "0-d"),
     (([1.0, 2.0], [1.0]), {"mode": "middle"}, ValueError, "unknown mode 'middle'"),
     (([1.0, 2.0], [1.0]), {"mode": 3}, TypeError, "mode must be a string"),
+    (([1.0, 2.0], [1.0]), {"mode": ["full"]}, TypeError, "mode must be a string"),
     (([1.0, 2.0], [1.0]), {"axis": 1}, ValueError, "axis 1 is out of range"),
     ((np.ones((2, 5)), [1.0]), {"axis": -3}, ValueError, "axis -3 is out of range"),
     ((np.ones((2, 5)), np.ones((3, 2))), {}, ValueError, "do not broadcast"),
