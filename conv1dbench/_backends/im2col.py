@@ -26,6 +26,8 @@ DTYPES = CORE_DTYPES
 #: Measured on the layer shapes of ``benchmarks/bench_layer.py``: 4-8 MiB ran fastest; 1 MiB
 #: starved the GEMM of columns (up to 3x slower), 64 MiB spilled the cache (up to 2x slower).
 PATCH_BYTES = 8 * 2**20
+#: Output positions from which one batch item's columns alone make an efficient GEMM.
+GEMM_COLUMNS = 512
 
 
 def unavailable_reason() -> str | None:
@@ -56,8 +58,10 @@ class _Columns:
             self.windows = windows.reshape(batch, groups, c_per_group, self.l_out, taps)
         positions = max(1, PATCH_BYTES // (c_in * taps * x.dtype.itemsize))  # per chunk, all items
         self.l_step = min(self.l_out, positions)
-        # short rows (batched signals): several batch items per chunk, their positions side by side
-        self.b_step = max(1, min(batch, positions // self.l_out))
+        # Short rows (batched signals): several batch items per chunk, their positions side by side,
+        # so that the GEMM gets enough columns; rows of GEMM_COLUMNS or more go one batch item at a
+        # time, which lets the GEMM write straight into the output (no transposing copy).
+        self.b_step = 1 if self.l_out >= GEMM_COLUMNS else max(1, min(batch, positions // self.l_out))
         self.buffer = np.empty((groups, c_per_group, taps, self.b_step, self.l_step), dtype=x.dtype)
 
     def chunks(self, fill=True):
@@ -89,6 +93,9 @@ def forward(x, w, pad_left, pad_right, stride, dilation, groups):
     weights = _group_matrix(w, groups)
     y = np.empty((x.shape[0], groups, c_out // groups, columns.l_out), dtype=x.dtype)
     for b0, b1, l0, l1, matrix in columns.chunks():
+        if b1 - b0 == 1:  # (G, Og, Cg*K) @ (G, Cg*K, l) -> (G, Og, l), straight into the output
+            np.matmul(weights, matrix, out=y[b0, :, :, l0:l1])
+            continue
         # (G, Og, Cg*K) @ (G, Cg*K, b*l) -> (G, Og, b, l) -> (b, G, Og, l)
         product = np.matmul(weights, matrix).reshape(groups, c_out // groups, b1 - b0, l1 - l0)
         y[b0:b1, :, :, l0:l1] = product.transpose(2, 0, 1, 3)
