@@ -52,6 +52,18 @@ def valid_range(length: int, offset: int, stride: int, start: int, stop: int) ->
     return lo, hi
 
 
+def spread(g: np.ndarray, stride: int) -> np.ndarray:
+    """Output gradients ``(B, C_out, L_out)`` with ``stride - 1`` zeros between samples.
+
+    Sample ``l`` lands at position ``l*stride``: where the forward pass read the window it came from.
+    """
+    if stride == 1:
+        return g
+    out = np.zeros(g.shape[:2] + ((g.shape[2] - 1) * stride + 1,), dtype=g.dtype)
+    out[:, :, ::stride] = g
+    return out
+
+
 def transposed_as_correlation(g: np.ndarray, w: np.ndarray, length: int, pad_left: int, stride: int,
                               dilation: int, groups: int):
     """``backward_input`` restated as a forward problem: ``(g', w', pad_left', pad_right')``.
@@ -62,13 +74,10 @@ def transposed_as_correlation(g: np.ndarray, w: np.ndarray, length: int, pad_lef
     map output channels back to input channels.  The pads returned may be negative (a crop), which a
     backend that skips padding arithmetically, like ``numba``, handles as is.
     """
-    batch, c_out, l_out = g.shape
+    c_out = g.shape[1]
     _, c_per_group, taps = w.shape
     out_per_group = c_out // groups
-    if stride > 1:
-        spread = np.zeros((batch, c_out, (l_out - 1) * stride + 1), dtype=g.dtype)
-        spread[:, :, ::stride] = g
-        g = spread
+    g = spread(g, stride)
     # (G, Og, Cg, K) -> (G, Cg, Og, K), flipped: group g maps its Og gradients to its Cg inputs
     w_t = w.reshape(groups, out_per_group, c_per_group, taps).transpose(0, 2, 1, 3)[..., ::-1]
     w_t = np.ascontiguousarray(w_t).reshape(groups * c_per_group, out_per_group, taps)

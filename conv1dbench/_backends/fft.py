@@ -22,7 +22,7 @@ import math
 import numpy as np
 import scipy.fft
 
-from .._core import CORE_DTYPES, output_length
+from .._core import CORE_DTYPES, output_length, spread, valid_range
 
 DTYPES = CORE_DTYPES
 
@@ -108,8 +108,7 @@ def forward(x, w, pad_left, pad_right, stride, dilation, groups):
     # that is index l*stride - pad_left + span - 1.  Indices outside it read only padding: zero.
     y = np.zeros((batch, c_out, l_out), dtype=full.dtype)
     first = span - 1 - pad_left
-    lo = max(0, -(first // stride))
-    hi = min(l_out, (length + span - 2 - first) // stride + 1)
+    lo, hi = valid_range(length + span - 1, first, stride, 0, l_out)
     if hi > lo:
         y[:, :, lo:hi] = full[:, :, first + lo * stride:first + (hi - 1) * stride + 1:stride]
     if integer:
@@ -122,15 +121,6 @@ def _float_only(dtype) -> None:
         raise TypeError(f"backend 'fft' computes gradients in floating point only, not {dtype}")
 
 
-def _spread(g, stride):
-    """Output gradients with ``stride - 1`` zeros between samples: where each one came from."""
-    if stride == 1:
-        return g
-    spread = np.zeros(g.shape[:2] + ((g.shape[2] - 1) * stride + 1,), dtype=g.dtype)
-    spread[:, :, ::stride] = g
-    return spread
-
-
 def backward_input(g, w, length, pad_left, pad_right, stride, dilation, groups):
     """``grad_xpad = sum_o g_spread[o] (*) w_dilated[o, c]``: one batched transform of the gradient."""
     _float_only(g.dtype)
@@ -138,7 +128,7 @@ def backward_input(g, w, length, pad_left, pad_right, stride, dilation, groups):
     _, c_per_group, taps = w.shape
     out_per_group = c_out // groups
     span = dilation * (taps - 1) + 1
-    g = _spread(g, stride)
+    g = spread(g, stride)
     real = g.dtype.kind == "f"
     transform, inverse = (scipy.fft.rfft, scipy.fft.irfft) if real else (scipy.fft.fft, scipy.fft.ifft)
     size = scipy.fft.next_fast_len(g.shape[2] + span - 1, real=real)
@@ -161,7 +151,7 @@ def backward_weight(g, x, taps, pad_left, pad_right, stride, dilation, groups):
     batch, c_in, length = x.shape
     c_out = g.shape[1]
     c_per_group, out_per_group = c_in // groups, c_out // groups
-    g = _spread(g, stride)
+    g = spread(g, stride)
     spread_len = g.shape[2]
     real = x.dtype.kind == "f"
     transform, inverse = (scipy.fft.rfft, scipy.fft.irfft) if real else (scipy.fft.fft, scipy.fft.ifft)
