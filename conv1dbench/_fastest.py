@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import inspect
 
+import numpy as np
+
 from . import _layer, _signal
+from ._device import DEVICE_RULE, any_on_device, cuda_module
 from ._select import DIRECT_MAX_TAPS
 
 
@@ -42,15 +45,19 @@ def fastest(op, *args, explain: bool = False, **kwargs):
     call = inspect.signature(functions[name]).bind(*args, **kwargs)  # TypeError names a bad argument
     call.apply_defaults()
     a = call.arguments
-    if name in ("convolve", "correlate"):
+    if name in ("convolve", "correlate") and any_on_device(a["in1"], a["in2"]):
+        _, (x, w) = cuda_module("auto", ("in1", a["in1"]), ("in2", a["in2"]))  # checks, as the call would
+        choice, reason = "cuda", DEVICE_RULE
+        shortest, dtype = min(tuple(x.shape)[-1], tuple(w.shape)[-1]), np.dtype(x.dtype)
+    elif name in ("convolve", "correlate"):
         problem = _signal.prepare(name, a["in1"], a["in2"], a["mode"], a["axis"])
         choice, reason = _signal.backend_for(problem, "auto")
-        shortest = problem.shortest
+        shortest, dtype = problem.shortest, problem.x.dtype
     else:
         problem = _layer.prepare(a["x"], a["weight"], a["stride"], a["padding"], a["dilation"], a["groups"])
         direction = "backward" if name == "conv1d_backward" else "forward"
         choice, reason = _layer.backend_for(problem, "auto", direction)
-        shortest = min(problem.x.shape[2], problem.w.shape[2])
+        shortest, dtype = min(problem.x.shape[2], problem.w.shape[2]), problem.dtype
     if not explain:
         return choice
-    return choice, {"rule": reason, "shortest": shortest, "direct_max_taps": DIRECT_MAX_TAPS[problem.x.dtype]}
+    return choice, {"rule": reason, "shortest": shortest, "direct_max_taps": DIRECT_MAX_TAPS[dtype]}

@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import operator
 from dataclasses import dataclass
+from types import ModuleType
 
 import numpy as np
 
 from ._core import output_length
+from ._device import DEVICE_RULE, any_on_device, cuda_module, is_device_array
 from ._registry import check_name, get_backend
 from ._select import choose
 
@@ -80,12 +82,21 @@ class LayerProblem:
     l_out: int
     unbatched: bool     # x was (C_in, L): results lose the batch dimension, as in torch
     dtype: np.dtype
+    device: ModuleType | None = None  # the cuda backend when the arrays are CUDA device arrays
 
 
-def prepare(x, weight, stride, padding, dilation, groups) -> LayerProblem:
-    """Check a layer call's arguments (SPEC section 2) and express it as the core problem."""
-    x = _layer_array(x, "x")
-    weight = _layer_array(weight, "weight")
+def prepare(x, weight, stride, padding, dilation, groups, backend="auto") -> LayerProblem:
+    """Check a layer call's arguments (SPEC section 2) and express it as the core problem.
+
+    Device arrays stay device arrays (``x`` and ``weight`` then share a float dtype), and the
+    problem remembers the ``cuda`` backend that must run it.
+    """
+    device = None
+    if any_on_device(x, weight):
+        device, (x, weight) = cuda_module(backend, ("x", x), ("weight", weight))
+    else:
+        x = _layer_array(x, "x")
+        weight = _layer_array(weight, "weight")
     if x.ndim not in (2, 3):
         raise ValueError(f"x must be (B, C_in, L) or (C_in, L); got {x.ndim} dimensions, shape {x.shape}")
     if weight.ndim != 3:
@@ -94,7 +105,7 @@ def prepare(x, weight, stride, padding, dilation, groups) -> LayerProblem:
     dilation = _at_least_one(dilation, "dilation")
     groups = _at_least_one(groups, "groups")
     unbatched = x.ndim == 2
-    x3 = x[None] if unbatched else x
+    x3 = x.reshape((1,) + x.shape) if unbatched else x
     batch, c_in, length = x3.shape
     c_out, c_per_group, taps = weight.shape
     if min(batch, c_in, length, c_out, c_per_group, taps) == 0:
@@ -109,18 +120,27 @@ def prepare(x, weight, stride, padding, dilation, groups) -> LayerProblem:
     if l_out < 1:
         raise ValueError(f"no output positions: L={length} padded by ({pad_left}, {pad_right}) is shorter "
                          f"than the dilated kernel dilation*(K-1)+1={dilation * (taps - 1) + 1}")
+    if device is not None:
+        return LayerProblem(x3, weight, pad_left, pad_right, stride, dilation, groups, l_out, unbatched,
+                            np.dtype(x.dtype), device)
     dtype = np.result_type(x.dtype, weight.dtype).newbyteorder("=")
     return LayerProblem(np.ascontiguousarray(x3, dtype=dtype), np.ascontiguousarray(weight, dtype=dtype),
                         pad_left, pad_right, stride, dilation, groups, l_out, unbatched, dtype)
 
 
 def backend_for(p: LayerProblem, backend, direction: str = "forward") -> tuple[str, str]:
+    if p.device is not None:
+        return "cuda", DEVICE_RULE
     if backend != "auto":
         return check_name(backend), "requested"
     return choose(p.x, p.w, min(p.x.shape[2], p.w.shape[2]), p.groups, direction)
 
 
 def _checked_bias(bias, c_out: int):
+    if is_device_array(bias):
+        if tuple(bias.shape) != (c_out,):
+            raise ValueError(f"bias must have shape (C_out,) = ({c_out},), got {tuple(bias.shape)}")
+        return bias
     bias = np.asarray(bias)
     if bias.dtype.kind not in "biu":  # integers (e.g. a list of ints) are fine for a bias
         bias = _layer_array(bias, "bias")
@@ -174,13 +194,16 @@ def conv1d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, *, b
     >>> cb.conv1d(x, w, bias=[1.0], padding="same")
     array([[21., 39., 57., 40.]])
     """
-    p = prepare(x, weight, stride, padding, dilation, groups)
+    p = prepare(x, weight, stride, padding, dilation, groups, backend)
     if bias is not None:
         bias = _checked_bias(bias, p.w.shape[0])
     name = backend_for(p, backend)[0]
     y = get_backend(name, p.dtype).forward(p.x, p.w, p.pad_left, p.pad_right, p.stride, p.dilation, p.groups)
     if bias is not None:
-        y += bias.astype(p.dtype)[None, :, None]
+        if p.device is not None:
+            p.device.add_bias(y, bias)
+        else:
+            y += bias.astype(p.dtype)[None, :, None]
     return y[0] if p.unbatched else y
 
 
@@ -226,18 +249,30 @@ def conv1d_backward(grad_output, x, weight, stride=1, padding=0, dilation=1, gro
     >>> gb
     array([2.])
     """
-    g = _layer_array(grad_output, "grad_output")
-    p = prepare(x, weight, stride, padding, dilation, groups)
+    p = prepare(x, weight, stride, padding, dilation, groups, backend)
+    if p.device is not None:
+        g = cuda_module(backend, ("grad_output", grad_output), ("x", p.x))[1][0]
+    else:
+        g = _layer_array(grad_output, "grad_output")
     batch, c_in, length = p.x.shape
     c_out, _, taps = p.w.shape
     expected = (c_out, p.l_out) if p.unbatched else (batch, c_out, p.l_out)
-    if g.shape != expected:
-        raise ValueError(f"grad_output must have shape {expected} (C_out={c_out}, L_out={p.l_out}), got {g.shape}")
-    g = np.ascontiguousarray(g[None] if p.unbatched else g, dtype=p.dtype)
+    if tuple(g.shape) != expected:
+        raise ValueError(f"grad_output must have shape {expected} (C_out={c_out}, L_out={p.l_out}), "
+                         f"got {tuple(g.shape)}")
+    if p.device is not None:
+        g = g.reshape((1,) + g.shape) if p.unbatched else g
+    else:
+        g = np.ascontiguousarray(g[None] if p.unbatched else g, dtype=p.dtype)
     name = backend_for(p, backend, "backward")[0]
     module = get_backend(name, p.dtype)
     w, xs = (np.conj(p.w), np.conj(p.x)) if p.dtype.kind == "c" else (p.w, p.x)
     grad_x = module.backward_input(g, w, length, p.pad_left, p.pad_right, p.stride, p.dilation, p.groups)
     grad_w = module.backward_weight(g, xs, taps, p.pad_left, p.pad_right, p.stride, p.dilation, p.groups)
-    grad_b = g.sum(axis=(0, 2)) if bias else None
+    if not bias:
+        grad_b = None
+    elif p.device is not None:
+        grad_b = p.device.bias_gradient(g)
+    else:
+        grad_b = g.sum(axis=(0, 2))
     return (grad_x[0] if p.unbatched else grad_x), grad_w, grad_b

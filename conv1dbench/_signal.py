@@ -21,6 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ._device import any_on_device, cuda_module
 from ._registry import check_name, get_backend
 from ._select import choose
 
@@ -209,11 +210,70 @@ _DOC_COMMON = """
 """
 
 
+def run_on_device(op: str, in1, in2, mode, axis, backend):
+    """A call with CUDA device arrays: checked like the host path, run by ``cuda``, kept on the device.
+
+    The signals must lie along the last axis, and ``in2`` must be one kernel or one per slice of
+    ``in1`` (its leading shape, or the other way round); real float32/float64 only.
+    """
+    _checked_mode(mode)
+    module, (x, w) = cuda_module(backend, ("in1", in1), ("in2", in2))
+    if x.ndim == 0 or w.ndim == 0:
+        raise ValueError(f"{'in1' if x.ndim == 0 else 'in2'} is 0-d; it needs at least one dimension")
+    axis = _checked_axis(axis, x.ndim)
+    if axis != x.ndim - 1:
+        raise ValueError(f"device arrays are convolved along their last axis; got axis={axis} for "
+                         f"in1 with {x.ndim} dimensions")
+    if w.ndim > x.ndim:
+        raise ValueError(f"in2 has {w.ndim} dimensions, more than in1's {x.ndim}")
+    x_shape, w_shape = tuple(x.shape), tuple(w.shape)  # (the simulator's shapes take no negative index)
+    swap = mode == "valid" and w_shape[-1] > x_shape[-1]
+    (signal, s_shape), (kernel, k_shape) = ((w, w_shape), (x, x_shape)) if swap else ((x, x_shape), (w, w_shape))
+    n, taps = s_shape[-1], k_shape[-1]
+    try:
+        lead = np.broadcast_shapes(x_shape[:-1], w_shape[:-1])
+    except ValueError:
+        raise ValueError(f"the leading shapes of in1 {x_shape[:-1]} and in2 {w_shape[:-1]} do not "
+                         f"broadcast") from None
+    rows_s, rows_k = math.prod(s_shape[:-1]), math.prod(k_shape[:-1])
+    if rows_k == 1:      # one kernel: the slices are the batch
+        core_x, core_w, groups = signal.reshape(rows_s, 1, n), kernel.reshape(1, 1, taps), 1
+    elif rows_s == 1:    # one signal: the kernels are output channels
+        core_x, core_w, groups = signal.reshape(1, 1, n), kernel.reshape(rows_k, 1, taps), 1
+    elif s_shape[:-1] == lead and _without_leading_ones(k_shape[:-1]) == lead[len(lead) - _kernel_dims(k_shape):]:
+        # one kernel per slice of the last leading dimensions: a depthwise problem, batched
+        core_x = signal.reshape(rows_s // rows_k, rows_k, n)
+        core_w, groups = kernel.reshape(rows_k, 1, taps), rows_k
+    else:
+        raise ValueError(f"on the device, in2's kernels must broadcast over in1's slices without "
+                         f"repeating in1: leading shapes {x_shape[:-1]} and {w_shape[:-1]}")
+    if op == "convolve":
+        core_w = core_w[:, :, ::-1]
+    pad_left, pad_right = pad_for_mode(mode, taps)
+    y = module.forward(core_x, core_w, pad_left, pad_right, 1, 1, groups)
+    y = y.reshape(lead + (y.shape[2],))
+    return y[..., ::-1] if swap and op == "correlate" else y
+
+
+def _without_leading_ones(shape: tuple) -> tuple:
+    while shape and shape[0] == 1:
+        shape = shape[1:]
+    return shape
+
+
+def _kernel_dims(k_shape: tuple) -> int:
+    return len(_without_leading_ones(k_shape[:-1]))
+
+
 def convolve(in1, in2, mode="full", *, axis=-1, backend="auto"):
+    if any_on_device(in1, in2):
+        return run_on_device("convolve", in1, in2, mode, axis, backend)
     return run(prepare("convolve", in1, in2, mode, axis), backend)
 
 
 def correlate(in1, in2, mode="full", *, axis=-1, backend="auto"):
+    if any_on_device(in1, in2):
+        return run_on_device("correlate", in1, in2, mode, axis, backend)
     return run(prepare("correlate", in1, in2, mode, axis), backend)
 
 

@@ -1,10 +1,25 @@
-"""Shared fixtures: every test that takes ``backend`` runs once per registered backend."""
+"""Shared fixtures: every test that takes ``backend`` runs once per registered backend.
 
+Two environment variables serve the CUDA simulator run (``tests/test_cuda.py`` starts it in a
+process of its own): ``CONV1DBENCH_TEST_BACKENDS`` (comma-separated names) limits the ``backend``
+fixture, and then only tests that take ``backend`` or live in ``test_cuda.py`` are collected;
+``NUMBA_ENABLE_CUDASIM=1`` makes :func:`skip_if_slow` skip sizes the simulator would take minutes on.
+"""
+
+import os
+
+import numpy as np
 import pytest
 
 import conv1dbench as cb
+from conv1dbench import _registry
 
 DIRECT_BACKENDS = {"naive", "im2col", "numba", "cuda"}  # compute each output from its own window
+ONLY = [name for name in os.environ.get("CONV1DBENCH_TEST_BACKENDS", "").split(",") if name]
+SIMULATED = os.environ.get("NUMBA_ENABLE_CUDASIM") == "1"
+#: Multiply-adds above which a backend is too slow to test: naive loops in Python, and the CUDA
+#: simulator (every GPU thread a Python thread).
+SLOW_MACS = {"naive": 2_000_000, "cuda": 20_000 if SIMULATED else None}
 
 
 def _backend_params():
@@ -12,7 +27,7 @@ def _backend_params():
     return [
         pytest.param(name, id=name, marks=() if info["available"]
                      else pytest.mark.skip(reason=f"{name}: {info['reason']}"))
-        for name, info in report.items()
+        for name, info in report.items() if not ONLY or name in ONLY
     ]
 
 
@@ -20,3 +35,33 @@ def _backend_params():
 def backend(request):
     """The name of one registered backend; unavailable ones are skipped with their reason."""
     return request.param
+
+
+def pytest_collection_modifyitems(config, items):
+    if ONLY:
+        items[:] = [item for item in items
+                    if "backend" in getattr(item, "fixturenames", ()) or item.path.name == "test_cuda.py"]
+
+
+def core_dtype(dtype) -> np.dtype:
+    """The dtype a backend computes ``dtype`` in (integers and bool in int64)."""
+    dtype = np.dtype(dtype)
+    return np.dtype(np.int64) if dtype.kind in "biu" else dtype
+
+
+def takes(backend: str, *dtypes) -> bool:
+    """Whether ``backend`` computes in every one of ``dtypes`` (SPEC section 4: others raise TypeError)."""
+    module, _ = _registry._load(backend)
+    return module is not None and all(core_dtype(d) in module.DTYPES for d in dtypes)
+
+
+def skip_unless_takes(backend: str, *dtypes) -> None:
+    if not takes(backend, *dtypes):
+        names = ", ".join(np.dtype(d).name for d in dtypes)
+        pytest.skip(f"{backend} does not take {names} (it raises TypeError, tested elsewhere)")
+
+
+def skip_if_slow(backend: str, macs: int) -> None:
+    limit = SLOW_MACS.get(backend)
+    if limit is not None and macs > limit:
+        pytest.skip(f"{backend}: too slow for {macs} multiply-adds here")
