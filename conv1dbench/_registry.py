@@ -18,6 +18,9 @@ defines the same names (the backend contract):
 ``backward_weight(g, x, taps, pad_left, pad_right, stride, dilation, groups) -> grad_w``
     The weight gradient ``(C_out, C_in // groups, taps)``.
 
+``cuda`` also takes Numba device arrays (of any strides) in these three functions and then returns
+device arrays; the front ends send device arrays nowhere else (:mod:`conv1dbench._device`).
+
 Heavy imports (numba, scipy.fft) happen inside the backend modules, which are imported on first use,
 so ``import conv1dbench`` stays fast and a broken optional dependency only makes its backend
 unavailable.

@@ -178,3 +178,41 @@ def test_device_kernels_broadcast_over_slices(shape1, shape2):
         for op in ["convolve", "correlate"]:
             got = _host(getattr(cb, op)(_to_device(in1), _to_device(in2), mode))
             np.testing.assert_allclose(got, getattr(cb, op)(in1, in2, mode, backend="numba"), atol=1e-12)
+
+
+def _nvvm_missing():
+    """Why kernels cannot be compiled to PTX here (NVVM comes with ``pip install '.[cuda]'``), or None."""
+    if SIMULATED or importlib.util.find_spec("numba_cuda") is None:
+        return "needs numba-cuda outside the simulator"
+    try:
+        from numba.cuda.cudadrv.nvvm import NVVM
+        NVVM()
+    except Exception as exc:  # noqa: BLE001 - the reason becomes the skip message
+        return f"NVVM is not installed ({type(exc).__name__}); pip install -e '.[cuda]' brings it"
+    return None
+
+
+@pytest.mark.skipif(_nvvm_missing() is not None, reason=str(_nvvm_missing()))
+def test_kernels_compile_for_an_h100_in_their_dtype_without_spills():
+    """What the simulator cannot see: every kernel compiles for sm_90 (no GPU needed), float32
+    kernels do no float64 arithmetic (a stray ``0`` literal would promote them), and the register
+    blocks of accumulators stay in registers (no local memory)."""
+    from numba import cuda, float32, float64, int64
+
+    from conv1dbench._backends import cuda as backend
+
+    for dtype, nb in ((np.float32, float32), (np.float64, float64)):
+        a3, a4, i = nb[:, :, :], nb[:, :, :, :], int64
+        kernels = {f"forward oc={oc} r={r} staged={staged}": (backend._forward_kernel(np.dtype(dtype), oc, r, staged),
+                                                             (a3, a3, a3, i, i, i, i, i))
+                   for oc, r in ((4, 4), (1, 8)) for staged in (True, False)}
+        partials, sums = backend._weight_grad_kernels(np.dtype(dtype), 4)
+        transpose, spread, add_bias, bias_grad = backend._helper_kernels(np.dtype(dtype))
+        kernels.update({"weight partials": (partials, (a3, a3, a4, i, i, i, i, i)), "chunk sums": (sums, (a4, a3)),
+                        "transpose": (transpose, (a3, a3, i)), "spread": (spread, (a3, a3, i)),
+                        "add bias": (add_bias, (a3, nb[:])), "bias gradient": (bias_grad, (a3, nb[:]))})
+        for name, (kernel, signature) in kernels.items():
+            ptx, _ = cuda.compile_ptx(kernel.py_func, signature, cc=(9, 0))
+            assert ".local" not in ptx, f"{name} ({dtype.__name__}) spills to local memory"
+            if dtype == np.float32:
+                assert ".f64" not in ptx, f"{name} (float32) does float64 arithmetic"

@@ -107,9 +107,10 @@ def _forward_kernel(dtype: np.dtype, oc: int, per_thread: int, staged: bool):
         xs = cuda.shared.array(stage_len, nb_type)
         ws = cuda.shared.array((OC, TAPS_STAGED), nb_type)
         acc = cuda.local.array((OC, R), nb_type)
+        zero = nb_type(0)
         for i in range(OC):
             for j in range(R):
-                acc[i, j] = 0
+                acc[i, j] = zero
         base = l0 * stride - pad_left
         for c in range(c_per_group):
             channel = group * c_per_group + c
@@ -119,12 +120,12 @@ def _forward_kernel(dtype: np.dtype, oc: int, per_thread: int, staged: bool):
                 cuda.syncthreads()  # everyone is done with the previous stage
                 for i in range(t, OC * kc, THREADS):
                     o = o0 + i // kc
-                    ws[i // kc, i % kc] = w[o, c, k0 + i % kc] if o < o_end else 0
+                    ws[i // kc, i % kc] = w[o, c, k0 + i % kc] if o < o_end else zero
                 if staged:
                     span = (tile - 1) * stride + (kc - 1) * dilation + 1
                     for i in range(t, span, THREADS):
                         q = start + i
-                        xs[i] = x[b, channel, q] if 0 <= q < length else 0
+                        xs[i] = x[b, channel, q] if 0 <= q < length else zero
                 cuda.syncthreads()
                 for k in range(kc):
                     for j in range(R):
@@ -133,7 +134,7 @@ def _forward_kernel(dtype: np.dtype, oc: int, per_thread: int, staged: bool):
                             v = xs[q]
                         else:
                             q += start
-                            v = x[b, channel, q] if 0 <= q < length else 0
+                            v = x[b, channel, q] if 0 <= q < length else zero
                         for i in range(OC):
                             acc[i, j] += ws[i, k] * v
         for j in range(R):
@@ -150,6 +151,7 @@ def _forward_kernel(dtype: np.dtype, oc: int, per_thread: int, staged: bool):
 def _weight_grad_kernels(dtype: np.dtype, oc: int):
     nb_type = _numba_type(dtype)
     OC, KT = oc, TAPS_PER_BLOCK
+    ACCUMULATORS = oc * TAPS_PER_BLOCK  # shapes of local and shared arrays must be constants
 
     @cuda.jit
     def partials_kernel(g, x, part, pad_left, stride, dilation, channel_blocks, chunk):
@@ -168,15 +170,16 @@ def _weight_grad_kernels(dtype: np.dtype, oc: int):
         channel = group * c_per_group + c
         acc = cuda.local.array((OC, KT), nb_type)
         gv = cuda.local.array(OC, nb_type)
+        zero = nb_type(0)
         for i in range(OC):
             for k in range(KT):
-                acc[i, k] = 0
+                acc[i, k] = zero
         p_end = min((cuda.blockIdx.x + 1) * chunk, batch * l_out)
         for p in range(cuda.blockIdx.x * chunk + t, p_end, THREADS):
             b = p // l_out
             l = p - b * l_out
             for i in range(OC):
-                gv[i] = g[b, o0 + i, l] if o0 + i < o_end else 0
+                gv[i] = g[b, o0 + i, l] if o0 + i < o_end else zero
             q0 = l * stride + k0 * dilation - pad_left
             for k in range(KT):
                 q = q0 + k * dilation
@@ -185,7 +188,7 @@ def _weight_grad_kernels(dtype: np.dtype, oc: int):
                     for i in range(OC):
                         acc[i, k] += gv[i] * v
         # Reduce the threads' partial sums in shared memory, one tree per accumulator.
-        red = cuda.shared.array((OC * KT, THREADS), nb_type)
+        red = cuda.shared.array((ACCUMULATORS, THREADS), nb_type)
         for i in range(OC):
             for k in range(KT):
                 red[i * KT + k, t] = acc[i, k]
@@ -243,7 +246,7 @@ def _helper_kernels(dtype: np.dtype):
         if idx < batch * channels * n:
             row, q = idx // n, idx % n
             b, o = row // channels, row % channels
-            out[b, o, q] = g[b, o, q // stride] if q % stride == 0 else 0
+            out[b, o, q] = g[b, o, q // stride] if q % stride == 0 else nb_type(0)
 
     @cuda.jit
     def add_bias(y, bias):
