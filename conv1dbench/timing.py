@@ -29,6 +29,27 @@ class Timing:
         return (self.q75_s - self.q25_s) / self.median_s if self.median_s > 0 else 0.0
 
 
+def calibrate(fn: Callable[[], object], *, sample_s: float = 2e-3,
+              sync: Callable[[], object] | None = None) -> tuple[float, float, int]:
+    """The first call and one warm-up call of ``fn``: ``(first_call_s, estimate_s, calls_per_sample)``.
+
+    The first call includes JIT compilation and first-touch page faults and is never a sample;
+    ``calls_per_sample`` makes one sample last about ``sample_s``.  :func:`measure` and the
+    pytest-benchmark suites (which hand the counts to ``benchmark.pedantic``) both start here.
+    """
+    sync = sync or (lambda: None)
+    sync()
+    start = time.perf_counter()
+    fn()
+    sync()
+    first = time.perf_counter() - start
+    start = time.perf_counter()
+    fn()  # warm-up: caches, branch predictors, thread pools awake
+    sync()
+    estimate = max(time.perf_counter() - start, 1e-9)
+    return first, estimate, max(1, int(sample_s / estimate))
+
+
 def measure(fn: Callable[[], object], *, min_time_s: float = 0.2, min_samples: int = 5,
             max_samples: int = 200, sample_s: float = 2e-3,
             sync: Callable[[], object] | None = None) -> Timing:
@@ -46,17 +67,7 @@ def measure(fn: Callable[[], object], *, min_time_s: float = 0.2, min_samples: i
     True
     """
     sync = sync or (lambda: None)
-    sync()
-    start = time.perf_counter()
-    fn()
-    sync()
-    first = time.perf_counter() - start
-
-    start = time.perf_counter()
-    fn()  # warm-up: caches, branch predictors, thread pools awake
-    sync()
-    estimate = max(time.perf_counter() - start, 1e-9)
-    calls_per_sample = max(1, int(sample_s / estimate))
+    first, estimate, calls_per_sample = calibrate(fn, sample_s=sample_s, sync=sync)
 
     samples = []
     deadline = time.perf_counter() + min_time_s

@@ -1,0 +1,177 @@
+"""The command line: ``conv1dbench run | report | compare | info`` (also ``python -m conv1dbench``).
+
+Errors print one line, ``conv1dbench: error: ...``, and exit with status 2; no tracebacks.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import sys
+from pathlib import Path
+
+DEFAULT_OUT = "results"
+
+
+def _names(text: str | None) -> list[str] | None:
+    return None if text is None else [n.strip() for n in text.split(",") if n.strip()]
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="conv1dbench", description="1-D convolution backends: benchmark and compare.")
+    sub = p.add_subparsers(dest="command", required=True, metavar="{run,report,compare,info}")
+
+    run = sub.add_parser("run", help="time backends and peers over a grid and write the report")
+    run.add_argument("--grid", default="default", help="smoke, default (about 10 min on 2 cores) or large")
+    run.add_argument("--api", choices=["signal", "layer", "all"], default="all", help="which points of the grid")
+    run.add_argument("--backends", help="comma-separated backends (default: every available one, and auto)")
+    run.add_argument("--peers", help="comma-separated peers: numpy, scipy, oaconvolve, torch; 'none' for none "
+                                     "(default: every installed one)")
+    run.add_argument("--dtypes", help="comma-separated dtypes to keep (float32, float64)")
+    run.add_argument("--modes", help="comma-separated signal modes to keep (full, same, valid)")
+    run.add_argument("--min-time", type=float, default=0.1, help="seconds of repeats per measurement")
+    run.add_argument("--min-samples", type=int, default=3, help="repeats per measurement at least")
+    run.add_argument("--out", default=DEFAULT_OUT, help="folder for report.{json,csv,md} and the plots")
+    run.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
+    run.add_argument("--no-progress", action="store_true", help="no progress bar")
+    run.add_argument("--no-interference", action="store_true", help="skip the shared-process check")
+
+    report = sub.add_parser("report", help="rebuild the report from a saved run or pytest-benchmark JSON")
+    report.add_argument("path", help="report.json of `conv1dbench run`, or a pytest-benchmark JSON file")
+    report.add_argument("--out", help="folder to write into (default: the file's folder)")
+    report.add_argument("--no-plots", action="store_true")
+
+    compare = sub.add_parser("compare", help="two runs side by side, regressions flagged")
+    compare.add_argument("old", help="the baseline run (report.json or pytest-benchmark JSON)")
+    compare.add_argument("new", help="the run to check")
+    compare.add_argument("--threshold", type=float, default=1.15,
+                         help="flag a measurement this many times slower (default 1.15)")
+
+    sub.add_parser("info", help="backends with availability and why, machine, threads")
+    return p
+
+
+def _load(path: str):
+    from .harness.report import from_pytest_benchmark
+    from .harness.runner import Run
+
+    file = Path(path)
+    if not file.is_file():
+        raise ValueError(f"no such file: {path}")
+    try:
+        raw = json.loads(file.read_text())
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{path} is not JSON ({exc.msg} at line {exc.lineno})") from None
+    if "benchmarks" in raw:
+        return from_pytest_benchmark(file)
+    if "rows" in raw and "meta" in raw:
+        return Run.load(file)
+    raise ValueError(f"{path} is neither a conv1dbench run (report.json) nor pytest-benchmark JSON")
+
+
+def cmd_run(args, argv) -> int:
+    from .harness import cases, grid, report, runner
+
+    points = grid.grid(args.grid)
+    if args.api != "all":
+        points = [p for p in points if p["api"] == args.api]
+    for key, wanted in (("dtype", _names(args.dtypes)), ("mode", _names(args.modes))):
+        if wanted:
+            points = [p for p in points if p[key] in wanted or (key == "mode" and p["api"] == "layer")]
+    if not points:
+        raise ValueError("no points left in the grid after --api/--dtypes/--modes")
+    available = cases.implementations()
+    impls = _choose(_names(args.backends), [n for n in available if cases.kind(n) == "backend"], "backend")
+    impls += _choose(_names(args.peers), [n for n in available if cases.kind(n) == "peer"], "peer")
+    command = "conv1dbench " + " ".join(shlex.quote(a) for a in argv)
+    print(f"timing {len(impls)} implementations on {len(points)} points ({args.grid} grid) into {args.out}/",
+          file=sys.stderr)
+    run = runner.sweep(points, impls, min_time_s=args.min_time, min_samples=args.min_samples,
+                       progress=not args.no_progress, interference=not args.no_interference,
+                       quick_peak=args.grid == "smoke", command=command, grid=args.grid)
+    paths = report.write(run, Path(args.out), "report", plots=not args.no_plots)
+    print("wrote " + ", ".join(str(p) for p in paths), file=sys.stderr)
+    return 0
+
+
+def _choose(wanted: list[str] | None, available: list[str], what: str) -> list[str]:
+    if wanted is None:
+        return available
+    if wanted == ["none"]:
+        return []
+    missing = [n for n in wanted if n not in available]
+    if missing:
+        raise ValueError(f"{what}(s) {', '.join(missing)} not available here; available: {', '.join(available)}")
+    return wanted
+
+
+def cmd_report(args) -> int:
+    from .harness import report
+
+    run = _load(args.path)
+    out = Path(args.out) if args.out else Path(args.path).parent
+    paths = report.write(run, out, "report", plots=not args.no_plots)
+    print("wrote " + ", ".join(str(p) for p in paths), file=sys.stderr)
+    return 0
+
+
+def cmd_compare(args) -> int:
+    from .harness.report import tidy
+
+    old, new = (tidy(_load(p)) for p in (args.old, args.new))
+    key = ["impl", "api", "pass", "dtype", "mode", "shape"]
+    merged = (old[old.status == "ok"].groupby(key)["median_s"].min().rename("old")
+              .to_frame().join(new[new.status == "ok"].groupby(key)["median_s"].min().rename("new"), how="inner"))
+    if merged.empty:
+        raise ValueError("the two runs have no measurement in common")
+    merged["ratio"] = merged["new"] / merged["old"]
+    print(f"| implementation | point | old (ms) | new (ms) | new / old | |\n|---|---|---:|---:|---:|---|")
+    regressions = 0
+    for index, r in merged.sort_values("ratio", ascending=False).iterrows():
+        impl, api, direction, dtype, mode, shape = index
+        flag = ""
+        if r.ratio > args.threshold:
+            flag, regressions = "REGRESSION", regressions + 1
+        elif r.ratio < 1 / args.threshold:
+            flag = "faster"
+        print(f"| {impl} | {api} {direction} {dtype} {mode} {shape} | {r.old * 1e3:.3g} | {r.new * 1e3:.3g} | "
+              f"{r.ratio:.2f} | {flag} |")
+    print(f"\n{len(merged)} measurements compared, {regressions} regressions (slower than x{args.threshold}).")
+    return 1 if regressions else 0
+
+
+def cmd_info() -> int:
+    import conv1dbench as cb
+    from .machine import machine_info
+
+    print("backends:")
+    for name, info in cb.backends().items():
+        print(f"  {name:8s} {'available' if info['available'] else 'unavailable: ' + info['reason']}")
+    print("machine:")
+    for key, value in machine_info().items():
+        print(f"  {key}: {value}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    args = _parser().parse_args(argv)
+    try:
+        if args.command == "run":
+            return cmd_run(args, argv)
+        if args.command == "report":
+            return cmd_report(args)
+        if args.command == "compare":
+            return cmd_compare(args)
+        return cmd_info()
+    except (ValueError, TypeError, OSError, RuntimeError) as exc:
+        print(f"conv1dbench: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("conv1dbench: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,212 @@
+"""Implementations, and one point's data, call and error check for each.
+
+An implementation is one of our backends (``"naive"`` ... ``"cuda"``, and ``"auto"``) or a peer a
+user would otherwise pick: ``"numpy"`` (``numpy.convolve``, a loop over the batch), ``"scipy"``
+(``scipy.signal.convolve``, method ``"auto"``), ``"oaconvolve"`` (``scipy.signal.oaconvolve``) and
+``"torch"`` (``torch.nn.functional.conv1d`` on the CPU; forward and autograd backward) when torch is
+installed.  Peers without a layer API are not timed on layers.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import zlib
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+
+from .._registry import BACKEND_NAMES
+from .grid import label, layer_output_length
+
+PEERS = ("numpy", "scipy", "oaconvolve", "torch")
+LAYER_PEERS = ("torch",)
+#: naive runs one NumPy slice operation per tap (signals) or per (batch, out, in, tap) (layers)
+NAIVE_MAX_MACS = 5 * 10**7
+NAIVE_MAX_SLICES = 20_000
+#: The CUDA simulator runs every GPU thread in Python: only tiny points.
+SIMULATOR_MAX_MACS = 10**5
+
+
+def implementations() -> list[str]:
+    """Every implementation that can run here: available backends, auto, installed peers."""
+    import conv1dbench as cb
+
+    names = [n for n, info in cb.backends().items() if info["available"]] + ["auto"]
+    return names + [p for p in PEERS if p != "torch" or importlib.util.find_spec("torch")]
+
+
+def kind(impl: str) -> str:
+    return "backend" if impl in BACKEND_NAMES or impl == "auto" else "peer"
+
+
+@dataclass
+class Case:
+    """One implementation on one point: ``call()`` is what is timed; ``error()`` checks its result."""
+
+    call: Callable[[], object]
+    error: Callable[[], float]
+    chose: str | None = None
+
+
+def skip_reason(impl: str, point: dict) -> str | None:
+    """Why ``impl`` is not timed on ``point`` (predicted minutes, or no such API), or None."""
+    macs = _macs(point)
+    if point["api"] == "layer" and kind(impl) == "peer" and impl not in LAYER_PEERS:
+        return f"{impl} has no layer API"
+    if impl == "naive":
+        if point["api"] == "signal" and macs > NAIVE_MAX_MACS:
+            return f"predicted too slow: {macs:.1e} multiply-adds in Python-driven slices"
+        slices = point.get("B", 1) * point.get("C_out", 1) * point.get("C_in", 1) // point.get("groups", 1) * point["K"]
+        if point["api"] == "layer" and slices > NAIVE_MAX_SLICES:
+            return f"predicted too slow: {slices} slice operations per pass"
+    if impl == "cuda":
+        import os
+        if os.environ.get("NUMBA_ENABLE_CUDASIM") == "1" and macs > SIMULATOR_MAX_MACS:
+            return f"CUDA simulator: {macs:.1e} multiply-adds would take minutes"
+    return None
+
+
+def _macs(point: dict) -> float:
+    if point["api"] == "signal":
+        return float(point["batch"] * point["N"] * point["K"])
+    return float(point["B"] * point["C_out"] * point["C_in"] // point["groups"] * point["K"] * point["L"])
+
+
+def data(point: dict) -> dict:
+    """The point's input arrays, the same for every implementation (seeded by the point's label)."""
+    rng = np.random.default_rng(zlib.crc32(f"{point['api']} {point['pass']} {point['dtype']} {point['mode']} "
+                                           f"{label(point)}".encode()))
+    dtype = np.dtype(point["dtype"])
+    if point["api"] == "signal":
+        shape = (point["N"],) if point["batch"] == 1 else (point["batch"], point["N"])
+        return {"x": rng.standard_normal(shape).astype(dtype), "w": rng.standard_normal(point["K"]).astype(dtype)}
+    b, c_in, c_out, k = point["B"], point["C_in"], point["C_out"], point["K"]
+    x = rng.standard_normal((b, c_in, point["L"])).astype(dtype)
+    w = (rng.standard_normal((c_out, c_in // point["groups"], k)) / np.sqrt(c_in // point["groups"] * k)).astype(dtype)
+    out = {"x": x, "w": w}
+    if point["pass"] == "backward":
+        l_out = layer_output_length(point)
+        out["g"] = rng.standard_normal((b, c_out, l_out)).astype(dtype)
+    return out
+
+
+def _layer_args(point: dict) -> dict:
+    padding = point["mode"] if point["mode"] in ("same", "valid", "full") else int(point["mode"])
+    return {"stride": point["stride"], "padding": padding, "groups": point["groups"]}
+
+
+def _layer_reference(point, x, w):
+    import conv1dbench as cb
+    return cb.conv1d(x.astype(np.float64), w.astype(np.float64), backend="im2col", **_layer_args(point))
+
+
+def make_case(impl: str, point: dict, arrays: dict) -> Case:
+    """The timed call of ``impl`` on ``point`` and a check of its result against a float64 reference.
+
+    Signal errors are ``max|y - ref| / (max|x| * sum|w|)`` (the scale of SPEC section 5's
+    tolerance); layer errors ``max|y - ref| / max|ref|``, the worst of the gradients for backward.
+    The float64 references: scipy.signal.convolve (direct where N*K <= 10**7, else FFT) for signals;
+    the ``im2col`` backend in float64 (BLAS; itself tested against scipy) for layers.
+    """
+    if point["api"] == "signal":
+        return _signal_case(impl, point, arrays["x"], arrays["w"])
+    return _layer_case(impl, point, arrays)
+
+
+def _signal_case(impl, point, x, w) -> Case:
+    import scipy.signal
+
+    import conv1dbench as cb
+
+    mode = point["mode"]
+    w2 = w if x.ndim == 1 else w[None]
+    if impl in BACKEND_NAMES or impl == "auto":
+        call = lambda: cb.convolve(x, w, mode, backend=impl)  # noqa: E731
+    elif impl == "numpy":
+        call = (lambda: np.convolve(x, w, mode)) if x.ndim == 1 else (  # noqa: E731
+            lambda: np.stack([np.convolve(row, w, mode) for row in x]))
+    elif impl == "scipy":
+        call = lambda: scipy.signal.convolve(x, w2, mode)  # noqa: E731
+    elif impl == "oaconvolve":
+        call = lambda: scipy.signal.oaconvolve(x, w2, mode, axes=-1)  # noqa: E731
+    elif impl == "torch":
+        call = _torch_signal(x, w, mode)
+    else:
+        raise ValueError(f"unknown implementation {impl!r}")
+
+    def error() -> float:
+        x64, w64 = x.astype(np.float64), w2.astype(np.float64)
+        method = "direct" if x.size * w.size <= 10**7 else "fft"
+        ref = scipy.signal.convolve(x64, w64, mode, method=method)
+        y = np.asarray(call(), dtype=np.float64)
+        return float(np.max(np.abs(y - ref)) / (np.max(np.abs(x64)) * np.sum(np.abs(w64))))
+
+    chose = cb.fastest("convolve", x, w, mode) if impl == "auto" else None
+    return Case(call, error, chose)
+
+
+def _torch_signal(x, w, mode):
+    import torch
+
+    tx = torch.from_numpy(x.reshape(-1, 1, x.shape[-1]))
+    tw = torch.from_numpy(np.ascontiguousarray(w[::-1]).reshape(1, 1, -1))
+    k = w.shape[0]
+    pad = {"full": k - 1, "same": "same", "valid": 0}[mode]
+    shape = x.shape[:-1]
+
+    def call():
+        with torch.no_grad():
+            y = torch.nn.functional.conv1d(tx, tw, padding=pad)
+        return y.numpy().reshape(shape + (-1,))
+    return call
+
+
+def _layer_case(impl, point, arrays) -> Case:
+    import conv1dbench as cb
+
+    x, w, args = arrays["x"], arrays["w"], _layer_args(point)
+    backward = point["pass"] == "backward"
+    if impl == "torch":
+        call = _torch_layer(x, w, arrays.get("g"), args)
+    elif backward:
+        g = arrays["g"]
+        call = lambda: cb.conv1d_backward(g, x, w, bias=False, backend=impl, **args)[:2]  # noqa: E731
+    else:
+        call = lambda: cb.conv1d(x, w, backend=impl, **args)  # noqa: E731
+
+    def error() -> float:
+        x64, w64 = x.astype(np.float64), w.astype(np.float64)
+        if backward:
+            refs = cb.conv1d_backward(arrays["g"].astype(np.float64), x64, w64, bias=False, backend="im2col", **args)[:2]
+            got = call()
+        else:
+            refs, got = (_layer_reference(point, x, w),), (call(),)
+        return max(float(np.max(np.abs(np.asarray(y, np.float64) - r)) / np.max(np.abs(r))) for y, r in zip(got, refs))
+
+    chose = None
+    if impl == "auto":
+        chose = (cb.fastest("conv1d_backward", arrays["g"], x, w, **args) if backward
+                 else cb.fastest("conv1d", x, w, **args))
+    return Case(call, error, chose)
+
+
+def _torch_layer(x, w, g, args):
+    import torch
+
+    tx, tw = torch.from_numpy(x), torch.from_numpy(w)
+    kwargs = {"stride": args["stride"], "padding": args["padding"], "groups": args["groups"]}
+    if g is None:
+        def forward():
+            with torch.no_grad():
+                return torch.nn.functional.conv1d(tx, tw, **kwargs).numpy()
+        return forward
+    tx.requires_grad_(True)
+    tw.requires_grad_(True)
+    ty = torch.nn.functional.conv1d(tx, tw, **kwargs)
+    tg = torch.from_numpy(g)
+
+    def backward():
+        gx, gw = torch.autograd.grad(ty, (tx, tw), tg, retain_graph=True)
+        return gx.numpy(), gw.numpy()
+    return backward

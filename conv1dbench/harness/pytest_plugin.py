@@ -1,0 +1,89 @@
+"""pytest plugin for the benchmark suites (``benchmarks/``); ``pytest --benchmark-only`` writes the report.
+
+Loaded by the project's pytest configuration (``-p conv1dbench.harness.pytest_plugin`` in
+``pyproject.toml``), so its options exist before pytest-benchmark reads its own.
+
+* ``pytest --benchmark-only`` (at the repository root) times the ``default`` grid (``--bench-grid``
+  picks another) and writes ``results/pytest-benchmark/``: pytest-benchmark's raw JSON, and from
+  it the same CSV, Markdown and plots as ``conv1dbench run``.
+* Plain ``pytest`` runs the ``smoke`` grid here once per benchmark, untimed
+  (``--benchmark-disable``): the suites are tested, no minutes are spent timing.
+
+The timing is pytest-benchmark's, fed with the harness's calibration
+(:func:`conv1dbench.timing.calibrate`): the first call (JIT compilation) and a warm-up call happen
+before, and each round runs enough calls to last about 2 ms.  All implementations share this one
+process; ``conv1dbench run`` times each in a process of its own and reports how much that matters.
+"""
+
+from __future__ import annotations
+
+import datetime
+import shlex
+import sys
+from pathlib import Path
+
+import pytest
+
+RESULTS = Path("results") / "pytest-benchmark"  # relative to the directory pytest runs in
+
+
+def pytest_addoption(parser):
+    parser.addoption("--bench-grid", default=None,
+                     help="conv1dbench grid for the benchmarks: smoke, default, large "
+                          "(default: 'default' with --benchmark-only, else 'smoke')")
+
+
+@pytest.hookimpl(tryfirst=True)  # before pytest-benchmark reads its options
+def pytest_configure(config):
+    timing = config.getoption("benchmark_only") or config.getoption("benchmark_enable")
+    if not timing:
+        config.option.benchmark_disable = True
+    config.bench_grid = config.getoption("bench_grid") or ("default" if timing else "smoke")
+    config.bench_timing = timing
+    config.bench_skipped = []  # rows of the measurements skipped from a predicted cost
+    if timing and not config.getoption("benchmark_json"):
+        folder = Path(config.rootpath) / RESULTS
+        folder.mkdir(parents=True, exist_ok=True)
+        config.option.benchmark_json = folder / "benchmark.json"
+
+
+def pytest_generate_tests(metafunc):
+    if "point" not in metafunc.fixturenames:
+        return
+    from conv1dbench.harness import cases, grid
+
+    api = metafunc.function.__name__.removeprefix("test_")
+    points = [p for p in grid.grid(metafunc.config.bench_grid) if p["api"] == api]
+    impls = cases.implementations()
+    metafunc.parametrize("impl", impls)
+    metafunc.parametrize("point", points, ids=[f"{p['pass']}-{p['dtype']}-{p['mode']}-{grid.label(p)}"
+                                               for p in points])
+
+
+def pytest_benchmark_update_json(config, benchmarks, output_json):
+    """Our record of the run beside pytest-benchmark's: machine, measured peak, grid, skips."""
+    if not getattr(config, "bench_timing", False):
+        return
+    from conv1dbench.harness.peak import measure_peak
+    from conv1dbench.machine import machine_info
+
+    output_json["conv1dbench"] = {
+        "date": datetime.datetime.now().isoformat(timespec="seconds"),
+        "command": "pytest " + " ".join(shlex.quote(a) for a in sys.argv[1:]),
+        "grid": config.bench_grid, "machine": machine_info(),
+        "isolation": "one pytest process for every implementation (see `conv1dbench run` for isolated timings)",
+        "min_time_s": 0.1, "min_samples": 3, "peak": measure_peak(quick=config.bench_grid == "smoke"),
+        "skipped": config.bench_skipped}
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """After pytest-benchmark wrote its JSON (its hook wraps this one): the report beside it."""
+    config = session.config
+    path = config.getoption("benchmark_json")
+    if not getattr(config, "bench_timing", False) or not path or not Path(path).is_file():
+        return
+    from conv1dbench.harness import report
+
+    run = report.from_pytest_benchmark(Path(path))
+    written = report.write(run, Path(path).parent, "report")
+    print(f"\nconv1dbench report: {', '.join(str(p) for p in written)}", file=sys.stderr)

@@ -1,0 +1,186 @@
+"""The report: one tidy table (a row per measurement) to CSV, Markdown and PNG plots.
+
+Everything in the Markdown is computed from the saved run (``run.json``: the machine, the measured
+peak, the rows), so ``conv1dbench report`` rebuilds exactly the same file from the same data.  A
+pytest-benchmark JSON file (``pytest --benchmark-only`` writes one) converts to the same run
+(:func:`from_pytest_benchmark`).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from .grid import PARAMS
+from .runner import Run
+
+#: Columns of the tidy table, in order.
+COLUMNS = ["impl", "kind", "shape"] + PARAMS + ["status", "reason", "median_s", "q25_s", "q75_s", "calls",
+                                                "first_call_s", "gflops", "max_error", "chose"]
+OURS = ("naive", "im2col", "fft", "numba", "cuda")
+PEER_COLUMNS = {"signal": ("scipy", "numpy", "oaconvolve", "torch"), "layer": ("torch",)}
+
+
+def tidy(run: Run):
+    """The rows as a DataFrame with exactly :data:`COLUMNS` (missing values NaN)."""
+    import pandas as pd
+
+    frame = pd.DataFrame(run.rows)
+    for column in COLUMNS:
+        if column not in frame:
+            frame[column] = np.nan
+    return frame[COLUMNS]
+
+
+def write(run: Run, folder: Path, stem: str = "results", plots: bool = True) -> list[Path]:
+    """Write ``<stem>.json`` (the run), ``<stem>.csv``, ``<stem>.md`` and the plots into ``folder``."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    frame = tidy(run)
+    paths = [folder / f"{stem}.json", folder / f"{stem}.csv", folder / f"{stem}.md"]
+    run.save(paths[0])
+    frame.to_csv(paths[1], index=False)
+    images = []
+    if plots:
+        from . import plots as plotting
+        images = plotting.write_all(frame, run.meta.get("peak", {}), folder)
+    paths[2].write_text(markdown(run, frame, [p.name for p in images]))
+    return paths + images
+
+
+def _fmt_ratio(value) -> str:
+    return "-" if not np.isfinite(value) else f"{value:.2f}x" if value < 10 else f"{value:.0f}x"
+
+
+def _best_table(frame):
+    """Per point: the fastest of our backends (not auto), its time, and every implementation's time."""
+    ok = frame[frame.status == "ok"]
+    key = ["api", "pass", "dtype", "mode", "shape"]
+    times = ok.pivot_table(index=key, columns="impl", values="median_s", aggfunc="min")
+    ours = [c for c in OURS if c in times]
+    best_impl = times[ours].idxmin(axis=1)
+    return times, best_impl, key
+
+
+def markdown(run: Run, frame, images: list[str] = ()) -> str:
+    meta = run.meta
+    peak = meta.get("peak", {})
+    lines = [f"# conv1dbench results: {meta.get('grid') or 'custom'} grid", "",
+             f"Command: `{meta.get('command')}`  ", f"Date: {meta.get('date')}", "", "## Machine", ""]
+    lines += [f"- {k}: {v}" for k, v in meta.get("machine", {}).items()]
+    lines += [f"- isolation: {meta.get('isolation')}"]
+    if meta.get("worker_environment"):
+        lines.append(f"- worker environment: {' '.join(f'{k}={v}' for k, v in meta['worker_environment'].items())}")
+    lines += [f"- timing: median of adaptive repeats, at least {meta.get('min_samples')} samples and "
+              f"{meta.get('min_time_s')} s per measurement; the first call (JIT compilation, page faults) apart"]
+    if peak:
+        gemm = ", ".join(f"{d} {v:.0f} GFLOP/s" for d, v in peak.get("gemm_gflops", {}).items())
+        lines += ["", "## This machine's measured peak", "",
+                  f"- GEMM (2048 x 2048 matrix product, NumPy's BLAS, all threads): {gemm}",
+                  f"- memory bandwidth (256 MiB copy, read + write): {peak.get('bandwidth_gbs')} GB/s"]
+    times, best_impl, key = _best_table(frame)
+    fastest_rows = (frame[frame.status == "ok"].sort_values("median_s").groupby(key + ["impl"]).head(1)
+                    .set_index(key + ["impl"]))
+    lines += ["", "## Findings", ""] + _findings(frame, times, best_impl)
+    for group, sub in times.groupby(level=[0, 1, 2, 3], sort=True):
+        api, direction, dtype, mode = group
+        title = (f"Signals: {dtype}, mode \"{mode}\"" if api == "signal"
+                 else f"Layers: {direction}, {dtype}, padding {mode}")
+        peers = [p for p in PEER_COLUMNS[api] if p in sub and sub[p].notna().any()]
+        lines += ["", f"## {title}", "",
+                  "| point | fastest of ours | ms | GFLOP/s | % GEMM peak | " + " | ".join(f"vs {p}" for p in peers)
+                  + " | auto / fastest | max error |", "|---|---|---:|---:|---:|" + "---:|" * (len(peers) + 2)]
+        for index, r in sub.iterrows():
+            shape = index[4]
+            name = best_impl[index]
+            row = fastest_rows.loc[index + (name,)]
+            pct = 100 * row.gflops / peak.get("gemm_gflops", {}).get(dtype, np.nan)
+            ratios = [_fmt_ratio(r.get(p, np.nan) / r[name]) for p in peers]
+            auto = _fmt_ratio(r.get("auto", np.nan) / r[name])
+            lines.append(f"| {shape} | {name} | {r[name] * 1e3:.3g} | {row.gflops:.3g} | {pct:.0f}% | "
+                         + " | ".join(ratios) + f" | {auto} | {row.max_error:.1e} |")
+    lines += ["", "`vs X` = X's time / the fastest of our backends' time (above 1: ours is faster). "
+              "Max error of the fastest, against a float64 reference: signals `max|y - ref| / (max|x| sum|w|)`, "
+              "layers `max|y - ref| / max|ref|`."]
+    lines += ["", "## First call (JIT compilation, caches, page faults)", "",
+              "| implementation | median first call (ms) | slowest first call (ms) |", "|---|---:|---:|"]
+    ok = frame[frame.status == "ok"]
+    for impl, sub in ok.groupby("impl", sort=True):
+        lines.append(f"| {impl} | {sub.first_call_s.median() * 1e3:.3g} | {sub.first_call_s.max() * 1e3:.3g} |")
+    lines += _skips(frame) + _interference(meta)
+    if images:
+        lines += ["", "## Plots", ""] + [f"![{name}]({name})" for name in images]
+    return "\n".join(lines) + "\n"
+
+
+def _findings(frame, times, best_impl) -> list[str]:
+    out = []
+    for (api, dtype), sub in times.groupby(level=[0, 2], sort=True):
+        wins = best_impl[sub.index].value_counts()
+        text = ", ".join(f"{name} {count}" for name, count in wins.items())
+        line = f"- {api}s, {dtype}: fastest of ours per point: {text} (of {len(sub)})"
+        if api == "signal" and "scipy" in sub:
+            best = sub[[c for c in OURS if c in sub]].min(axis=1)
+            speed = (sub["scipy"] / best).dropna()
+            if len(speed):
+                line += (f"; vs scipy.signal.convolve: median {_fmt_ratio(speed.median())}, "
+                         f"range {_fmt_ratio(speed.min())} to {_fmt_ratio(speed.max())}")
+        if api == "layer" and "torch" in sub:
+            best = sub[[c for c in OURS if c in sub]].min(axis=1)
+            speed = (sub["torch"] / best).dropna()
+            if len(speed):
+                line += (f"; vs torch: median {_fmt_ratio(speed.median())}, "
+                         f"range {_fmt_ratio(speed.min())} to {_fmt_ratio(speed.max())}")
+        if "auto" in sub:
+            best = sub[[c for c in OURS if c in sub]].min(axis=1)
+            regret = (sub["auto"] / best).dropna()
+            if len(regret):
+                line += f"; auto / fastest: median {regret.median():.2f}, worst {regret.max():.2f}"
+        out.append(line)
+    return out
+
+
+def _skips(frame) -> list[str]:
+    rest = frame[frame.status != "ok"]
+    if rest.empty:
+        return []
+    lines = ["", "## Skipped and failed", "", "| implementation | status | measurements | reason |", "|---|---|---:|---|"]
+    for (impl, status, reason), sub in rest.groupby(["impl", "status", "reason"], sort=True, dropna=False):
+        shown = str(reason).split(": ")[0] if str(reason).startswith("predicted too slow") else reason
+        lines.append(f"| {impl} | {status} | {len(sub)} | {shown} |")
+    return lines
+
+
+def _interference(meta) -> list[str]:
+    checks = meta.get("interference")
+    if not checks:
+        return []
+    lines = ["", "## Interference check", "",
+             "The same point timed again with every implementation in one shared process, after the sweep "
+             "(ratio above 1: slower when the others' thread pools are present).", "",
+             "| implementation | point | isolated (ms) | shared (ms) | shared / isolated |", "|---|---|---:|---:|---:|"]
+    for c in checks:
+        lines.append(f"| {c['impl']} | {c['point']} | {c['isolated_s'] * 1e3:.3g} | {c['shared_s'] * 1e3:.3g} | "
+                     f"{c['ratio']:.2f} |")
+    return lines
+
+
+def from_pytest_benchmark(path: Path) -> Run:
+    """A run from pytest-benchmark's JSON: the tidy row is in ``extra_info``, the timing in ``stats``."""
+    raw = json.loads(Path(path).read_text())
+    rows = []
+    for bench in raw.get("benchmarks", []):
+        row = dict(bench.get("extra_info", {}))
+        stats = bench.get("stats") or {}
+        if row.get("status", "ok") == "ok" and stats:
+            row.update(status="ok", median_s=stats["median"], q25_s=stats["q1"], q75_s=stats["q3"],
+                       calls=stats["rounds"] * stats.get("iterations", 1))
+            if row.get("flops"):
+                row["gflops"] = row["flops"] / stats["median"] / 1e9
+        rows.append(row)
+    meta = dict(raw.get("conv1dbench") or {"machine": raw.get("machine_info", {}), "grid": None})
+    meta.setdefault("command", "pytest --benchmark-only")
+    rows += meta.pop("skipped", [])  # skipped from a predicted cost: no benchmark entry, but a row
+    return Run(meta, rows)
