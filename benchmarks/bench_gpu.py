@@ -26,8 +26,15 @@ import json
 
 import common
 import numpy as np
-from bench_layer import SHAPES, flops
 from common import run_workers
+
+from conv1dbench.harness.grid import LAYER_SHAPES as SHAPES
+
+
+def flops(shape) -> float:
+    """Multiply-adds times two of one forward pass, padding "same", stride 1."""
+    batch, c_in, c_out, length, taps = shape
+    return 2.0 * batch * c_out * c_in * taps * length
 
 SIGNALS = [(n, k) for n in (10**6, 10**7, 10**8) for k in (3, 63, 1023)]
 QUICK_SHAPES = [(2, 4, 4, 64, 3)]

@@ -1,4 +1,5 @@
-"""What the benchmark scripts share: one process per implementation, rounds, allocator settings."""
+"""What the stand-alone benchmark scripts (``bench_gpu.py``, ``calibrate_auto.py``) share: one process
+per implementation, rounds, the report header.  The main harness is :mod:`conv1dbench.harness`."""
 
 from __future__ import annotations
 
@@ -10,12 +11,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-#: Environment of every timing process.  glibc hands out large buffers as fresh pages (mmap) and
-#: returns freed memory to the OS, so a call can pay a first-touch page fault per 4 KiB of every
-#: temporary, and whether it does depends on what ran before (measured: the same FFT convolution took
-#: 0.6 ms or 1.9 ms depending on the previous grid point).  These settings keep freed memory in the
-#: process, for every implementation alike, so that page faults stay outside the timing.
-WORKER_ENV = {"MALLOC_MMAP_THRESHOLD_": str(2**30), "MALLOC_TRIM_THRESHOLD_": str(2**31)}
+from conv1dbench.harness.runner import WORKER_ENV  # the allocator settings every timing process gets
 
 
 def run_workers(script: str, names: list[str], worker_args: list[str], rounds: int = 1) -> list[dict]:

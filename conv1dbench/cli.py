@@ -32,6 +32,7 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--modes", help="comma-separated signal modes to keep (full, same, valid)")
     run.add_argument("--min-time", type=float, default=0.1, help="seconds of repeats per measurement")
     run.add_argument("--min-samples", type=int, default=3, help="repeats per measurement at least")
+    run.add_argument("--rounds", type=int, default=1, help="sweeps; each measurement keeps its best round")
     run.add_argument("--out", default=DEFAULT_OUT, help="folder for report.{json,csv,md} and the plots")
     run.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
     run.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -89,7 +90,7 @@ def cmd_run(args, argv) -> int:
           file=sys.stderr)
     run = runner.sweep(points, impls, min_time_s=args.min_time, min_samples=args.min_samples,
                        progress=not args.no_progress, interference=not args.no_interference,
-                       quick_peak=args.grid == "smoke", command=command, grid=args.grid)
+                       quick_peak=args.grid == "smoke", rounds=args.rounds, command=command, grid=args.grid)
     paths = report.write(run, Path(args.out), "report", plots=not args.no_plots)
     print("wrote " + ", ".join(str(p) for p in paths), file=sys.stderr)
     return 0

@@ -8,7 +8,9 @@ pytest-benchmark JSON file (``pytest --benchmark-only`` writes one) converts to 
 
 from __future__ import annotations
 
+import importlib.util
 import json
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -18,7 +20,7 @@ from .runner import Run
 
 #: Columns of the tidy table, in order.
 COLUMNS = ["impl", "kind", "shape"] + PARAMS + ["status", "reason", "median_s", "q25_s", "q75_s", "calls",
-                                                "first_call_s", "gflops", "max_error", "chose"]
+                                                "first_call_s", "gflops", "max_error", "chose", "round"]
 OURS = ("naive", "im2col", "fft", "numba", "cuda")
 PEER_COLUMNS = {"signal": ("scipy", "numpy", "oaconvolve", "torch"), "layer": ("torch",)}
 
@@ -43,7 +45,10 @@ def write(run: Run, folder: Path, stem: str = "results", plots: bool = True) -> 
     run.save(paths[0])
     frame.to_csv(paths[1], index=False)
     images = []
-    if plots:
+    if plots and importlib.util.find_spec("matplotlib") is None:
+        print("conv1dbench: plots skipped: matplotlib is not installed (pip install 'conv1dbench[plot]')",
+              file=sys.stderr)
+    elif plots:
         from . import plots as plotting
         images = plotting.write_all(frame, run.meta.get("peak", {}), folder)
     paths[2].write_text(markdown(run, frame, [p.name for p in images]))
@@ -74,7 +79,9 @@ def markdown(run: Run, frame, images: list[str] = ()) -> str:
     if meta.get("worker_environment"):
         lines.append(f"- worker environment: {' '.join(f'{k}={v}' for k, v in meta['worker_environment'].items())}")
     lines += [f"- timing: median of adaptive repeats, at least {meta.get('min_samples')} samples and "
-              f"{meta.get('min_time_s')} s per measurement; the first call (JIT compilation, page faults) apart"]
+              f"{meta.get('min_time_s')} s per measurement; the first call (JIT compilation, page faults) apart"
+              + (f"; the best of {meta['rounds']} rounds (the order of implementations rotated each round)"
+                 if meta.get("rounds", 1) > 1 else "")]
     if peak:
         gemm = ", ".join(f"{d} {v:.0f} GFLOP/s" for d, v in peak.get("gemm_gflops", {}).items())
         lines += ["", "## This machine's measured peak", "",

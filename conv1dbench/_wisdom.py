@@ -1,0 +1,129 @@
+"""Wisdom: measured timings, kept across runs in one JSON file per user, per machine fingerprint.
+
+Like FFTW's wisdom, but keyed so that it is never applied where it does not hold: every entry sits
+under the fingerprint of the machine and library versions that measured it (CPU, cores, BLAS,
+NumPy, SciPy, Numba, conv1dbench).  Timings from another machine, or from before an upgrade, are
+kept in the file but never used.
+
+The file is ``$CONV1DBENCH_WISDOM`` if set, else ``<user cache>/conv1dbench/wisdom.json``
+(``$XDG_CACHE_HOME`` or ``~/.cache``); every function also takes an explicit path.  Writes take an
+exclusive lock on ``<file>.lock`` around read-merge-write, and replace the file atomically
+(``os.replace`` of a temporary in the same folder), so concurrent processes never lose each
+other's timings or leave a torn file.  A file that cannot be read or parsed gives one
+:class:`WisdomWarning` and is treated as empty: wisdom is an optimisation, never a reason for a
+convolution to fail.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import platform
+import tempfile
+import warnings
+from pathlib import Path
+
+FORMAT = 1
+ENV_VAR = "CONV1DBENCH_WISDOM"
+
+
+class WisdomWarning(UserWarning):
+    """The wisdom file could not be used (corrupt, unreadable, or of another format)."""
+
+
+def default_path() -> Path:
+    if os.environ.get(ENV_VAR):
+        return Path(os.environ[ENV_VAR])
+    cache = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(cache) / "conv1dbench" / "wisdom.json"
+
+
+def resolve(path=None) -> Path:
+    return Path(path) if path is not None else default_path()
+
+
+_fingerprint: dict | None = None
+
+
+def fingerprint() -> dict:
+    """What timings depend on: the machine and the libraries doing the arithmetic."""
+    global _fingerprint
+    if _fingerprint is None:
+        from .machine import machine_info
+
+        info = machine_info()
+        keys = ("cpu", "cores", "numpy", "scipy", "numba", "llvmlite", "conv1dbench", "blas", "blas_threads",
+                "numba_threads")
+        _fingerprint = {"machine": platform.machine(), **{k: info.get(k) for k in keys}}
+    return dict(_fingerprint)
+
+
+def fingerprint_key(fp: dict | None = None) -> str:
+    fp = fingerprint() if fp is None else fp
+    return hashlib.sha256(json.dumps(fp, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def _read(path: Path) -> dict:
+    """The whole file, or an empty one (with a warning) when it is missing, torn or foreign."""
+    empty = {"format": FORMAT, "machines": {}}
+    try:
+        raw = json.loads(path.read_text())
+    except FileNotFoundError:
+        return empty
+    except (OSError, ValueError) as exc:
+        warnings.warn(f"ignoring the wisdom file {path}: {type(exc).__name__}: {exc}", WisdomWarning, stacklevel=3)
+        return empty
+    if not isinstance(raw, dict) or raw.get("format") != FORMAT or not isinstance(raw.get("machines"), dict):
+        warnings.warn(f"ignoring the wisdom file {path}: not conv1dbench wisdom of format {FORMAT}",
+                      WisdomWarning, stacklevel=3)
+        return empty
+    return raw
+
+
+def load(path=None) -> list[dict]:
+    """This machine's measurements from the wisdom file (``[]`` if none, or if the file is unusable)."""
+    entry = _read(resolve(path))["machines"].get(fingerprint_key(), {})
+    rows = entry.get("measurements", [])
+    return [r for r in rows if isinstance(r, dict)] if isinstance(rows, list) else []
+
+
+@contextlib.contextmanager
+def _locked(path: Path):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path.with_name(path.name + ".lock"), "a+") as lock:
+        try:
+            import fcntl
+        except ImportError:  # Windows: os.replace still keeps the file whole
+            yield
+            return
+        fcntl.flock(lock.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock.fileno(), fcntl.LOCK_UN)
+
+
+def record(measurements: list[dict], path=None) -> Path:
+    """Add this machine's ``measurements`` to the wisdom file; a newer timing of the same key wins.
+
+    Each measurement is a dict with a ``"key"`` (the problem and backend it timed) and its fields.
+    """
+    path = resolve(path)
+    with _locked(path):
+        raw = _read(path)
+        entry = raw["machines"].setdefault(fingerprint_key(), {"fingerprint": fingerprint(), "measurements": []})
+        merged = {m["key"]: m for m in entry.get("measurements", []) if isinstance(m, dict) and "key" in m}
+        merged.update({m["key"]: m for m in measurements})
+        entry["measurements"] = list(merged.values())
+        fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
+        try:
+            with os.fdopen(fd, "w") as f:
+                json.dump(raw, f, indent=1, sort_keys=True)
+            os.replace(tmp, path)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            raise
+    return path
