@@ -47,17 +47,17 @@ def fastest(op, *args, explain: bool = False, **kwargs):
     a = call.arguments
     if name in ("convolve", "correlate") and any_on_device(a["in1"], a["in2"]):
         _, (x, w) = cuda_module("auto", ("in1", a["in1"]), ("in2", a["in2"]))  # checks, as the call would
-        choice, reason = "cuda", DEVICE_RULE
+        choice, reason, details = "cuda", DEVICE_RULE, {}
         shortest, dtype = min(tuple(x.shape)[-1], tuple(w.shape)[-1]), np.dtype(x.dtype)
     elif name in ("convolve", "correlate"):
         problem = _signal.prepare(name, a["in1"], a["in2"], a["mode"], a["axis"])
-        choice, reason = _signal.backend_for(problem, "auto")
+        choice, reason, details = _signal.backend_for(problem, "auto")
         shortest, dtype = problem.shortest, problem.x.dtype
     else:
         problem = _layer.prepare(a["x"], a["weight"], a["stride"], a["padding"], a["dilation"], a["groups"])
         direction = "backward" if name == "conv1d_backward" else "forward"
-        choice, reason = _layer.backend_for(problem, "auto", direction)
+        choice, reason, details = _layer.backend_for(problem, "auto", direction)
         shortest, dtype = min(problem.x.shape[2], problem.w.shape[2]), problem.dtype
     if not explain:
         return choice
-    return choice, {"rule": reason, "shortest": shortest, "direct_max_taps": DIRECT_MAX_TAPS[dtype]}
+    return choice, {"rule": reason, "shortest": shortest, "direct_max_taps": DIRECT_MAX_TAPS[dtype], **details}

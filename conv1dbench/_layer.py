@@ -16,9 +16,10 @@ from types import ModuleType
 import numpy as np
 
 from ._core import output_length
+from ._dask import is_dask_array
 from ._device import DEVICE_RULE, any_on_device, cuda_module, is_device_array
 from ._registry import check_name, get_backend
-from ._select import choose
+from ._select import decide
 
 LAYER_DTYPES = "float32, float64, complex64 and complex128"
 PADDING_STRINGS = ("valid", "same", "full")
@@ -91,11 +92,12 @@ def prepare(x, weight, stride, padding, dilation, groups, backend="auto") -> Lay
     Device arrays stay device arrays (``x`` and ``weight`` then share a float dtype), and the
     problem remembers the ``cuda`` backend that must run it.
     """
-    device = None
+    device, lazy = None, is_dask_array(x)
     if any_on_device(x, weight):
         device, (x, weight) = cuda_module(backend, ("x", x), ("weight", weight))
     else:
-        x = _layer_array(x, "x")
+        x = x if lazy else _layer_array(x, "x")
+        _layer_array(np.empty(0, x.dtype), "x")
         weight = _layer_array(weight, "weight")
     if x.ndim not in (2, 3):
         raise ValueError(f"x must be (B, C_in, L) or (C_in, L); got {x.ndim} dimensions, shape {x.shape}")
@@ -124,16 +126,21 @@ def prepare(x, weight, stride, padding, dilation, groups, backend="auto") -> Lay
         return LayerProblem(x3, weight, pad_left, pad_right, stride, dilation, groups, l_out, unbatched,
                             np.dtype(x.dtype), device)
     dtype = np.result_type(x.dtype, weight.dtype).newbyteorder("=")
+    if lazy:  # a Dask array: checked here, computed chunk by chunk (conv1dbench._dask)
+        return LayerProblem(x3, np.ascontiguousarray(weight, dtype=dtype), pad_left, pad_right, stride, dilation,
+                            groups, l_out, unbatched, dtype)
     return LayerProblem(np.ascontiguousarray(x3, dtype=dtype), np.ascontiguousarray(weight, dtype=dtype),
                         pad_left, pad_right, stride, dilation, groups, l_out, unbatched, dtype)
 
 
-def backend_for(p: LayerProblem, backend, direction: str = "forward") -> tuple[str, str]:
+def backend_for(p: LayerProblem, backend, direction: str = "forward") -> tuple[str, str, dict]:
+    """The backend to run, why, and auto's numbers (as :func:`conv1dbench._signal.backend_for`)."""
     if p.device is not None:
-        return "cuda", DEVICE_RULE
+        return "cuda", DEVICE_RULE, {}
     if backend != "auto":
-        return check_name(backend), "requested"
-    return choose(p.x, p.w, min(p.x.shape[2], p.w.shape[2]), p.groups, direction)
+        return check_name(backend), "requested", {}
+    return decide(p.x, p.w, min(p.x.shape[2], p.w.shape[2]), p.groups, direction, l_out=p.l_out,
+                  stride=p.stride, dilation=p.dilation, pads=(p.pad_left, p.pad_right))
 
 
 def _checked_bias(bias, c_out: int):
@@ -159,6 +166,8 @@ def conv1d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, *, b
     Parameters
     ----------
     x : array_like, (B, C_in, L) or (C_in, L)
+        Also a CUDA device array (runs on ``cuda``, returns a device array) or a Dask array
+        (chunked along B and L, returns a Dask array computed chunk by chunk).
     weight : array_like, (C_out, C_in // groups, K)
     bias : array_like, (C_out,), optional
     stride, dilation, groups : int
@@ -194,6 +203,9 @@ def conv1d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, *, b
     >>> cb.conv1d(x, w, bias=[1.0], padding="same")
     array([[21., 39., 57., 40.]])
     """
+    if is_dask_array(x):
+        from . import _dask
+        return _dask.layer(x, weight, bias, stride, padding, dilation, groups, backend)
     p = prepare(x, weight, stride, padding, dilation, groups, backend)
     if bias is not None:
         bias = _checked_bias(bias, p.w.shape[0])

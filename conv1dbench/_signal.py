@@ -21,9 +21,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from . import _dask
+from ._dask import any_dask
 from ._device import any_on_device, cuda_module
 from ._registry import check_name, get_backend
-from ._select import choose
+from ._select import decide
 
 MODES = ("full", "same", "valid")
 _MODE_SET = frozenset(MODES)
@@ -151,11 +153,13 @@ def _broadcast(a: np.ndarray, lead: tuple) -> np.ndarray:
     return a if a.shape[:-1] == lead else np.broadcast_to(a, lead + a.shape[-1:])
 
 
-def backend_for(problem: SignalProblem, backend) -> tuple[str, str]:
-    """The backend name to run and why (``"requested"`` unless auto chose it)."""
+def backend_for(problem: SignalProblem, backend) -> tuple[str, str, dict]:
+    """The backend to run, why (``"requested"`` unless auto chose it), and auto's numbers."""
     if backend != "auto":
-        return check_name(backend), "requested"
-    return choose(problem.x, problem.w, problem.shortest)
+        return check_name(backend), "requested", {}
+    p = problem
+    l_out = p.x.shape[2] + p.pad_left + p.pad_right - p.w.shape[2] + 1
+    return decide(p.x, p.w, p.shortest, p.groups, l_out=l_out, pads=(p.pad_left, p.pad_right))
 
 
 def run(problem: SignalProblem, backend) -> np.ndarray:
@@ -177,8 +181,10 @@ def run(problem: SignalProblem, backend) -> np.ndarray:
 _DOC_COMMON = """
     Parameters
     ----------
-    in1 : array_like
-        The signal; any number of dimensions, the signal running along `axis`.
+    in1 : array_like, CUDA device array, or dask.array.Array
+        The signal; any number of dimensions, the signal running along `axis`.  A CUDA device
+        array runs on ``cuda`` and gives a device array; a Dask array (with a 1-D `in2`) is
+        convolved chunk by chunk and gives a Dask array (see the README).
     in2 : array_like
         The kernel: 1-D (one kernel for every slice), or with kernels along `axis` and the other
         dimensions broadcast against `in1`'s.
@@ -266,12 +272,16 @@ def _kernel_dims(k_shape: tuple) -> int:
 
 
 def convolve(in1, in2, mode="full", *, axis=-1, backend="auto"):
+    if any_dask(in1, in2):
+        return _dask.signal("convolve", in1, in2, mode, axis, backend)
     if any_on_device(in1, in2):
         return run_on_device("convolve", in1, in2, mode, axis, backend)
     return run(prepare("convolve", in1, in2, mode, axis), backend)
 
 
 def correlate(in1, in2, mode="full", *, axis=-1, backend="auto"):
+    if any_dask(in1, in2):
+        return _dask.signal("correlate", in1, in2, mode, axis, backend)
     if any_on_device(in1, in2):
         return run_on_device("correlate", in1, in2, mode, axis, backend)
     return run(prepare("correlate", in1, in2, mode, axis), backend)

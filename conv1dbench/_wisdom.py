@@ -54,8 +54,8 @@ def fingerprint() -> dict:
         from .machine import machine_info
 
         info = machine_info()
-        keys = ("cpu", "cores", "numpy", "scipy", "numba", "llvmlite", "conv1dbench", "blas", "blas_threads",
-                "numba_threads")
+        # static facts only: what is loaded or how threads are set must not change the key
+        keys = ("cpu", "cores", "numpy", "scipy", "numba", "llvmlite", "conv1dbench", "blas")
         _fingerprint = {"machine": platform.machine(), **{k: info.get(k) for k in keys}}
     return dict(_fingerprint)
 

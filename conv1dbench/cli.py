@@ -20,7 +20,7 @@ def _names(text: str | None) -> list[str] | None:
 
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="conv1dbench", description="1-D convolution backends: benchmark and compare.")
-    sub = p.add_subparsers(dest="command", required=True, metavar="{run,report,compare,info}")
+    sub = p.add_subparsers(dest="command", required=True, metavar="{run,report,compare,tune,info}")
 
     run = sub.add_parser("run", help="time backends and peers over a grid and write the report")
     run.add_argument("--grid", default="default", help="smoke, default (about 10 min on 2 cores) or large")
@@ -37,6 +37,7 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
     run.add_argument("--no-progress", action="store_true", help="no progress bar")
     run.add_argument("--no-interference", action="store_true", help="skip the shared-process check")
+    run.add_argument("--no-wisdom", action="store_true", help="do not add the timings to auto's wisdom file")
 
     report = sub.add_parser("report", help="rebuild the report from a saved run or pytest-benchmark JSON")
     report.add_argument("path", help="report.json of `conv1dbench run`, or a pytest-benchmark JSON file")
@@ -48,6 +49,14 @@ def _parser() -> argparse.ArgumentParser:
     compare.add_argument("new", help="the run to check")
     compare.add_argument("--threshold", type=float, default=1.15,
                          help="flag a measurement this many times slower (default 1.15)")
+
+    tune = sub.add_parser("tune", help="time the backends for backend='auto' and keep the timings as wisdom")
+    tune.add_argument("--grid", default="tune", help="the grid to time (default: tune, about 6 minutes)")
+    tune.add_argument("--backends", help="comma-separated backends (default: every available CPU backend)")
+    tune.add_argument("--wisdom", help="the wisdom file (default: $CONV1DBENCH_WISDOM or the user cache)")
+    tune.add_argument("--min-time", type=float, default=0.05, help="seconds of repeats per measurement")
+    tune.add_argument("--write-default", metavar="PATH",
+                      help="also write the models fitted on this run alone to PATH (the package's default models)")
 
     sub.add_parser("info", help="backends with availability and why, machine, threads")
     return p
@@ -93,6 +102,34 @@ def cmd_run(args, argv) -> int:
                        quick_peak=args.grid == "smoke", rounds=args.rounds, command=command, grid=args.grid)
     paths = report.write(run, Path(args.out), "report", plots=not args.no_plots)
     print("wrote " + ", ".join(str(p) for p in paths), file=sys.stderr)
+    if not args.no_wisdom:
+        from . import _model, _wisdom
+        wisdom = _wisdom.record(_model.measurements_from_rows(run.rows))
+        print(f"added the timings to auto's wisdom: {wisdom}", file=sys.stderr)
+    return 0
+
+
+def cmd_tune(args) -> int:
+    from . import _model, _tune, _wisdom
+    from .harness import grid
+
+    if args.write_default:
+        from .harness.runner import sweep
+
+        names = _names(args.backends) or [n for n in ("naive", "im2col", "fft", "numba")]
+        run = sweep(grid.grid(args.grid), names, min_time_s=args.min_time, interference=False, quick_peak=True,
+                    grid=args.grid, command="conv1dbench tune --write-default")
+        measurements = _model.measurements_from_rows(run.rows)
+        _wisdom.record(measurements, args.wisdom)
+        Path(args.write_default).write_text(json.dumps(
+            {"fitted_on": {"grid": args.grid, "date": run.meta["date"], "machine": run.meta["machine"],
+                           "measurements": len(measurements)},
+             "models": _model.fit(measurements)}, indent=1, sort_keys=True) + "\n")
+        print(f"wrote {args.write_default}", file=sys.stderr)
+        return 0
+    result = _tune.tune(args.grid, backends=_names(args.backends), wisdom=args.wisdom, min_time_s=args.min_time)
+    print(f"{result['measurements']} timings in {result['wisdom']}; cost models fitted: "
+          f"{', '.join(result['models']) or 'none (too few measurements)'}", file=sys.stderr)
     return 0
 
 
@@ -152,6 +189,13 @@ def cmd_info() -> int:
     print("machine:")
     for key, value in machine_info().items():
         print(f"  {key}: {value}")
+    from . import _model, _wisdom
+    path = _wisdom.default_path()
+    mine = _wisdom.load(path)
+    fitted = _model.fit([r for r in mine if "features" in r])
+    print("auto:")
+    print(f"  wisdom: {path} ({len(mine)} timings from this machine)")
+    print(f"  cost models: {len(fitted)} fitted here, {len(_model.load_default())} shipped defaults")
     return 0
 
 
@@ -165,6 +209,8 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_report(args)
         if args.command == "compare":
             return cmd_compare(args)
+        if args.command == "tune":
+            return cmd_tune(args)
         return cmd_info()
     except (ValueError, TypeError, OSError, RuntimeError) as exc:
         print(f"conv1dbench: error: {exc}", file=sys.stderr)

@@ -46,7 +46,10 @@ def machine_info() -> dict:
         info[package] = _version(package)
     try:
         from threadpoolctl import threadpool_info
+        import numpy  # noqa: F401 - its BLAS must be loaded to be found
         blas = [p for p in threadpool_info() if p.get("user_api") == "blas"]
+        # NumPy's own BLAS, not one another library (torch) happens to have loaded first
+        blas.sort(key=lambda p: "numpy" not in str(p.get("filepath", "")))
         if blas:
             info["blas"] = f"{blas[0].get('internal_api')} {blas[0].get('version')} ({blas[0].get('architecture')})"
             info["blas_threads"] = blas[0].get("num_threads")

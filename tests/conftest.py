@@ -7,12 +7,18 @@ fixture, and then only tests that take ``backend`` or live in ``test_cuda.py`` a
 """
 
 import os
+import tempfile
+from pathlib import Path
 
-import numpy as np
-import pytest
+# Tests never read or write the user's wisdom (auto's timings): a fresh file per session, set
+# before conv1dbench loads anything.
+os.environ["CONV1DBENCH_WISDOM"] = str(Path(tempfile.mkdtemp(prefix="conv1dbench-tests-")) / "wisdom.json")
 
-import conv1dbench as cb
-from conv1dbench import _registry
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+import conv1dbench as cb  # noqa: E402
+from conv1dbench import _registry, _select  # noqa: E402
 
 DIRECT_BACKENDS = {"naive", "im2col", "numba", "cuda"}  # compute each output from its own window
 ONLY = [name for name in os.environ.get("CONV1DBENCH_TEST_BACKENDS", "").split(",") if name]
@@ -65,3 +71,15 @@ def skip_if_slow(backend: str, macs: int) -> None:
     limit = SLOW_MACS.get(backend)
     if limit is not None and macs > limit:
         pytest.skip(f"{backend}: too slow for {macs} multiply-adds here")
+
+
+@pytest.fixture
+def auto_models(monkeypatch):
+    """``install(models)``: auto decides with exactly these cost models (``{}``: the rule) in a test."""
+    def install(models):
+        monkeypatch.setattr(_select._state, "models", models)
+        monkeypatch.setattr(_select._state, "measured", {})
+        monkeypatch.setattr(_select._state, "decisions", {})
+        monkeypatch.setattr(_select._state, "loaded", True)
+    yield install
+    _select.reset()

@@ -16,7 +16,7 @@ LAYER = next(p for p in SMOKE if p["api"] == "layer" and p["pass"] == "backward"
 
 
 def test_grids_are_named_and_labelled():
-    assert grid.GRIDS == ("smoke", "default", "large")
+    assert grid.GRIDS == ("smoke", "default", "large", "tune")
     default = grid.grid("default")
     assert {p["api"] for p in default} == {"signal", "layer"}
     assert {p["pass"] for p in default if p["api"] == "layer"} == {"forward", "backward"}
@@ -24,6 +24,8 @@ def test_grids_are_named_and_labelled():
     assert any(p["stride"] > 1 for p in default if p["api"] == "layer")           # strided
     assert len(grid.grid("large")) > len(default)
     assert grid.label(SIGNAL) == "N=1e+03 K=3"
+    # auto's models are fitted on the tune grid and judged on the default grid: no shape in common
+    assert not {grid.label(p) for p in grid.grid("tune")} & {grid.label(p) for p in default}
     with pytest.raises(ValueError, match="unknown grid 'huge'"):
         grid.grid("huge")
 

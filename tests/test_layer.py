@@ -213,7 +213,8 @@ def test_layer_inputs_are_not_modified(backend):
         np.testing.assert_array_equal(a, c)
 
 
-def test_fastest_knows_the_layer_ops(monkeypatch):
+def test_fastest_knows_the_layer_ops(monkeypatch, auto_models):
+    auto_models({})  # the rule's GEMM-sized layers
     x, w = np.ones((8, 128, 256)), np.ones((128, 128, 3))
     assert cb.fastest("conv1d", x, w, padding="same") == "im2col"          # a GEMM-sized layer
     assert cb.fastest("conv1d", x[:, :4], w[:, :4], padding="same") == "numba"  # a thin one

@@ -63,7 +63,8 @@ def test_a_broken_backend_is_unavailable_not_fatal(monkeypatch):
     (3, 100_000, np.float64, "numba"),        # the shorter operand decides
     (100_000, 5_000, np.int64, "numba"),      # integers: exact direct arithmetic
 ])
-def test_fastest_rule(n, k, dtype, expected):
+def test_fastest_rule(n, k, dtype, expected, auto_models):
+    auto_models({})  # no cost model: the rule decides
     x, w = np.ones(n, dtype), np.ones(k, dtype)
     assert cb.fastest("convolve", x, w) == expected
     name, details = cb.fastest(cb.correlate, x, w, mode="same", explain=True)

@@ -223,7 +223,8 @@ def test_non_finite_stays_in_its_windows(backend, op, value):
         assert_signal_close(y[~touched], ref[~touched], in1[np.isfinite(in1)], in2, np.float64, mode)
 
 
-def test_auto_never_spreads_non_finite_values():
+def test_auto_never_spreads_non_finite_values(auto_models):
+    auto_models({})  # the rule: FFT for a long kernel
     rng = np.random.default_rng(7)
     in1, in2 = rng.standard_normal(20_000), rng.standard_normal(4_000)
     assert cb.fastest("convolve", in1, in2) == "fft"  # long kernel, finite: FFT is the choice

@@ -15,6 +15,10 @@ Grids
     backward, float32.  About 10 minutes on 2 cores.
 ``large``
     The default grid plus N = 10**7, K = 4095 and batches of 256 signals: long runs.
+``tune``
+    What ``conv1dbench tune`` times to fit the cost models of ``backend="auto"``: other lengths,
+    kernels and layer shapes than the default grid's, so that the default grid measures auto on
+    shapes its models never saw.  About 6 minutes on 2 cores (our backends only).
 """
 
 from __future__ import annotations
@@ -58,13 +62,20 @@ def _grid(name: str) -> list[dict]:
               + _layers(LAYER_SHAPES)
               + _layers([(8, 256, 256, 2048, 9)], groups=256)      # depthwise
               + _layers([(16, 64, 128, 4096, 8)], stride=4))       # strided (a downsampling layer)
+    if name == "tune":
+        return (_signals([2000, 30_000, 400_000, 3_000_000], [2, 7, 31, 127, 511, 2047], ["full", "same", "valid"],
+                         ["float32", "float64"])
+                + _signals([20_000], [7, 127], ["full"], ["float32", "float64"], [16])
+                + _layers([(16, 32, 32, 2048, 5), (8, 64, 128, 1024, 7), (4, 128, 64, 4096, 3), (32, 8, 16, 4096, 21),
+                           (2, 16, 16, 32768, 11), (4, 192, 192, 1024, 3)])
+                + _layers([(8, 128, 128, 1024, 9)], groups=128) + _layers([(8, 32, 64, 4096, 6)], stride=2))
     if name == "large":
         points += (_signals([10**7], ks + [4095], ["full"], ["float32", "float64"])
                    + _signals([10**5], [15, 255], ["same"], ["float32"], [256]))
     return points
 
 
-GRIDS = ("smoke", "default", "large")
+GRIDS = ("smoke", "default", "large", "tune")
 
 
 def grid(name: str) -> list[dict]:

@@ -145,6 +145,10 @@ def _findings(frame, times, best_impl) -> list[str]:
             regret = (sub["auto"] / best).dropna()
             if len(regret):
                 line += f"; auto / fastest: median {regret.median():.2f}, worst {regret.max():.2f}"
+            if api == "signal" and "scipy" in sub:
+                auto_speed = (sub["scipy"] / sub["auto"]).dropna()
+                line += (f"; auto vs scipy.signal.convolve: median {_fmt_ratio(auto_speed.median())}, "
+                         f"worst {_fmt_ratio(auto_speed.min())}")
         out.append(line)
     return out
 

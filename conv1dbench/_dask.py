@@ -1,0 +1,135 @@
+"""Dask arrays in, Dask arrays out: convolution chunk by chunk, for data larger than memory.
+
+``convolve``, ``correlate`` and ``conv1d`` hand a Dask array here (Dask is optional and imported
+only then).  Every mode is the *valid* cross-correlation of the input padded as the mode says
+(:func:`conv1dbench._signal.pad_for_mode`, :func:`conv1dbench._layer.resolve_padding`), so the
+plan is the same for all of them:
+
+1. pad the convolved axis with zeros (``dask.array.pad``, lazily);
+2. give every chunk along that axis at least the kernel's reach, merging short chunks
+   (``map_overlap`` needs the neighbour to hold the whole halo: a kernel longer than a chunk is a
+   known pitfall);
+3. ``map_overlap`` with a halo on the right only (the reach of the kernel, ``dilation*(K-1)``) and
+   no trimming: each chunk computes exactly the outputs whose windows start inside it, with the
+   in-memory function (``backend="auto"`` by default, so each chunk gets the backend that is
+   fastest for its size).
+
+Other axes keep their chunks (for ``conv1d`` the channel axis becomes one chunk: every output
+reads all input channels of its group).  The result is lazy; ``.compute()`` runs it on whatever
+scheduler is active, a ``dask.distributed`` cluster included.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def is_dask_array(obj) -> bool:
+    """True for ``dask.array.Array`` (checked without importing Dask)."""
+    cls = type(obj)
+    return cls.__name__ == "Array" and cls.__module__.startswith("dask.array")
+
+
+def any_dask(*objs) -> bool:
+    return any(is_dask_array(o) for o in objs)
+
+
+def _in_memory(value, name: str):
+    """A small operand (the kernel, the weights, a bias) as a NumPy array, computing it if lazy."""
+    if value is None:
+        return None
+    return np.asarray(value.compute() if is_dask_array(value) else value)
+
+
+def _chunks_at_least(chunks: tuple, minimum: int, multiple: int = 1) -> tuple:
+    """Chunk sizes of one axis, each at least ``minimum`` and (but the last) a multiple of ``multiple``."""
+    total = sum(chunks)
+    size = max(max(chunks), minimum)
+    size = -(-size // multiple) * multiple
+    sizes = [size] * (total // size)
+    rest = total - sum(sizes)
+    if rest:
+        if rest < minimum and sizes:
+            sizes[-1] += rest  # a short tail joins the chunk before it
+        else:
+            sizes.append(rest)
+    if tuple(sizes) != tuple(chunks) and all(c >= minimum and c % multiple == 0 for c in chunks[:-1]) \
+            and chunks[-1] >= minimum:
+        return tuple(chunks)  # already fine: keep the user's chunks
+    return tuple(sizes)
+
+
+def _valid_blocks(padded, axis: int, reach: int, stride: int, compute_block, out_dtype, out_shape_of):
+    """``compute_block`` on each chunk of ``padded`` plus ``reach`` samples of its right neighbour."""
+    import dask.array as da
+
+    axis_chunks = _chunks_at_least(padded.chunks[axis], reach + 1, stride)
+    if axis_chunks != padded.chunks[axis]:
+        padded = padded.rechunk({axis: axis_chunks})
+    out_axis = [c // stride for c in axis_chunks[:-1]]
+    out_axis.append((axis_chunks[-1] - reach - 1) // stride + 1)
+    chunks = list(out_shape_of(padded.chunks))
+    chunks[axis] = tuple(out_axis)
+    if reach == 0:
+        return padded.map_blocks(compute_block, dtype=out_dtype, chunks=tuple(chunks))
+    return da.map_overlap(compute_block, padded, depth={axis: (0, reach)}, boundary="none", trim=False,
+                          dtype=out_dtype, chunks=tuple(chunks), allow_rechunk=False)
+
+
+def signal(op: str, in1, in2, mode: str, axis: int, backend):
+    """``convolve`` / ``correlate`` of a Dask ``in1`` with an in-memory (or small Dask) 1-D ``in2``."""
+    import dask.array as da
+
+    from . import _signal
+
+    x = in1 if is_dask_array(in1) else da.asarray(in1)
+    w = _in_memory(in2, "in2")
+    _signal._checked_mode(mode)
+    if x.ndim == 0 or x.size == 0:
+        raise ValueError(f"in1 is empty or 0-d (shape {x.shape})")
+    if w.ndim != 1 or w.size == 0:
+        raise ValueError(f"with a Dask in1, in2 must be one non-empty 1-D kernel; got shape {w.shape}")
+    axis = _signal._checked_axis(axis, x.ndim)
+    n, taps = x.shape[axis], w.shape[0]
+    # the result's dtype, as the in-memory path gives it (integers stay exact)
+    out_dtype = _signal.convolve(np.zeros(1, x.dtype), np.zeros(1, w.dtype), backend="naive").dtype
+    if mode == "valid" and taps > n:  # scipy swaps the operands: the (short) signal fits in memory
+        return da.from_array(getattr(_signal, op)(x.compute(), w, mode, axis=axis, backend=backend))
+    pad = _signal.pad_for_mode(mode, taps)
+    widths = [(0, 0)] * x.ndim
+    widths[axis] = pad
+    padded = da.pad(x, widths, mode="constant") if any(pad) else x
+
+    def block(chunk):
+        return getattr(_signal, op)(chunk, w, "valid", axis=axis, backend=backend).astype(out_dtype, copy=False)
+
+    return _valid_blocks(padded, axis, taps - 1, 1, block, out_dtype, lambda chunks: chunks)
+
+
+def layer(x, weight, bias, stride, padding, dilation, groups, backend):
+    """``conv1d`` of a Dask ``x`` (B, C_in, L) or (C_in, L) with in-memory weights."""
+    import dask.array as da
+
+    from . import _layer
+
+    x = x if is_dask_array(x) else da.asarray(x)
+    probe = _layer.prepare(x, _in_memory(weight, "weight"), stride, padding, dilation, groups)  # checks all
+    w = probe.w
+    b = _in_memory(bias, "bias")
+    if b is not None:
+        _layer._checked_bias(b, w.shape[0])
+    x3 = probe.x.rechunk({1: -1})  # every output reads all input channels of its group
+    widths = [(0, 0), (0, 0), (probe.pad_left, probe.pad_right)]
+    padded = da.pad(x3, widths, mode="constant") if probe.pad_left or probe.pad_right else x3
+    reach = probe.dilation * (w.shape[2] - 1)
+    dtype = probe.dtype
+
+    def block(chunk):
+        return _layer.conv1d(chunk.astype(dtype, copy=False), w, b, stride=probe.stride, padding=0,
+                             dilation=probe.dilation, groups=probe.groups, backend=backend)
+
+    def out_chunks(chunks):
+        return (chunks[0], (w.shape[0],), chunks[2])
+
+    y = _valid_blocks(padded, 2, reach, probe.stride, block, dtype, out_chunks)
+    return y[0] if probe.unbatched else y

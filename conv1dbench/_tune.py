@@ -1,0 +1,81 @@
+"""``conv1dbench.tune``: measure the backends here, so that ``backend="auto"`` knows this machine."""
+
+from __future__ import annotations
+
+import inspect
+
+from . import _layer, _model, _select, _signal, _wisdom
+
+
+def tune(grid: str = "tune", *, workload=None, backends=None, wisdom=None, min_time_s: float = 0.05,
+         progress: bool = True) -> dict:
+    """Time the backends and keep the timings as wisdom; auto uses them from then on.
+
+    Parameters
+    ----------
+    grid : str
+        A harness grid (``"tune"``, the default, or ``"smoke"``, ``"default"``, ``"large"``), timed
+        with each backend in a process of its own.  Ignored when `workload` is given.
+    workload : list of (op, args, kwargs), optional
+        Your own calls, e.g. ``[("convolve", (x, w), {"mode": "same"})]`` or
+        ``[("conv1d", (x, weight), {"padding": "same"})]``: each problem is timed on every
+        candidate backend in this process, exactly as auto will later meet it.
+    backends : list of str, optional
+        The backends to time on the grid (default: every available CPU backend).
+    wisdom : path, optional
+        The wisdom file (default ``$CONV1DBENCH_WISDOM`` or ``<user cache>/conv1dbench/wisdom.json``).
+    min_time_s : float
+        Seconds of repeats per grid measurement.
+
+    Returns
+    -------
+    dict
+        ``{"wisdom": path, "measurements": count, "models": [fitted model keys]}``.
+    """
+    path = _wisdom.resolve(wisdom if wisdom is not None else _select._state.wisdom_path)
+    if workload is not None:
+        count = sum(_measure_call(op, args, kwargs, path) for op, args, kwargs in workload)
+    else:
+        from .harness import grid as grids
+        from .harness.runner import sweep
+
+        names = backends or [n for n in _select.CANDIDATES if _select.is_available(n)]
+        run = sweep(grids.grid(grid), list(names), min_time_s=min_time_s, progress=progress, interference=False,
+                    quick_peak=True, grid=grid, command=f"conv1dbench.tune(grid={grid!r})")
+        measurements = _model.measurements_from_rows(run.rows)
+        _wisdom.record(measurements, path)
+        count = len(measurements)
+    _select.reset()
+    models = sorted(_model.fit([r for r in _wisdom.load(path) if "features" in r]))
+    return {"wisdom": str(path), "measurements": count, "models": models}
+
+
+def _measure_call(op, args, kwargs, path) -> int:
+    """Time every candidate on the core problem of one call (as ``measure=True`` auto does)."""
+    functions = {"convolve": _signal.convolve, "correlate": _signal.correlate, "conv1d": _layer.conv1d,
+                 "conv1d_backward": _layer.conv1d_backward}
+    if op not in functions:
+        raise ValueError(f"unknown op {op!r} in the workload; use one of {', '.join(map(repr, functions))}")
+    a = inspect.signature(functions[op]).bind(*args, **kwargs)
+    a.apply_defaults()
+    a = a.arguments
+    before = _select.configure_auto(measure=True, wisdom=path)
+    try:
+        if op in ("convolve", "correlate"):
+            p = _signal.prepare(op, a["in1"], a["in2"], a["mode"], a["axis"])
+            l_out = p.x.shape[2] + p.pad_left + p.pad_right - p.w.shape[2] + 1
+            x, w, shortest, groups, direction, geometry = p.x, p.w, p.shortest, p.groups, "forward", dict(
+                l_out=l_out, pads=(p.pad_left, p.pad_right))
+        else:
+            p = _layer.prepare(a["x"], a["weight"], a["stride"], a["padding"], a["dilation"], a["groups"])
+            x, w, shortest, groups = p.x, p.w, min(p.x.shape[2], p.w.shape[2]), p.groups
+            direction = "backward" if op == "conv1d_backward" else "forward"
+            geometry = dict(l_out=p.l_out, stride=p.stride, dilation=p.dilation, pads=(p.pad_left, p.pad_right))
+        key = _select.problem_key(x.dtype, x.shape, w.shape, groups, geometry["l_out"], geometry.get("stride", 1),
+                                  geometry.get("dilation", 1), direction)
+        _select._state.measured.pop(key, None)  # re-measure: tuning asks for fresh timings
+        _select._state.decisions.pop(key, None)
+        _select.decide(x, w, shortest, groups, direction, **geometry)
+        return len(_select._state.measured.get(key, {}))
+    finally:
+        _select.configure_auto(measure=before["measure"], wisdom=before["wisdom"] or path)

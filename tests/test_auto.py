@@ -1,0 +1,180 @@
+"""backend="auto": cost models, wisdom, measuring on first sight, and agreement with fastest()."""
+
+import json
+import multiprocessing
+import warnings
+
+import numpy as np
+import pytest
+
+import conv1dbench as cb
+from conv1dbench import _model, _select, _wisdom
+
+#: Known costs: numba pays per product that reads a sample, im2col per padded product (faster per
+#: product), fft per transform work; naive pays per slice.
+FAKE = {"numba": {"call": 2e-6, "valid_macs": 1e-9, "bytes": 1e-11}, "im2col": {"call": 2e-4, "macs": 8e-10},
+        "fft": {"call": 3e-5, "fft_work": 4e-9}, "naive": {"call": 1e-6, "slices": 1e-4, "valid_macs": 1e-8}}
+
+
+def fake_models(dtypes=("float64", "float32"), directions=("forward", "backward")):
+    return {_model.model_key(b, d, r): {f: c.get(f, 0.0) for f in _model.FEATURES}
+            for b, c in FAKE.items() for d in dtypes for r in directions}
+
+
+@pytest.mark.parametrize("n, k, mode, expected", [
+    (100_000, 3, "full", "numba"),
+    (100_000, 5_000, "full", "fft"),
+    (3, 100_000, "full", "numba"),     # only 3 * 10**5 products read samples: direct
+    (1000, 999, "valid", "numba"),     # two outputs: direct, however long the kernel
+])
+def test_auto_takes_the_cheapest_prediction(n, k, mode, expected, auto_models):
+    auto_models(fake_models())
+    x, w = np.ones(n), np.ones(k)
+    name, details = cb.fastest("convolve", x, w, mode, explain=True)
+    assert name == expected
+    assert details["rule"] == "predicted by the cost model"
+    assert min(details["predicted_s"], key=details["predicted_s"].get) == expected
+
+
+def test_layers_use_the_models_too(auto_models):
+    auto_models(fake_models())
+    x, w = np.ones((8, 128, 256)), np.ones((128, 128, 3))
+    assert cb.fastest("conv1d", x, w, padding="same") == "im2col"   # cheaper per padded product
+    assert cb.fastest("conv1d_backward", np.ones((8, 128, 256)), x, w, padding="same") == "im2col"
+
+
+def test_no_fft_on_non_finite_input_whatever_the_model_says(auto_models):
+    auto_models(fake_models())
+    x, w = np.ones(100_000), np.ones(5_000)
+    assert cb.fastest("convolve", x, w) == "fft"
+    x[5] = np.inf
+    name, details = cb.fastest("convolve", x, w, explain=True)
+    direct = {n: t for n, t in details["predicted_s"].items() if n != "fft"}
+    assert name == min(direct, key=direct.get) and "NaN or Inf" in details["rule"]
+
+
+def _synthetic_measurements(points):
+    rows = []
+    for p in points:
+        feats = _model.point_features(p)
+        for backend, coef in FAKE.items():
+            t = sum(coef.get(f, 0.0) * v for f, v in feats.items())
+            rows.append({"backend": backend, "dtype": p["dtype"], "direction": "forward", "features": feats,
+                         "median_s": t * (1 + 0.05 * np.sin(len(rows)))})  # 5% noise
+    return rows
+
+
+def test_fitted_models_extrapolate_to_unseen_shapes():
+    from conv1dbench.harness.grid import signal_point
+    seen = [signal_point(n, k, "full") for n in (1000, 10_000, 100_000) for k in (3, 31, 301)]
+    models = _model.fit(_synthetic_measurements(seen))
+    assert set(models) == {_model.model_key(b, "float64", "forward") for b in FAKE}
+    for n, k in [(3_000_000, 5), (3_000_000, 3_000), (500, 20_000), (50_000, 50)]:  # never measured
+        feats = _model.point_features(signal_point(n, k, "full"))
+        truth = {b: sum(c.get(f, 0.0) * v for f, v in feats.items()) for b, c in FAKE.items()}
+        predicted = {b: _model.predict(models[_model.model_key(b, "float64", "forward")], feats) for b in FAKE}
+        assert min(predicted, key=predicted.get) == min(truth, key=truth.get), (n, k)
+        for b in FAKE:
+            assert predicted[b] == pytest.approx(truth[b], rel=0.25)
+
+
+def test_wisdom_round_trips_and_keeps_the_newest(tmp_path):
+    path = tmp_path / "w.json"
+    _wisdom.record([{"key": "a", "median_s": 1.0}, {"key": "b", "median_s": 2.0}], path)
+    _wisdom.record([{"key": "a", "median_s": 0.5}], path)
+    assert sorted((m["key"], m["median_s"]) for m in _wisdom.load(path)) == [("a", 0.5), ("b", 2.0)]
+
+
+def test_wisdom_of_another_machine_is_never_used(tmp_path):
+    path = tmp_path / "w.json"
+    other = {"format": 1, "machines": {"0123456789abcdef": {"fingerprint": {"cpu": "elsewhere"},
+                                                            "measurements": [{"key": "x", "median_s": 1.0}]}}}
+    path.write_text(json.dumps(other))
+    assert _wisdom.load(path) == []
+    _wisdom.record([{"key": "mine", "median_s": 1.0}], path)
+    raw = json.loads(path.read_text())
+    assert "0123456789abcdef" in raw["machines"]               # kept, not applied
+    assert [m["key"] for m in _wisdom.load(path)] == ["mine"]
+
+
+@pytest.mark.parametrize("content", ["{not json", '{"format": 99, "machines": {}}', "[1, 2]", ""])
+def test_corrupt_wisdom_warns_once_and_auto_still_works(tmp_path, content):
+    path = tmp_path / "w.json"
+    path.write_text(content)
+    before = cb.configure_auto(wisdom=path)
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            y = cb.convolve(np.ones(10), np.ones(3))
+            cb.convolve(np.ones(20), np.ones(3))
+        assert [w.category for w in caught] == [_wisdom.WisdomWarning]
+        np.testing.assert_allclose(y, np.convolve(np.ones(10), np.ones(3)))
+    finally:
+        cb.configure_auto(wisdom=before["wisdom"] or _wisdom.default_path())
+
+
+def _write_many(path, tag, count):
+    for i in range(count):
+        _wisdom.record([{"key": f"{tag}{i}", "median_s": float(i)}], path)
+
+
+def test_two_processes_writing_at_once_lose_nothing(tmp_path):
+    path = tmp_path / "w.json"
+    ctx = multiprocessing.get_context("spawn")
+    procs = [ctx.Process(target=_write_many, args=(str(path), tag, 40)) for tag in "ab"]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(120)
+        assert p.exitcode == 0
+    keys = {m["key"] for m in _wisdom.load(path)}
+    assert keys == {f"{t}{i}" for t in "ab" for i in range(40)}
+
+
+def test_measure_true_times_once_then_remembers(tmp_path, auto_models):
+    auto_models(fake_models())
+    path = tmp_path / "w.json"
+    before = cb.configure_auto(measure=True, wisdom=path)
+    try:
+        x, w = np.random.default_rng(0).standard_normal(3000), np.ones(40)
+        name, details = cb.fastest("convolve", x, w, explain=True)
+        assert details["rule"] == "measured on this machine"
+        assert set(details["measured_s"]) >= {"numba", "fft", "im2col"}
+        assert name == min(details["measured_s"], key=details["measured_s"].get)
+        recorded = _wisdom.load(path)
+        assert {m["backend"] for m in recorded} == set(details["measured_s"])
+        _select.reset()                                 # a new process: the file remembers
+        cb.configure_auto(measure=False)
+        assert cb.fastest("convolve", x, w, explain=True)[1]["measured_s"] == details["measured_s"]
+        np.testing.assert_allclose(cb.convolve(x, w), np.convolve(x, w), atol=1e-10)
+    finally:
+        cb.configure_auto(measure=before["measure"], wisdom=before["wisdom"] or _wisdom.default_path())
+
+
+def test_tune_on_a_workload_feeds_auto(tmp_path):
+    path = tmp_path / "w.json"
+    x, w = np.ones((4, 8, 300)), np.ones((8, 8, 3))
+    result = cb.tune(workload=[("conv1d", (x, w), {"padding": "same"}), ("convolve", (np.ones(500), np.ones(9)), {})],
+                     wisdom=path)
+    assert result["measurements"] >= 6 and result["wisdom"] == str(path)
+    before = cb.configure_auto(wisdom=path)
+    try:
+        assert cb.fastest("conv1d", x, w, padding="same", explain=True)[1]["rule"] == "measured on this machine"
+    finally:
+        cb.configure_auto(wisdom=before["wisdom"] or _wisdom.default_path())
+
+
+def test_fastest_and_auto_agree_on_models(monkeypatch, auto_models):
+    auto_models(fake_models())
+    from conv1dbench import _registry
+    ran = []
+    monkeypatch.setattr("conv1dbench._signal.get_backend", lambda n, d: ran.append(n) or _registry.get_backend(n, d))
+    for n, k in [(100_000, 3), (100_000, 5_000), (3, 1000)]:
+        x, w = np.ones(n), np.ones(k)
+        cb.convolve(x, w)
+        assert ran[-1] == cb.fastest("convolve", x, w)
+
+
+def test_integers_stay_direct(auto_models):
+    auto_models(fake_models(dtypes=("int64",)))
+    assert cb.fastest("convolve", np.ones(100_000, np.int64), np.ones(5_000, np.int64)) == "numba"
