@@ -167,7 +167,9 @@ def main(argv=None) -> None:
     import common
 
     lines = common.header("Out-of-core convolution with Dask (float32, K = 63, mode \"same\")", "bench_dask.py", argv,
-                          total_memory_gib=round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1))
+                          total_memory_gib=round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1),
+                          isolation="each run in a process of its own (so its peak memory is its own)",
+                          worker_environment="inherited (no allocator settings)")
     lines += ["", "## Throughput and peak memory", "",
               f"Signal on disk: {4 * samples / 2**30:.2f} GiB; chunks of {args.chunk_mib} MiB; threaded scheduler. "
               f"`batch` = the same samples as {samples // ROW} signals of {ROW}. `memory` = the first "

@@ -52,9 +52,8 @@ def header(title: str, script: str, argv, **extra) -> list[str]:
     from conv1dbench.machine import machine_info
 
     command = "python " + " ".join([f"benchmarks/{script}"] + list(argv if argv is not None else sys.argv[1:]))
-    info = {**machine_info(), **extra,
-            "isolation": "each implementation timed in a separate process, one after the other",
-            "worker_environment": " ".join(f"{k}={v}" for k, v in WORKER_ENV.items())}
+    info = {**machine_info(), "isolation": "each implementation timed in a separate process, one after the other",
+            "worker_environment": " ".join(f"{k}={v}" for k, v in WORKER_ENV.items()), **extra}
     lines = [f"# {title}", "", f"Command: `{command}`  ",
              f"Date: {datetime.datetime.now().isoformat(timespec='seconds')}", "", "## Machine", ""]
     return lines + [f"- {key}: {value}" for key, value in info.items()]

@@ -31,6 +31,8 @@ def _run(benchmark, request, point: dict, impl: str) -> None:
     benchmark.group = f"{point['api']} {point['pass']} {point['dtype']} {point['mode']} {grid.label(point)}"
     benchmark.extra_info.update(row)
     benchmark.pedantic(case.call, rounds=rounds, iterations=per_round, warmup_rounds=0)
+    if benchmark.stats is not None:  # None when benchmarks are disabled (plain pytest: one untimed call)
+        benchmark.extra_info["gflops"] = row["flops"] / benchmark.stats.stats.median / 1e9
 
 
 def test_signal(benchmark, request, point, impl):

@@ -34,7 +34,7 @@ def any_dask(*objs) -> bool:
     return any(is_dask_array(o) for o in objs)
 
 
-def _in_memory(value, name: str):
+def _in_memory(value):
     """A small operand (the kernel, the weights, a bias) as a NumPy array, computing it if lazy."""
     if value is None:
         return None
@@ -83,7 +83,7 @@ def signal(op: str, in1, in2, mode: str, axis: int, backend):
     from . import _signal
 
     x = in1 if is_dask_array(in1) else da.asarray(in1)
-    w = _in_memory(in2, "in2")
+    w = _in_memory(in2)
     _signal._checked_mode(mode)
     if x.ndim == 0 or x.size == 0:
         raise ValueError(f"in1 is empty or 0-d (shape {x.shape})")
@@ -113,9 +113,9 @@ def layer(x, weight, bias, stride, padding, dilation, groups, backend):
     from . import _layer
 
     x = x if is_dask_array(x) else da.asarray(x)
-    probe = _layer.prepare(x, _in_memory(weight, "weight"), stride, padding, dilation, groups)  # checks all
+    probe = _layer.prepare(x, _in_memory(weight), stride, padding, dilation, groups)  # checks all
     w = probe.w
-    b = _in_memory(bias, "bias")
+    b = _in_memory(bias)
     if b is not None:
         _layer._checked_bias(b, w.shape[0])
     x3 = probe.x.rechunk({1: -1})  # every output reads all input channels of its group

@@ -8,8 +8,9 @@ modelled as a non-negative combination of the work counts that backend does
 ``naive``;  ``macs``: multiply-adds over the padded input (what im2col's GEMM does);
 ``valid_macs``: only those that read real samples (what ``numba`` and ``naive`` do: a 3-sample
 signal under a 10**5-tap kernel costs 3 * 10**5, not 10**10);  ``fft_work``: ``n log2 n`` over
-the transforms of every row plus one product per frequency per channel pair;  ``bytes``: data in
-and out;  ``column_bytes``: im2col's column matrix.
+the transforms of every row;  ``spectral_products``: one product per frequency per channel pair
+(what dominates FFT on many-channel layers);  ``bytes``: data in and out;  ``column_bytes``:
+im2col's column matrix.
 
 One model per (backend, dtype, direction), fitted by non-negative least squares on *relative*
 errors (every measurement counts alike, whether it took a microsecond or a second), so it
@@ -28,12 +29,12 @@ from pathlib import Path
 
 import numpy as np
 
-FEATURES = ("call", "slices", "macs", "valid_macs", "fft_work", "bytes", "column_bytes")
+FEATURES = ("call", "slices", "macs", "valid_macs", "fft_work", "spectral_products", "bytes", "column_bytes")
 MIN_POINTS = 4
 #: The work each backend actually does; fitting only these keeps the models physical (a backend
 #: cannot get cheaper as an unrelated count grows) and extrapolating the right way.
 BACKEND_FEATURES = {"naive": ("call", "slices", "valid_macs"), "im2col": ("call", "macs", "column_bytes"),
-                    "fft": ("call", "fft_work", "bytes"), "numba": ("call", "valid_macs", "bytes"),
+                    "fft": ("call", "fft_work", "spectral_products", "bytes"), "numba": ("call", "valid_macs", "bytes"),
                     "cuda": ("call", "valid_macs", "bytes")}
 DEFAULT_MODEL = Path(__file__).with_name("default_model.json")
 
@@ -47,12 +48,13 @@ def features(dtype: str, batch: int, c_in: int, c_out: int, length: int, taps: i
     rows = batch * c_out * c_per_group
     macs = rows * taps * l_out
     n = length + taps - 1
-    fft_work = batch * (c_in + c_out) * n * math.log2(max(n, 2)) + rows * n
+    fft_work = batch * (c_in + c_out) * n * math.log2(max(n, 2))
     data = batch * c_in * length + c_out * c_per_group * taps + batch * c_out * l_out
     columns = batch * c_in * taps * l_out
     return {"call": 1.0, "slices": float(passes * c_out * c_per_group * taps), "macs": float(passes * macs),
             "valid_macs": float(passes * rows * _reads_inside(length, taps, l_out, pad_left, stride, dilation)),
-            "fft_work": float(passes * fft_work), "bytes": float(passes * data * itemsize),
+            "fft_work": float(passes * fft_work), "spectral_products": float(passes * rows * n),
+            "bytes": float(passes * data * itemsize),
             "column_bytes": float(passes * columns * itemsize)}
 
 
@@ -76,8 +78,8 @@ def point_features(point: dict) -> dict:
             rows, signals = 1, rows  # one short signal, the batch as output channels
         return features(point["dtype"], rows, 1, signals, n, k, 1, n + pad_left + pad_right - k + 1,
                         pad_left=pad_left)
-    from .harness.grid import layer_output_length
     from ._layer import resolve_padding
+    from .harness.grid import layer_output_length
 
     padding = point["mode"] if point["mode"] in ("same", "valid", "full") else int(point["mode"])
     pad_left = resolve_padding(padding, int(point["K"]), int(point["stride"]), 1)[0]
@@ -113,7 +115,7 @@ def fit(rows: list[dict]) -> dict:
 
 
 def predict(model: dict, feats: dict) -> float:
-    return sum(model[f] * feats[f] for f in FEATURES)
+    return sum(model.get(f, 0.0) * feats[f] for f in FEATURES)
 
 
 def load_default() -> dict:

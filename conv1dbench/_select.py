@@ -109,15 +109,16 @@ def choose(x: np.ndarray, w: np.ndarray, shortest: int, groups: int = 1, directi
 def decide(x, w, shortest, groups=1, direction="forward", *, l_out, stride=1, dilation=1, pads=(0, 0)):
     """:func:`choose`, plus the timings or predictions behind the choice: ``(name, source, details)``."""
     dtype = x.dtype
-    if DIRECT_MAX_TAPS[dtype] is None:
+    if dtype.kind == "i":
         return _direct(), "integer input: direct is exact for any magnitude", {}
-    key = problem_key(dtype, x.shape, w.shape, groups, l_out, stride, dilation, direction)
-    decision = _state.decisions.get(key)
+    cached = (dtype, x.shape, w.shape, groups, l_out, stride, dilation, direction)  # cheap to build and hash
+    decision = _state.decisions.get(cached)
     if decision is None:
+        key = problem_key(dtype, x.shape, w.shape, groups, l_out, stride, dilation, direction)
         decision = _rank(key, x, w, shortest, groups, direction, l_out, stride, dilation, pads)
         if len(_state.decisions) >= _CACHE_LIMIT:
             _state.decisions.clear()
-        _state.decisions[key] = decision
+        _state.decisions[cached] = decision
     ranking, source, details = decision
     name = ranking[0]
     if name == "fft" and not (np.isfinite(x).all() and np.isfinite(w).all()):
@@ -170,17 +171,18 @@ def _measure(key, candidates, x, w, groups, direction, l_out, stride, dilation, 
     feats = _model.features(x.dtype.name, x.shape[0], x.shape[1], w.shape[0], x.shape[2], w.shape[2],
                             groups, l_out, direction, pads[0], stride, dilation)
     args = (pads[0], pads[1], stride, dilation, groups)
-    if direction == "backward":
-        g = np.ones((x.shape[0], w.shape[0], l_out), dtype=x.dtype)
-        calls = {n: (lambda m=get_backend(n, x.dtype): (m.backward_input(g, w, x.shape[2], *args),
-                                                        m.backward_weight(g, x, w.shape[2], *args)))
-                 for n in candidates}
-    else:
-        calls = {n: (lambda m=get_backend(n, x.dtype): m.forward(x, w, *args)) for n in candidates}
+    g = np.ones((x.shape[0], w.shape[0], l_out), dtype=x.dtype) if direction == "backward" else None
+
+    def call(module):
+        if g is None:
+            return module.forward(x, w, *args)
+        return module.backward_input(g, w, x.shape[2], *args), module.backward_weight(g, x, w.shape[2], *args)
+
     times, best = {}, float("inf")
-    for name, call in calls.items():
+    for name in candidates:
+        module = get_backend(name, x.dtype)
         start = time.perf_counter()
-        call()  # compiles (numba) and warms up
+        call(module)  # compiles (numba) and warms up
         first = time.perf_counter() - start
         if first > 20 * best + 0.05:  # hopeless (naive at a large size): one call is its measurement
             times[name] = first
@@ -188,7 +190,7 @@ def _measure(key, candidates, x, w, groups, direction, l_out, stride, dilation, 
         samples = []
         for _ in range(3):
             start = time.perf_counter()
-            call()
+            call(module)
             samples.append(time.perf_counter() - start)
         times[name] = min(samples)
         best = min(best, times[name])

@@ -53,7 +53,7 @@ def fingerprint() -> dict:
     if _fingerprint is None:
         from .machine import machine_info
 
-        info = machine_info()
+        info = machine_info(gpu=False)
         # static facts only: what is loaded or how threads are set must not change the key
         keys = ("cpu", "cores", "numpy", "scipy", "numba", "llvmlite", "conv1dbench", "blas")
         _fingerprint = {"machine": platform.machine(), **{k: info.get(k) for k in keys}}

@@ -164,7 +164,7 @@ def cmd_compare(args) -> int:
     if merged.empty:
         raise ValueError("the two runs have no measurement in common")
     merged["ratio"] = merged["new"] / merged["old"]
-    print(f"| implementation | point | old (ms) | new (ms) | new / old | |\n|---|---|---:|---:|---:|---|")
+    print("| implementation | point | old (ms) | new (ms) | new / old | |\n|---|---|---:|---:|---:|---|")
     regressions = 0
     for index, r in merged.sort_values("ratio", ascending=False).iterrows():
         impl, api, direction, dtype, mode, shape = index
@@ -181,6 +181,7 @@ def cmd_compare(args) -> int:
 
 def cmd_info() -> int:
     import conv1dbench as cb
+
     from .machine import machine_info
 
     print("backends:")

@@ -33,8 +33,26 @@ def _version(package: str) -> str | None:
         return None
 
 
-def machine_info() -> dict:
-    """A flat dict describing this machine and software, for every report and results file."""
+def _gpu() -> str | None:
+    """The CUDA GPU the ``cuda`` backend would use, if there is one (numba-cuda installed, driver found)."""
+    if os.environ.get("NUMBA_ENABLE_CUDASIM") == "1":
+        return "none (the CUDA simulator)"
+    try:
+        from ._registry import is_available
+        if not is_available("cuda"):
+            return None
+        from numba import cuda
+        name = cuda.get_current_device().name
+        return name.decode() if isinstance(name, bytes) else str(name)
+    except Exception:  # noqa: BLE001 - a report never fails for want of a GPU name
+        return None
+
+
+def machine_info(gpu: bool = True) -> dict:
+    """A flat dict describing this machine and software, for every report and results file.
+
+    ``gpu=False`` skips looking for a GPU (which imports numba.cuda: most of a second).
+    """
     info = {
         "cpu": _cpu_model(),
         "cores": os.cpu_count(),
@@ -61,6 +79,9 @@ def machine_info() -> dict:
         info["numba_threading_layer"] = numba.config.THREADING_LAYER
     except Exception:
         pass
+    name = _gpu() if gpu else None
+    if name:
+        info["gpu"] = name
     for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NUMBA_NUM_THREADS", "OPENBLAS_CORETYPE"):
         if os.environ.get(var):
             info[var] = os.environ[var]

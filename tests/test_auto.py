@@ -13,7 +13,7 @@ from conv1dbench import _model, _select, _wisdom
 #: Known costs: numba pays per product that reads a sample, im2col per padded product (faster per
 #: product), fft per transform work; naive pays per slice.
 FAKE = {"numba": {"call": 2e-6, "valid_macs": 1e-9, "bytes": 1e-11}, "im2col": {"call": 2e-4, "macs": 8e-10},
-        "fft": {"call": 3e-5, "fft_work": 4e-9}, "naive": {"call": 1e-6, "slices": 1e-4, "valid_macs": 1e-8}}
+        "fft": {"call": 3e-5, "fft_work": 4e-9, "spectral_products": 4e-9}, "naive": {"call": 1e-6, "slices": 1e-4, "valid_macs": 1e-8}}
 
 
 def fake_models(dtypes=("float64", "float32"), directions=("forward", "backward")):

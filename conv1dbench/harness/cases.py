@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import importlib.util
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 
@@ -122,14 +122,14 @@ def _signal_case(impl, point, x, w) -> Case:
     mode = point["mode"]
     w2 = w if x.ndim == 1 else w[None]
     if impl in BACKEND_NAMES or impl == "auto":
-        call = lambda: cb.convolve(x, w, mode, backend=impl)  # noqa: E731
+        call = lambda: cb.convolve(x, w, mode, backend=impl)
     elif impl == "numpy":
-        call = (lambda: np.convolve(x, w, mode)) if x.ndim == 1 else (  # noqa: E731
+        call = (lambda: np.convolve(x, w, mode)) if x.ndim == 1 else (
             lambda: np.stack([np.convolve(row, w, mode) for row in x]))
     elif impl == "scipy":
-        call = lambda: scipy.signal.convolve(x, w2, mode)  # noqa: E731
+        call = lambda: scipy.signal.convolve(x, w2, mode)
     elif impl == "oaconvolve":
-        call = lambda: scipy.signal.oaconvolve(x, w2, mode, axes=-1)  # noqa: E731
+        call = lambda: scipy.signal.oaconvolve(x, w2, mode, axes=-1)
     elif impl == "torch":
         call = _torch_signal(x, w, mode)
     else:
@@ -171,9 +171,9 @@ def _layer_case(impl, point, arrays) -> Case:
         call = _torch_layer(x, w, arrays.get("g"), args)
     elif backward:
         g = arrays["g"]
-        call = lambda: cb.conv1d_backward(g, x, w, bias=False, backend=impl, **args)[:2]  # noqa: E731
+        call = lambda: cb.conv1d_backward(g, x, w, bias=False, backend=impl, **args)[:2]
     else:
-        call = lambda: cb.conv1d(x, w, backend=impl, **args)  # noqa: E731
+        call = lambda: cb.conv1d(x, w, backend=impl, **args)
 
     def error() -> float:
         x64, w64 = x.astype(np.float64), w.astype(np.float64)

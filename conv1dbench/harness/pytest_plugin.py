@@ -82,9 +82,8 @@ def pytest_sessionfinish(session, exitstatus):
     path = config.getoption("benchmark_json")
     if not getattr(config, "bench_timing", False) or not path or not Path(path).is_file():
         return
-    from conv1dbench.harness import report
-
     from conv1dbench import _model, _wisdom
+    from conv1dbench.harness import report
 
     run = report.from_pytest_benchmark(Path(path))
     written = report.write(run, Path(path).parent, "report")

@@ -128,29 +128,27 @@ def _findings(frame, times, best_impl) -> list[str]:
         wins = best_impl[sub.index].value_counts()
         text = ", ".join(f"{name} {count}" for name, count in wins.items())
         line = f"- {api}s, {dtype}: fastest of ours per point: {text} (of {len(sub)})"
-        if api == "signal" and "scipy" in sub:
-            best = sub[[c for c in OURS if c in sub]].min(axis=1)
-            speed = (sub["scipy"] / best).dropna()
-            if len(speed):
-                line += (f"; vs scipy.signal.convolve: median {_fmt_ratio(speed.median())}, "
-                         f"range {_fmt_ratio(speed.min())} to {_fmt_ratio(speed.max())}")
-        if api == "layer" and "torch" in sub:
-            best = sub[[c for c in OURS if c in sub]].min(axis=1)
-            speed = (sub["torch"] / best).dropna()
-            if len(speed):
-                line += (f"; vs torch: median {_fmt_ratio(speed.median())}, "
-                         f"range {_fmt_ratio(speed.min())} to {_fmt_ratio(speed.max())}")
+        best = sub[[c for c in OURS if c in sub]].min(axis=1)
+        peer = {"signal": ("scipy", "scipy.signal.convolve"), "layer": ("torch", "torch")}[api]
+        if peer[0] in sub:
+            line += _spread(f"vs {peer[1]}", sub[peer[0]] / best)
         if "auto" in sub:
-            best = sub[[c for c in OURS if c in sub]].min(axis=1)
             regret = (sub["auto"] / best).dropna()
             if len(regret):
                 line += f"; auto / fastest: median {regret.median():.2f}, worst {regret.max():.2f}"
             if api == "signal" and "scipy" in sub:
-                auto_speed = (sub["scipy"] / sub["auto"]).dropna()
-                line += (f"; auto vs scipy.signal.convolve: median {_fmt_ratio(auto_speed.median())}, "
-                         f"worst {_fmt_ratio(auto_speed.min())}")
+                line += _spread("auto vs scipy.signal.convolve", sub["scipy"] / sub["auto"])
         out.append(line)
     return out
+
+
+def _spread(what: str, ratios) -> str:
+    """``; <what>: median Ax, range Bx to Cx`` (speedups), or nothing where there is no data."""
+    ratios = ratios.dropna()
+    if not len(ratios):
+        return ""
+    return (f"; {what}: median {_fmt_ratio(ratios.median())}, range {_fmt_ratio(ratios.min())} "
+            f"to {_fmt_ratio(ratios.max())}")
 
 
 def _skips(frame) -> list[str]:
