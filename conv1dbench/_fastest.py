@@ -26,8 +26,15 @@ def fastest(op, *args, explain: bool = False, **kwargs):
     -------
     str or (str, dict)
         The backend name; with ``explain=True`` also ``{"rule": ..., "shortest": ...,
-        "direct_max_taps": ...}``: the rule that chose, the shorter operand's length, and the
-        crossover for this dtype.
+        "direct_max_taps": ...}`` plus ``"predicted_s"`` (the cost models' predictions per
+        backend) or ``"measured_s"`` (this machine's timings of exactly this problem): how the
+        choice was made and the numbers behind it.
+
+    Notes
+    -----
+    Nothing is computed, except with ``configure_auto(measure=True)`` on the first sight of a
+    problem: then the candidates are timed here, exactly as the call itself would time them, so
+    that ``fastest`` and ``backend="auto"`` always agree.
 
     Examples
     --------

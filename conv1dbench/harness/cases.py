@@ -54,6 +54,11 @@ def skip_reason(impl: str, point: dict) -> str | None:
     macs = _macs(point)
     if point["api"] == "layer" and kind(impl) == "peer" and impl not in LAYER_PEERS:
         return f"{impl} has no layer API"
+    if point["api"] == "signal" and point["K"] > point["N"]:  # peers whose semantics part from scipy's here
+        if impl == "numpy" and point["mode"] == "same":
+            return "numpy.convolve's 'same' gives max(N, K) outputs, scipy's gives N"
+        if impl == "torch" and point["mode"] == "valid":
+            return "torch's conv1d refuses a kernel longer than the input"
     if impl == "naive":
         if point["api"] == "signal" and macs > NAIVE_MAX_MACS:
             return f"predicted too slow: {macs:.1e} multiply-adds in Python-driven slices"
