@@ -30,7 +30,9 @@ def tune(grid: str = "tune", *, workload=None, backends=None, wisdom=None, min_t
     Returns
     -------
     dict
-        ``{"wisdom": path, "measurements": count, "models": [fitted model keys]}``.
+        ``{"wisdom": path, "measurements": count, "models": [fitted model keys]}``, and for a grid
+        ``"this_run"``: the models fitted on this run's timings alone (what ``conv1dbench tune
+        --write-default`` writes).
     """
     path = _wisdom.resolve(wisdom if wisdom is not None else _select._state.wisdom_path)
     if workload is not None:
@@ -45,13 +47,18 @@ def tune(grid: str = "tune", *, workload=None, backends=None, wisdom=None, min_t
         measurements = _model.measurements_from_rows(run.rows)
         _wisdom.record(measurements, path)
         count = len(measurements)
+        this_run = {"fitted_on": {"grid": grid, "date": run.meta["date"], "machine": run.meta["machine"],
+                                  "measurements": count}, "models": _model.fit(measurements)}
     _select.reset()
     models = sorted(_model.fit([r for r in _wisdom.load(path) if "features" in r]))
-    return {"wisdom": str(path), "measurements": count, "models": models}
+    result = {"wisdom": str(path), "measurements": count, "models": models}
+    if workload is None:
+        result["this_run"] = this_run  # the models of this run alone: what ships as the default
+    return result
 
 
 def _measure_call(op, args, kwargs, path) -> int:
-    """Time every candidate on the core problem of one call (as ``measure=True`` auto does)."""
+    """Time every candidate on the core problem of one call, as ``measure=True`` auto does."""
     functions = {"convolve": _signal.convolve, "correlate": _signal.correlate, "conv1d": _layer.conv1d,
                  "conv1d_backward": _layer.conv1d_backward}
     if op not in functions:
@@ -61,21 +68,14 @@ def _measure_call(op, args, kwargs, path) -> int:
     a = a.arguments
     before = _select.configure_auto(measure=True, wisdom=path)
     try:
+        _select._state.load()
+        _select._state.measured.clear()   # tuning asks for fresh timings, not remembered ones
+        _select._state.decisions.clear()
         if op in ("convolve", "correlate"):
-            p = _signal.prepare(op, a["in1"], a["in2"], a["mode"], a["axis"])
-            l_out = p.x.shape[2] + p.pad_left + p.pad_right - p.w.shape[2] + 1
-            x, w, shortest, groups, direction, geometry = p.x, p.w, p.shortest, p.groups, "forward", dict(
-                l_out=l_out, pads=(p.pad_left, p.pad_right))
+            details = _signal.backend_for(_signal.prepare(op, a["in1"], a["in2"], a["mode"], a["axis"]), "auto")[2]
         else:
-            p = _layer.prepare(a["x"], a["weight"], a["stride"], a["padding"], a["dilation"], a["groups"])
-            x, w, shortest, groups = p.x, p.w, min(p.x.shape[2], p.w.shape[2]), p.groups
-            direction = "backward" if op == "conv1d_backward" else "forward"
-            geometry = dict(l_out=p.l_out, stride=p.stride, dilation=p.dilation, pads=(p.pad_left, p.pad_right))
-        key = _select.problem_key(x.dtype, x.shape, w.shape, groups, geometry["l_out"], geometry.get("stride", 1),
-                                  geometry.get("dilation", 1), direction)
-        _select._state.measured.pop(key, None)  # re-measure: tuning asks for fresh timings
-        _select._state.decisions.pop(key, None)
-        _select.decide(x, w, shortest, groups, direction, **geometry)
-        return len(_select._state.measured.get(key, {}))
+            problem = _layer.prepare(a["x"], a["weight"], a["stride"], a["padding"], a["dilation"], a["groups"])
+            details = _layer.backend_for(problem, "auto", "backward" if op == "conv1d_backward" else "forward")[2]
+        return len(details.get("measured_s", {}))
     finally:
         _select.configure_auto(measure=before["measure"], wisdom=before["wisdom"] or path)

@@ -110,26 +110,14 @@ def cmd_run(args, argv) -> int:
 
 
 def cmd_tune(args) -> int:
-    from . import _model, _tune, _wisdom
-    from .harness import grid
+    from . import _tune
 
-    if args.write_default:
-        from .harness.runner import sweep
-
-        names = _names(args.backends) or [n for n in ("naive", "im2col", "fft", "numba")]
-        run = sweep(grid.grid(args.grid), names, min_time_s=args.min_time, interference=False, quick_peak=True,
-                    grid=args.grid, command="conv1dbench tune --write-default")
-        measurements = _model.measurements_from_rows(run.rows)
-        _wisdom.record(measurements, args.wisdom)
-        Path(args.write_default).write_text(json.dumps(
-            {"fitted_on": {"grid": args.grid, "date": run.meta["date"], "machine": run.meta["machine"],
-                           "measurements": len(measurements)},
-             "models": _model.fit(measurements)}, indent=1, sort_keys=True) + "\n")
-        print(f"wrote {args.write_default}", file=sys.stderr)
-        return 0
     result = _tune.tune(args.grid, backends=_names(args.backends), wisdom=args.wisdom, min_time_s=args.min_time)
     print(f"{result['measurements']} timings in {result['wisdom']}; cost models fitted: "
           f"{', '.join(result['models']) or 'none (too few measurements)'}", file=sys.stderr)
+    if args.write_default:
+        Path(args.write_default).write_text(json.dumps(result["this_run"], indent=1, sort_keys=True) + "\n")
+        print(f"wrote {args.write_default}", file=sys.stderr)
     return 0
 
 
