@@ -42,20 +42,21 @@ def _in_memory(value):
 
 
 def _chunks_at_least(chunks: tuple, minimum: int, multiple: int = 1) -> tuple:
-    """Chunk sizes of one axis, each at least ``minimum`` and (but the last) a multiple of ``multiple``."""
+    """Chunk sizes of one axis, each at least ``minimum`` and (but the last) a multiple of ``multiple``.
+
+    The user's chunks are kept where they already are; otherwise uniform chunks of the largest
+    size (rounded up), a short tail joining the chunk before it.
+    """
+    if all(c >= minimum and c % multiple == 0 for c in chunks[:-1]) and chunks[-1] >= minimum:
+        return tuple(chunks)
     total = sum(chunks)
-    size = max(max(chunks), minimum)
-    size = -(-size // multiple) * multiple
+    size = -(-max(max(chunks), minimum) // multiple) * multiple
     sizes = [size] * (total // size)
     rest = total - sum(sizes)
-    if rest:
-        if rest < minimum and sizes:
-            sizes[-1] += rest  # a short tail joins the chunk before it
-        else:
-            sizes.append(rest)
-    if tuple(sizes) != tuple(chunks) and all(c >= minimum and c % multiple == 0 for c in chunks[:-1]) \
-            and chunks[-1] >= minimum:
-        return tuple(chunks)  # already fine: keep the user's chunks
+    if rest and rest < minimum and sizes:
+        sizes[-1] += rest
+    elif rest:
+        sizes.append(rest)
     return tuple(sizes)
 
 

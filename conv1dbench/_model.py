@@ -94,8 +94,6 @@ def model_key(backend: str, dtype: str, direction: str) -> str:
 
 def fit(rows: list[dict]) -> dict:
     """Models ``{model_key: {feature: coefficient}}`` from measurements with ``features`` and ``median_s``."""
-    from scipy.optimize import nnls
-
     groups: dict[str, list[dict]] = {}
     for row in rows:
         groups.setdefault(model_key(row["backend"], row["dtype"], row["direction"]), []).append(row)
@@ -103,6 +101,8 @@ def fit(rows: list[dict]) -> dict:
     for key, group in sorted(groups.items()):
         if len(group) < MIN_POINTS:
             continue
+        from scipy.optimize import nnls  # here: importing it costs ~0.25 s, only worth it with data
+
         used = BACKEND_FEATURES.get(group[0]["backend"], FEATURES)
         a = np.array([[r["features"][f] for f in used] for r in group])
         t = np.array([r["median_s"] for r in group])
