@@ -250,3 +250,27 @@ def test_matches_torch_when_installed():
         np.testing.assert_allclose(gw, tw.grad.numpy(), atol=1e-10)
         if bias is not None:
             np.testing.assert_allclose(gb, tb.grad.numpy(), atol=1e-10)
+
+
+@pytest.mark.parametrize("chunk_bytes", [1, 1 << 20], ids=["block-per-step", "all-in-one-step"])
+@pytest.mark.parametrize("dtype", [np.float64, np.complex128, np.int64], ids=lambda d: np.dtype(d).name)
+def test_fft_overlap_add_on_short_blocks(monkeypatch, dtype, chunk_bytes):
+    """The fft backend's overlap-add on the shortest blocks it may use (``span - 1`` samples):
+    within one step, and carried from step to step with one block of one batch item per step."""
+    from conv1dbench._backends import fft
+
+    monkeypatch.setattr(fft, "CHUNK_BYTES", chunk_bytes)
+    monkeypatch.setattr(fft, "block_length", lambda length, span, real, **_: min(length, 1 << (span - 2).bit_length()))
+    rng = np.random.default_rng(14)
+    for i in range(40):
+        cfg = random_config(rng, batched_only=True)
+        x, w, _ = make_layer(rng, cfg, np.float64 if dtype == np.int64 else dtype)
+        if dtype == np.int64:
+            x, w = np.rint(4 * x).astype(np.int64), np.rint(4 * w).astype(np.int64)
+        ref = reference_conv1d(x, w, None, cfg["stride"], cfg["pad"], cfg["dilation"], cfg["groups"])
+        y = fft.forward(x, w, *cfg["pad"], cfg["stride"], cfg["dilation"], cfg["groups"])
+        assert y.dtype == np.dtype(dtype) and y.shape == ref.shape, (i, cfg)
+        if dtype == np.int64:
+            np.testing.assert_array_equal(y, np.rint(ref).astype(np.int64), err_msg=str((i, cfg)))
+        else:
+            assert np.abs(y - ref).max() <= TOL[np.dtype(dtype)] * layer_scale(x, w), (i, cfg)

@@ -1,13 +1,13 @@
 """``fft``: the convolution theorem through scipy.fft, with overlap-add for long signals.
 
 Cross-correlating with ``w`` is convolving with ``w`` reversed.  The input is cut into blocks of
-``block`` samples (one block when the signal is short compared with the kernel); all blocks of all
-batch items and channels go through *one* batched real transform (``rfft``; ``fft`` for complex
-input) of a ``next_fast_len`` size, are multiplied by the kernel spectra, summed over the input
-channels of each group, transformed back in one call, and the block results are overlap-added.
-The block length minimises the modelled transform work per output sample, which is what makes
-overlap-add pay for long signals with short kernels.  Transforms run on one thread: pocketfft's
-``workers`` made these batched transforms slower on 2 cores (float32 by 2-4x), not faster.
+``block`` samples (one block when that is cheaper, see :func:`block_length`); blocks go through
+batched real transforms (``rfft``; ``fft`` for complex input) of a ``next_fast_len`` size, are
+multiplied by the kernel spectra, summed over the input channels of each group, transformed back,
+and overlap-added.  The work goes in steps of a few blocks of a few batch items (about
+``CHUNK_BYTES`` of spectra each), the tails of one step carried into the next, so that the working
+set stays small however long or large the input.  Transforms run on one thread: pocketfft's
+``workers`` gave no steady gain on these batched transforms on 2 cores.
 
 Rounding error is spread over all outputs (SPEC section 5 states the bound), and so is a NaN or
 Inf: ``backend="auto"`` never picks this backend for non-finite input.  Integer problems are
@@ -34,19 +34,37 @@ def unavailable_reason() -> str | None:
     return None
 
 
-def block_length(length: int, span: int, real: bool) -> int:
-    """Samples per overlap-add block: the one with the least modelled work per output sample.
+#: Bytes of the spectra one step of :func:`forward` transforms at once.  A working set this small
+#: stays in the cache and, as much, in memory the allocator reuses: glibc returns larger freed
+#: blocks to the kernel, and every fresh page then costs a page fault on first touch (about 3 us
+#: on a virtual machine, which made one batched call 4x slower than its transforms).
+CHUNK_BYTES = 1 << 20
+#: The block-length model, measured on pocketfft (2-core Zen 4, float32 and float64): a transform
+#: of size ``F`` costs ``F (log2 F + TRANSFORM_EXTRA)``; splitting into blocks adds the padding and
+#: overlap-add passes, ``OVERLAP_ADD`` per transformed sample; a spectral product costs ``PRODUCT``.
+TRANSFORM_EXTRA, OVERLAP_ADD, PRODUCT = 3.0, 2.0, 2.0
 
-    A block of ``n`` samples costs about ``F log2 F`` for ``F = next_fast_len(n + span - 1)`` and
-    yields ``n`` outputs; a single block of the whole signal is the plain FFT convolution.
+
+def block_length(length: int, span: int, real: bool, rows: int = 2, kernels: int = 1, products: int = 1) -> int:
+    """Samples per overlap-add block: the one with the least modelled work for the whole call.
+
+    Each of ``ceil(length / n)`` blocks of ``n`` samples is transformed (size ``F =
+    next_fast_len(n + span - 1)``) on ``rows`` rows (the input rows forward and the output rows
+    back), the ``kernels`` kernels once, and ``products`` spectral products are made per block.
+    Candidates: one block of the whole signal (the plain FFT convolution) and powers of two from
+    the kernel span up.  Per output sample, short blocks waste transform work on the kernel's
+    overlap and long blocks pay ``log F`` more, as well as the kernel's own transform.
     """
     def cost(n):
         size = scipy.fft.next_fast_len(n + span - 1, real=real)
-        return size * math.log2(size) / n
+        n_blocks = -(-length // n)
+        transforms = (rows * n_blocks + kernels) * size * (math.log2(size) + TRANSFORM_EXTRA)
+        linear = n_blocks * size * (products * PRODUCT + (rows * OVERLAP_ADD if n_blocks > 1 else 0))
+        return transforms + linear
 
     best = length
     best_cost = cost(length)
-    n = 1 << max(3, (span - 1).bit_length())  # at least the kernel length
+    n = 1 << max(3, (span - 1).bit_length())  # at least the kernel span
     while n < length:
         c = cost(n)
         if c < best_cost:
@@ -58,7 +76,6 @@ def block_length(length: int, span: int, real: bool) -> int:
 def forward(x, w, pad_left, pad_right, stride, dilation, groups):
     batch, c_in, length = x.shape
     c_out, c_per_group, taps = w.shape
-    out_per_group = c_out // groups
     l_out = output_length(length, taps, pad_left, pad_right, stride, dilation)
     span = dilation * (taps - 1) + 1
 
@@ -69,51 +86,99 @@ def forward(x, w, pad_left, pad_right, stride, dilation, groups):
             raise ValueError(
                 f"backend 'fft' cannot give exact integers here: max|in1| * sum|in2| = {bound:.3g} "
                 f"is not below 2**40; use a direct backend ('numba', 'im2col' or 'naive')")
-        x, w = x.astype(np.float64), w.astype(np.float64)
-    real = x.dtype.kind == "f"
-    transform, inverse = (scipy.fft.rfft, scipy.fft.irfft) if real else (scipy.fft.fft, scipy.fft.ifft)
+    dtype = np.dtype(np.float64) if integer else x.dtype
+    plan = _Plan(length, span, batch, c_in, c_out, groups, dtype)
 
     # The dilated kernel, reversed: correlation with w is convolution with this.
-    kernel = np.zeros((c_out, c_per_group, span), dtype=x.dtype)
+    kernel = np.zeros((c_out, c_per_group, span), dtype=dtype)
     kernel[:, :, ::dilation] = w[:, :, ::-1]
+    kernel_spectra = plan.transform(kernel, n=plan.size, axis=-1)
+    kernel_spectra = kernel_spectra.reshape(groups, c_out // groups, c_per_group, 1, -1)
 
-    block = block_length(length, span, real)
-    size = scipy.fft.next_fast_len(block + span - 1, real=real)
-    n_blocks = -(-length // block)
-    blocks = np.zeros((batch, c_in, n_blocks * block), dtype=x.dtype)
-    blocks[:, :, :length] = x
-    blocks = blocks.reshape(batch, groups, c_per_group, n_blocks, block)
-
-    spectra = transform(blocks, n=size, axis=-1)           # (B, G, Cg, nb, F)
-    kernel_spectra = transform(kernel, n=size, axis=-1)    # (C_out, Cg, F)
-    kernel_spectra = kernel_spectra.reshape(groups, out_per_group, c_per_group, 1, -1)
-    if c_per_group == 1 and out_per_group == 1:  # depthwise / single channel: no channel sum
-        products = spectra * kernel_spectra.reshape(1, groups, 1, 1, -1)
-    else:
-        products = np.einsum("bgcnf,gocnf->bgonf", spectra, kernel_spectra)
-    pieces = inverse(products, n=size, axis=-1)[..., :block + span - 1]
-    pieces = pieces.reshape(batch, c_out, n_blocks, block + span - 1)
-
-    # Overlap-add: block i's full convolution starts at i*block; with span - 1 <= block (or a
-    # single block) each tail only reaches into the next block.
-    full = np.zeros((batch, c_out, n_blocks + 1 + (span - 1) // block, block), dtype=pieces.dtype)
-    full[:, :, :n_blocks] += pieces[..., :block]
-    tail = pieces[..., block:]
-    for j in range(0, span - 1, block):  # one step unless the single block is shorter than the kernel
-        part = tail[..., j:j + block]
-        full[:, :, 1 + j // block:1 + j // block + n_blocks, :part.shape[-1]] += part
-    full = full.reshape(batch, c_out, -1)  # full convolution: index m = l + k for x[l] * kernel[k]
-
-    # Output l reads xpad[l*stride + j] = x[l*stride + j - pad_left]; in the full convolution
-    # that is index l*stride - pad_left + span - 1.  Indices outside it read only padding: zero.
-    y = np.zeros((batch, c_out, l_out), dtype=full.dtype)
+    # Output l is index first + l*stride of the full convolution (x[i] * kernel[k] lands at i + k);
+    # outputs [lo, hi) read a sample, the others only padding.
     first = span - 1 - pad_left
     lo, hi = valid_range(length + span - 1, first, stride, 0, l_out)
-    if hi > lo:
-        y[:, :, lo:hi] = full[:, :, first + lo * stride:first + (hi - 1) * stride + 1:stride]
+    y = np.empty((batch, c_out, l_out), dtype=dtype)
+    y[:, :, :lo] = 0
+    y[:, :, hi:] = 0
+
+    # Steps of a few blocks of a few batch items; the last span - 1 outputs of a step's blocks
+    # overlap the next step's first block and are carried over to it.
+    items, blocks = plan.step(batch)
+    for b0 in range(0, batch, items):
+        xs, ys = x[b0:b0 + items], y[b0:b0 + items]
+        carry = None
+        for n0 in range(0, plan.n_blocks, blocks):
+            n1 = min(n0 + blocks, plan.n_blocks)
+            full = plan.full_convolution(xs, kernel_spectra, n0, n1)
+            if carry is not None:
+                full[:, :, :span - 1] += carry
+            start = n0 * plan.block
+            stop = n1 * plan.block if n1 < plan.n_blocks else length + span - 1
+            carry = full[:, :, stop - start:stop - start + span - 1]
+            la = max(lo, -((first - start) // stride))  # first output at or after `start`
+            lb = min(hi, -((first - stop) // stride))
+            if lb > la:
+                ys[:, :, la:lb] = full[:, :, first + la * stride - start:first + (lb - 1) * stride - start + 1:stride]
     if integer:
         return np.rint(y).astype(np.int64)
     return y
+
+
+class _Plan:
+    """The block length, transform size and step size of one :func:`forward` call."""
+
+    def __init__(self, length, span, batch, c_in, c_out, groups, dtype):
+        real = dtype.kind == "f"
+        self.transform, self.inverse = (scipy.fft.rfft, scipy.fft.irfft) if real else (scipy.fft.fft, scipy.fft.ifft)
+        self.length, self.span, self.groups, self.dtype = length, span, groups, dtype
+        self.c_per_group, self.out_per_group = c_in // groups, c_out // groups
+        self.block = block_length(length, span, real, rows=batch * (c_in + c_out),
+                                  kernels=c_out * self.c_per_group, products=batch * c_out * self.c_per_group)
+        self.size = scipy.fft.next_fast_len(self.block + span - 1, real=real)
+        self.n_blocks = -(-length // self.block)
+        bins = self.size // 2 + 1 if real else self.size
+        self.block_bytes = max(c_in, c_out) * bins * 2 * (dtype.itemsize if real else dtype.itemsize // 2)
+
+    def step(self, batch):
+        """``(items, blocks)``: batch items and blocks transformed at once, within ``CHUNK_BYTES``."""
+        per_step = max(1, CHUNK_BYTES // self.block_bytes)
+        if per_step >= self.n_blocks:
+            return max(1, per_step // self.n_blocks), self.n_blocks
+        return 1, per_step
+
+    def full_convolution(self, xs, kernel_spectra, n0, n1):
+        """Full convolution of blocks ``[n0, n1)`` of ``xs``: ``(b, C_out, >= (n1-n0)*block + span - 1)``."""
+        b, c_in, _ = xs.shape
+        block, nb = self.block, n1 - n0
+        part = xs[:, :, n0 * block:min(n1 * block, self.length)]
+        if part.dtype != self.dtype:
+            part = part.astype(self.dtype)
+        if nb > 1 and part.shape[2] < nb * block:  # the last block, short: pad it
+            padded = np.zeros((b, c_in, nb * block), dtype=self.dtype)
+            padded[:, :, :part.shape[2]] = part
+            part = padded
+        # one block: the transform pads it to `size` itself
+        blocks = part.reshape(b, self.groups, self.c_per_group, nb, -1)
+        spectra = self.transform(blocks, n=self.size, axis=-1)                  # (b, G, Cg, nb, F)
+        if self.c_per_group == 1 and self.out_per_group == 1:  # depthwise / single channel: no channel sum
+            spectra *= kernel_spectra.reshape(1, self.groups, 1, 1, -1)
+            products = spectra
+        else:
+            products = np.einsum("bgcnf,gocnf->bgonf", spectra, kernel_spectra)   # (b, G, Og, nb, F)
+        pieces = self.inverse(products, n=self.size, axis=-1, overwrite_x=True)
+        pieces = pieces.reshape(b, -1, nb, self.size)[..., :block + self.span - 1]
+        if nb == 1:
+            return pieces[:, :, 0]
+        # Overlap-add: block i's full convolution starts at i*block; its tail (span - 1 <= block
+        # samples) reaches into block i + 1 only.
+        full = np.empty((b, pieces.shape[1], (nb + 1) * block), dtype=pieces.dtype)
+        heads = full.reshape(b, -1, nb + 1, block)
+        heads[:, :, :nb] = pieces[..., :block]
+        heads[:, :, nb] = 0
+        heads[:, :, 1:, :self.span - 1] += pieces[..., block:]
+        return full
 
 
 def _float_only(dtype) -> None:
