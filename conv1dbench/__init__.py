@@ -21,4 +21,4 @@ from ._tune import tune
 
 __all__ = ["BACKEND_NAMES", "BackendUnavailable", "backends", "configure_auto", "conv1d", "conv1d_backward",
            "conv1d_matrix", "conv_matrix", "convolve", "correlate", "fastest", "tune"]
-__version__ = "0.1.0"
+__version__ = "0.2.0"

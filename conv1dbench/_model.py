@@ -7,9 +7,12 @@ modelled as a non-negative combination of the work counts that backend does
 ``call``: 1 (the fixed cost of a call);  ``slices``: Python-level loop steps of the slice-based
 ``naive``;  ``macs``: multiply-adds over the padded input (what im2col's GEMM does);
 ``valid_macs``: only those that read real samples (what ``numba`` and ``naive`` do: a 3-sample
-signal under a 10**5-tap kernel costs 3 * 10**5, not 10**10);  ``fft_work``: ``n log2 n`` over
-the transforms of every row;  ``spectral_products``: one product per frequency per channel pair
-(what dominates FFT on many-channel layers);  ``bytes``: data in and out;  ``column_bytes``:
+signal under a 10**5-tap kernel costs 3 * 10**5, not 10**10);  ``tap_passes``: ``numba``'s passes
+over its tile of outputs (one per eight, four or remaining taps, per row pair: few taps per pass
+cost more per multiply-add);  ``strided_macs``: the valid multiply-adds of a strided problem (a
+path that does not vectorize);  ``fft_work``: ``F (log2 F + c)`` over the transforms of the FFT
+backend's own plan (its overlap-add blocks);  ``spectral_products``: one product per frequency per
+channel pair (what dominates FFT on many-channel layers);  ``bytes``: data in and out;  ``column_bytes``:
 im2col's column matrix.
 
 One model per (backend, dtype, direction), fitted by non-negative least squares on *relative*
@@ -29,12 +32,16 @@ from pathlib import Path
 
 import numpy as np
 
-FEATURES = ("call", "slices", "macs", "valid_macs", "fft_work", "spectral_products", "bytes", "column_bytes")
+from ._backends import fft as fft_backend
+
+FEATURES = ("call", "slices", "macs", "valid_macs", "tap_passes", "strided_macs", "fft_work", "spectral_products",
+            "bytes", "column_bytes")
 MIN_POINTS = 4
 #: The work each backend actually does; fitting only these keeps the models physical (a backend
 #: cannot get cheaper as an unrelated count grows) and extrapolating the right way.
 BACKEND_FEATURES = {"naive": ("call", "slices", "valid_macs"), "im2col": ("call", "macs", "column_bytes"),
-                    "fft": ("call", "fft_work", "spectral_products", "bytes"), "numba": ("call", "valid_macs", "bytes"),
+                    "fft": ("call", "fft_work", "spectral_products", "bytes"),
+                    "numba": ("call", "valid_macs", "tap_passes", "strided_macs", "bytes"),
                     "cuda": ("call", "valid_macs", "bytes")}
 DEFAULT_MODEL = Path(__file__).with_name("default_model.json")
 
@@ -47,14 +54,22 @@ def features(dtype: str, batch: int, c_in: int, c_out: int, length: int, taps: i
     passes = 2 if direction == "backward" else 1
     rows = batch * c_out * c_per_group
     macs = rows * taps * l_out
-    n = length + taps - 1
-    fft_work = batch * (c_in + c_out) * n * math.log2(max(n, 2))
+    valid_macs = passes * rows * _reads_inside(length, taps, l_out, pad_left, stride, dilation)
+    fused_passes = taps // 8 + (taps % 8) // 4 + (taps % 4 > 0)  # numba's 8-, 4- and 1..3-tap passes
+    if direction == "forward":
+        span = dilation * (taps - 1) + 1
+        fft_work, products = fft_backend.forward_work(length, span, np.dtype(dtype).kind != "c", batch, c_in,
+                                                      c_out, groups)
+    else:  # the gradients: whole-row transforms, one block each
+        n = length + taps - 1
+        fft_work = passes * batch * (c_in + c_out) * n * math.log2(max(n, 2))
+        products = passes * rows * n
     data = batch * c_in * length + c_out * c_per_group * taps + batch * c_out * l_out
     columns = batch * c_in * taps * l_out
     return {"call": 1.0, "slices": float(passes * c_out * c_per_group * taps), "macs": float(passes * macs),
-            "valid_macs": float(passes * rows * _reads_inside(length, taps, l_out, pad_left, stride, dilation)),
-            "fft_work": float(passes * fft_work), "spectral_products": float(passes * rows * n),
-            "bytes": float(passes * data * itemsize),
+            "valid_macs": float(valid_macs), "tap_passes": float(passes * rows * l_out * fused_passes),
+            "strided_macs": float(valid_macs if stride > 1 else 0), "fft_work": float(fft_work),
+            "spectral_products": float(products), "bytes": float(passes * data * itemsize),
             "column_bytes": float(passes * columns * itemsize)}
 
 
@@ -96,6 +111,8 @@ def fit(rows: list[dict]) -> dict:
     """Models ``{model_key: {feature: coefficient}}`` from measurements with ``features`` and ``median_s``."""
     groups: dict[str, list[dict]] = {}
     for row in rows:
+        if any(f not in row["features"] for f in FEATURES):
+            continue  # recorded by a version with other features: not comparable
         groups.setdefault(model_key(row["backend"], row["dtype"], row["direction"]), []).append(row)
     models = {}
     for key, group in sorted(groups.items()):

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import inspect
+from pathlib import Path
 
 from . import _layer, _model, _select, _signal, _wisdom
 
 
 def tune(grid: str = "tune", *, workload=None, backends=None, wisdom=None, min_time_s: float = 0.05,
-         progress: bool = True) -> dict:
+         progress: bool = True, from_run=None) -> dict:
     """Time the backends and keep the timings as wisdom; auto uses them from then on.
 
     Parameters
@@ -26,6 +27,9 @@ def tune(grid: str = "tune", *, workload=None, backends=None, wisdom=None, min_t
         The wisdom file (default ``$CONV1DBENCH_WISDOM`` or ``<user cache>/conv1dbench/wisdom.json``).
     min_time_s : float
         Seconds of repeats per grid measurement.
+    from_run : path, optional
+        A saved harness run (``report.json`` of ``conv1dbench run``) whose timings to take instead
+        of timing anything: how the package's default models are fitted from ``results/tune``.
 
     Returns
     -------
@@ -39,11 +43,15 @@ def tune(grid: str = "tune", *, workload=None, backends=None, wisdom=None, min_t
         count = sum(_measure_call(op, args, kwargs, path) for op, args, kwargs in workload)
     else:
         from .harness import grid as grids
-        from .harness.runner import sweep
+        from .harness.runner import Run, sweep
 
-        names = backends or [n for n in _select.CANDIDATES if _select.is_available(n)]
-        run = sweep(grids.grid(grid), list(names), min_time_s=min_time_s, progress=progress, interference=False,
-                    quick_peak=True, grid=grid, command=f"conv1dbench.tune(grid={grid!r})")
+        if from_run is not None:
+            run = Run.load(Path(from_run))
+            grid = run.meta.get("grid", grid)
+        else:
+            names = backends or [n for n in _select.CANDIDATES if _select.is_available(n)]
+            run = sweep(grids.grid(grid), list(names), min_time_s=min_time_s, progress=progress, interference=False,
+                        quick_peak=True, grid=grid, command=f"conv1dbench.tune(grid={grid!r})")
         measurements = _model.measurements_from_rows(run.rows)
         _wisdom.record(measurements, path)
         count = len(measurements)

@@ -55,6 +55,8 @@ def _parser() -> argparse.ArgumentParser:
     tune.add_argument("--backends", help="comma-separated backends (default: every available CPU backend)")
     tune.add_argument("--wisdom", help="the wisdom file (default: $CONV1DBENCH_WISDOM or the user cache)")
     tune.add_argument("--min-time", type=float, default=0.05, help="seconds of repeats per measurement")
+    tune.add_argument("--from-run", metavar="REPORT_JSON",
+                      help="take the timings of a saved run (report.json of `conv1dbench run`) instead of timing")
     tune.add_argument("--write-default", metavar="PATH",
                       help="also write the models fitted on this run alone to PATH (the package's default models)")
 
@@ -112,7 +114,10 @@ def cmd_run(args, argv) -> int:
 def cmd_tune(args) -> int:
     from . import _tune
 
-    result = _tune.tune(args.grid, backends=_names(args.backends), wisdom=args.wisdom, min_time_s=args.min_time)
+    if args.from_run and not Path(args.from_run).is_file():
+        raise ValueError(f"no such file: {args.from_run}")
+    result = _tune.tune(args.grid, backends=_names(args.backends), wisdom=args.wisdom, min_time_s=args.min_time,
+                        from_run=args.from_run)
     print(f"{result['measurements']} timings in {result['wisdom']}; cost models fitted: "
           f"{', '.join(result['models']) or 'none (too few measurements)'}", file=sys.stderr)
     if args.write_default:

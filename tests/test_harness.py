@@ -7,7 +7,7 @@ import sys
 import pandas as pd
 import pytest
 
-from conv1dbench import cli
+from conv1dbench import _model, cli
 from conv1dbench.harness import cases, grid, report, runner, worker
 
 SMOKE = grid.grid("smoke")
@@ -114,6 +114,20 @@ def test_compare_flags_regressions(toy_run, tmp_path, capsys):
     out = capsys.readouterr().out
     assert "REGRESSION" in out and "regressions" in out
     assert cli.main(["compare", str(old), str(old)]) == 0
+
+
+def test_tune_fits_the_default_models_from_a_saved_run(toy_run, tmp_path):
+    """How the shipped models are made: ``conv1dbench tune --from-run results/tune/report.json``."""
+    saved = tmp_path / "report.json"
+    rows = [dict(r, median_s=r["median_s"] * f) for r in toy_run.rows if r["status"] == "ok" for f in (1, 2)]
+    points = [dict(r, N=int(r["N"]) * f) for r in rows if r["api"] == "signal" for f in (2, 3, 4)]  # 4+ per model
+    runner.Run(toy_run.meta, rows + points).save(saved)
+    wisdom, default = tmp_path / "wisdom.json", tmp_path / "model.json"
+    assert cli.main(["tune", "--from-run", str(saved), "--wisdom", str(wisdom), "--write-default", str(default)]) == 0
+    written = json.loads(default.read_text())
+    assert written["fitted_on"]["grid"] == "toy" and written["fitted_on"]["measurements"] > 0
+    assert "numba float64 forward" in written["models"]
+    assert written["models"]["numba float64 forward"].keys() == set(_model.FEATURES)
 
 
 @pytest.mark.parametrize("argv, fragment", [

@@ -260,7 +260,7 @@ def test_fft_overlap_add_on_short_blocks(monkeypatch, dtype, chunk_bytes):
     from conv1dbench._backends import fft
 
     monkeypatch.setattr(fft, "CHUNK_BYTES", chunk_bytes)
-    monkeypatch.setattr(fft, "block_length", lambda length, span, real, **_: min(length, 1 << (span - 2).bit_length()))
+    monkeypatch.setattr(fft, "block_length", lambda length, span, real, *_: min(length, 1 << (span - 2).bit_length()))
     rng = np.random.default_rng(14)
     for i in range(40):
         cfg = random_config(rng, batched_only=True)

@@ -39,28 +39,38 @@ def unavailable_reason() -> str | None:
 #: blocks to the kernel, and every fresh page then costs a page fault on first touch (about 3 us
 #: on a virtual machine, which made one batched call 4x slower than its transforms).
 CHUNK_BYTES = 1 << 20
-#: The block-length model, measured on pocketfft (2-core Zen 4, float32 and float64): a transform
-#: of size ``F`` costs ``F (log2 F + TRANSFORM_EXTRA)``; splitting into blocks adds the padding and
+#: The block-length model, fitted to the best block lengths measured with pocketfft (2-core Zen 4,
+#: float32 and float64; one to 64 signals, N = 10**4..10**6, K = 15..1023): a transform of size
+#: ``F`` costs ``F (log2 F + TRANSFORM_EXTRA)``; splitting into blocks adds the padding and
 #: overlap-add passes, ``OVERLAP_ADD`` per transformed sample; a spectral product costs ``PRODUCT``.
-TRANSFORM_EXTRA, OVERLAP_ADD, PRODUCT = 3.0, 2.0, 2.0
+TRANSFORM_EXTRA, OVERLAP_ADD, PRODUCT = 3.0, 1.0, 2.0
+
+
+def _work(length: int, span: int, real: bool, rows: int, kernels: int, products: int, block: int):
+    """``(transforms, products)``: modelled work of one call cut into blocks of ``block`` samples.
+
+    Each of ``ceil(length / block)`` blocks is transformed (size ``F = next_fast_len(block + span -
+    1)``) on ``rows`` rows (the input rows forward and the output rows back), and so are the
+    ``kernels`` kernels, once; ``products`` spectral products are made per frequency of a block.
+    """
+    size = scipy.fft.next_fast_len(block + span - 1, real=real)
+    n_blocks = -(-length // block)
+    transforms = (rows * n_blocks + kernels) * size * (math.log2(size) + TRANSFORM_EXTRA)
+    if n_blocks > 1:
+        transforms += rows * n_blocks * size * OVERLAP_ADD
+    return transforms, n_blocks * size * products
 
 
 def block_length(length: int, span: int, real: bool, rows: int = 2, kernels: int = 1, products: int = 1) -> int:
-    """Samples per overlap-add block: the one with the least modelled work for the whole call.
+    """Samples per overlap-add block: the one with the least modelled work (:func:`_work`) for the call.
 
-    Each of ``ceil(length / n)`` blocks of ``n`` samples is transformed (size ``F =
-    next_fast_len(n + span - 1)``) on ``rows`` rows (the input rows forward and the output rows
-    back), the ``kernels`` kernels once, and ``products`` spectral products are made per block.
     Candidates: one block of the whole signal (the plain FFT convolution) and powers of two from
     the kernel span up.  Per output sample, short blocks waste transform work on the kernel's
-    overlap and long blocks pay ``log F`` more, as well as the kernel's own transform.
+    overlap; long blocks pay ``log F`` more, and the kernel's own transform.
     """
     def cost(n):
-        size = scipy.fft.next_fast_len(n + span - 1, real=real)
-        n_blocks = -(-length // n)
-        transforms = (rows * n_blocks + kernels) * size * (math.log2(size) + TRANSFORM_EXTRA)
-        linear = n_blocks * size * (products * PRODUCT + (rows * OVERLAP_ADD if n_blocks > 1 else 0))
-        return transforms + linear
+        transforms, product_count = _work(length, span, real, rows, kernels, products, n)
+        return transforms + PRODUCT * product_count
 
     best = length
     best_cost = cost(length)
@@ -71,6 +81,19 @@ def block_length(length: int, span: int, real: bool, rows: int = 2, kernels: int
             best, best_cost = n, c
         n *= 2
     return best
+
+
+def forward_work(length: int, span: int, real: bool, batch: int, c_in: int, c_out: int, groups: int):
+    """``(transforms, products)`` of :func:`forward` on this problem, for the cost model of auto."""
+    rows, kernels, products = _counts(batch, c_in, c_out, groups)
+    block = block_length(length, span, real, rows, kernels, products)
+    return _work(length, span, real, rows, kernels, products, block)
+
+
+def _counts(batch, c_in, c_out, groups):
+    """Rows transformed per block, kernels transformed, and spectral products per frequency."""
+    products = batch * c_out * (c_in // groups)
+    return batch * (c_in + c_out), c_out * (c_in // groups), products
 
 
 def forward(x, w, pad_left, pad_right, stride, dilation, groups):
@@ -134,8 +157,7 @@ class _Plan:
         self.transform, self.inverse = (scipy.fft.rfft, scipy.fft.irfft) if real else (scipy.fft.fft, scipy.fft.ifft)
         self.length, self.span, self.groups, self.dtype = length, span, groups, dtype
         self.c_per_group, self.out_per_group = c_in // groups, c_out // groups
-        self.block = block_length(length, span, real, rows=batch * (c_in + c_out),
-                                  kernels=c_out * self.c_per_group, products=batch * c_out * self.c_per_group)
+        self.block = block_length(length, span, real, *_counts(batch, c_in, c_out, groups))
         self.size = scipy.fft.next_fast_len(self.block + span - 1, real=real)
         self.n_blocks = -(-length // self.block)
         bins = self.size // 2 + 1 if real else self.size

@@ -17,8 +17,10 @@ Grids
     The default grid plus N = 10**7, K = 4095 and batches of 256 signals: long runs.
 ``tune``
     What ``conv1dbench tune`` times to fit the cost models of ``backend="auto"``: other lengths,
-    kernels and layer shapes than the default grid's, so that the default grid measures auto on
-    shapes its models never saw.  About 6 minutes on 2 cores (our backends only).
+    kernels and layer shapes than the default grid's (layers in float32 and float64), so that the
+    default grid measures auto on shapes its models never saw.  About 8 minutes on 2 cores (our
+    backends only).  Its committed run, ``results/tune``, is what the package's default models
+    are fitted on.
 """
 
 from __future__ import annotations
@@ -68,7 +70,11 @@ def _grid(name: str) -> list[dict]:
                 + _signals([20_000], [7, 127], ["full"], ["float32", "float64"], [16])
                 + _layers([(16, 32, 32, 2048, 5), (8, 64, 128, 1024, 7), (4, 128, 64, 4096, 3), (32, 8, 16, 4096, 21),
                            (2, 16, 16, 32768, 11), (4, 192, 192, 1024, 3)])
-                + _layers([(8, 128, 128, 1024, 9)], groups=128) + _layers([(8, 32, 64, 4096, 6)], stride=2))
+                + _layers([(8, 128, 128, 1024, 9)], groups=128) + _layers([(8, 32, 64, 4096, 6)], stride=2)
+                + _layers([(16, 32, 32, 2048, 5), (8, 64, 128, 1024, 7), (4, 128, 64, 4096, 3), (32, 8, 16, 4096, 21)],
+                          dtype="float64")
+                + _layers([(8, 128, 128, 1024, 9)], groups=128, dtype="float64")
+                + _layers([(8, 32, 64, 4096, 6)], stride=2, dtype="float64"))
     if name == "large":
         points += (_signals([10**7], ks + [4095], ["full"], ["float32", "float64"])
                    + _signals([10**5], [15, 255], ["same"], ["float32"], [256]))
