@@ -24,6 +24,8 @@ sight of a problem with no measurement, and remember the winner in the wisdom fi
 
 from __future__ import annotations
 
+import json
+
 import time
 
 import numpy as np
@@ -91,6 +93,19 @@ def reset() -> None:
     """Forget loaded models, measurements and cached decisions (they reload on the next auto call)."""
     _state.loaded = False
     _state.models, _state.measured, _state.decisions = {}, {}, {}
+
+
+def knowledge() -> dict:
+    """What auto decides from in this process: the wisdom file, its measurements, and the models."""
+    _state.load()
+    rows = _wisdom.load(_state.wisdom_path)
+    default = json.loads(_model.DEFAULT_MODEL.read_text()).get("fitted_on", {}) if _model.DEFAULT_MODEL.is_file() \
+        else {}
+    shipped = set(_model.load_default())
+    return {"wisdom": str(_wisdom.resolve(_state.wisdom_path)), "measurements": len(rows),
+            "shipped_models": f"fitted on the {default.get('grid')} grid, {default.get('date')}",
+            "models_from_wisdom": sorted(set(_model.fit([r for r in rows if "features" in r])) if rows else []),
+            "models": len(_state.models), "shipped_models_in_use": len(shipped & set(_state.models))}
 
 
 def problem_key(dtype, x_shape, w_shape, groups, l_out, stride, dilation, direction) -> str:

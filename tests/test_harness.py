@@ -74,6 +74,7 @@ def test_sweep_tidy_table_and_interference_check(toy_run):
     assert toy_run.meta["peak"]["gemm_gflops"]["float64"] > 0
     assert {c["impl"] for c in toy_run.meta["interference"]} >= {"numba", "im2col"}
     assert "machine" in toy_run.meta and toy_run.meta["machine"]["cores"] >= 1
+    assert toy_run.meta["auto"]["shipped_models"].startswith("fitted on the tune grid")
 
 
 def test_report_is_rebuilt_identically(toy_run, tmp_path):
@@ -83,7 +84,7 @@ def test_report_is_rebuilt_identically(toy_run, tmp_path):
     assert (tmp_path / "a" / "report.md").read_text() == (tmp_path / "b" / "report.md").read_text()
     text = (tmp_path / "a" / "report.md").read_text()
     for fragment in ("## Machine", "measured peak", "## Findings", "vs scipy", "max error", "First call",
-                     "Interference check", "Skipped and failed"):
+                     "Interference check", "Skipped and failed", "auto decided from: the shipped cost models"):
         assert fragment in text
     csv = pd.read_csv(tmp_path / "a" / "report.csv")
     assert list(csv.columns) == report.COLUMNS

@@ -82,6 +82,12 @@ def markdown(run: Run, frame, images: list[str] = ()) -> str:
               f"{meta.get('min_time_s')} s per measurement; the first call (JIT compilation, page faults) apart"
               + (f"; the best of {meta['rounds']} rounds (the order of implementations rotated each round)"
                  if meta.get("rounds", 1) > 1 else "")]
+    if meta.get("auto"):
+        auto = meta["auto"]
+        learned = ", ".join(auto["models_from_wisdom"]) or "none"
+        lines.append(f"- auto decided from: the shipped cost models ({auto['shipped_models']}); "
+                     f"{auto['measurements']} timings of this machine in the wisdom file {auto['wisdom']}; "
+                     f"models refitted from them: {learned}")
     if peak:
         gemm = ", ".join(f"{d} {v:.0f} GFLOP/s" for d, v in peak.get("gemm_gflops", {}).items())
         lines += ["", "## This machine's measured peak", "",

@@ -102,6 +102,10 @@ def sweep(points: list[dict], impls: list[str], *, min_time_s: float = 0.1, min_
             "isolation": "each implementation timed in a worker process of its own, one after another",
             "min_time_s": min_time_s, "min_samples": min_samples, "rounds": rounds, "implementations": impls,
             "peak": measure_peak(sorted({p["dtype"] for p in points}), quick=quick_peak)}
+    if "auto" in impls:  # what auto's workers decide from (each loads the same wisdom file and models)
+        from .. import _select
+
+        meta["auto"] = _select.knowledge()
     bar = _progress(len(points) * len(impls) * rounds, progress)
     run = Run(meta)
     for r in range(rounds):  # the order rotates, so no implementation always runs at the same time
