@@ -40,10 +40,13 @@ def unavailable_reason() -> str | None:
 #: on a virtual machine, which made one batched call 4x slower than its transforms).
 CHUNK_BYTES = 1 << 20
 #: The block-length model, fitted to the best block lengths measured with pocketfft (2-core Zen 4,
-#: float32 and float64; one to 64 signals, N = 10**4..10**6, K = 15..1023): a transform of size
-#: ``F`` costs ``F (log2 F + TRANSFORM_EXTRA)``; splitting into blocks adds the padding and
-#: overlap-add passes, ``OVERLAP_ADD`` per transformed sample; a spectral product costs ``PRODUCT``.
-TRANSFORM_EXTRA, OVERLAP_ADD, PRODUCT = 3.0, 1.0, 2.0
+#: float32 and float64; one to 64 signals, N = 10**4..3 * 10**6, K = 2..2047): a transform of size
+#: ``F`` costs ``F (log2 F + TRANSFORM_EXTRA) + ROW_COST``, and beyond ``CACHE_SIZE`` points
+#: (pocketfft transforms several rows at once, and their working set outgrows the cache) another
+#: ``F * LARGE * octaves**2``; splitting into blocks adds the padding and overlap-add passes,
+#: ``OVERLAP_ADD`` per transformed sample; a spectral product costs ``PRODUCT``.
+TRANSFORM_EXTRA, ROW_COST, OVERLAP_ADD, PRODUCT = 3.0, 256.0, 1.0, 2.0
+CACHE_SIZE, LARGE = 8192, 2.0
 
 
 def _work(length: int, span: int, real: bool, rows: int, kernels: int, products: int, block: int):
@@ -55,7 +58,9 @@ def _work(length: int, span: int, real: bool, rows: int, kernels: int, products:
     """
     size = scipy.fft.next_fast_len(block + span - 1, real=real)
     n_blocks = -(-length // block)
-    transforms = (rows * n_blocks + kernels) * size * (math.log2(size) + TRANSFORM_EXTRA)
+    octaves = max(0.0, math.log2(size / CACHE_SIZE))
+    per_row = size * (math.log2(size) + TRANSFORM_EXTRA + LARGE * octaves * octaves) + ROW_COST
+    transforms = (rows * n_blocks + kernels) * per_row
     if n_blocks > 1:
         transforms += rows * n_blocks * size * OVERLAP_ADD
     return transforms, n_blocks * size * products
