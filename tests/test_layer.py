@@ -274,3 +274,13 @@ def test_fft_overlap_add_on_short_blocks(monkeypatch, dtype, chunk_bytes):
             np.testing.assert_array_equal(y, np.rint(ref).astype(np.int64), err_msg=str((i, cfg)))
         else:
             assert np.abs(y - ref).max() <= TOL[np.dtype(dtype)] * layer_scale(x, w), (i, cfg)
+
+
+def test_fft_block_length_model():
+    """Where the fft backend's block model must land (the measured optimum in each case)."""
+    from conv1dbench._backends.fft import block_length
+
+    assert block_length(1000, 1023, True) == 1000                      # kernel longer than the signal: one block
+    assert block_length(10_000, 255, True, rows=128, products=64) == 10_000  # 64 signals share one kernel spectrum
+    assert 4 * 2047 <= block_length(3_000_000, 2047, True) <= 8 * 2047  # a few kernel spans, not a cache-busting size
+    assert block_length(3_000_000, 2, True) >= 64                       # not transforms of ten points
