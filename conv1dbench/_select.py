@@ -25,7 +25,6 @@ sight of a problem with no measurement, and remember the winner in the wisdom fi
 from __future__ import annotations
 
 import json
-
 import time
 
 import numpy as np
@@ -96,16 +95,15 @@ def reset() -> None:
 
 
 def knowledge() -> dict:
-    """What auto decides from in this process: the wisdom file, its measurements, and the models."""
-    _state.load()
+    """What auto decides from in this process: the shipped models, the wisdom file and its timings."""
     rows = _wisdom.load(_state.wisdom_path)
-    default = json.loads(_model.DEFAULT_MODEL.read_text()).get("fitted_on", {}) if _model.DEFAULT_MODEL.is_file() \
-        else {}
-    shipped = set(_model.load_default())
+    try:
+        fitted_on = json.loads(_model.DEFAULT_MODEL.read_text()).get("fitted_on", {})
+    except (OSError, ValueError):
+        fitted_on = {}
     return {"wisdom": str(_wisdom.resolve(_state.wisdom_path)), "measurements": len(rows),
-            "shipped_models": f"fitted on the {default.get('grid')} grid, {default.get('date')}",
-            "models_from_wisdom": sorted(set(_model.fit([r for r in rows if "features" in r])) if rows else []),
-            "models": len(_state.models), "shipped_models_in_use": len(shipped & set(_state.models))}
+            "shipped_models": f"fitted on the {fitted_on.get('grid')} grid, {fitted_on.get('date')}",
+            "models_from_wisdom": sorted(_model.fit([r for r in rows if "features" in r])) if rows else []}
 
 
 def problem_key(dtype, x_shape, w_shape, groups, l_out, stride, dilation, direction) -> str:
