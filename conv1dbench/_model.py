@@ -32,7 +32,6 @@ from pathlib import Path
 
 import numpy as np
 
-from ._backends import fft as fft_backend
 
 FEATURES = ("call", "slices", "macs", "valid_macs", "tap_passes", "strided_macs", "fft_work", "spectral_products",
             "bytes", "column_bytes")
@@ -56,7 +55,9 @@ def features(dtype: str, batch: int, c_in: int, c_out: int, length: int, taps: i
     macs = rows * taps * l_out
     valid_macs = passes * rows * _reads_inside(length, taps, l_out, pad_left, stride, dilation)
     fused_passes = taps // 8 + (taps % 8) // 4 + (taps % 4 > 0)  # numba's 8-, 4- and 1..3-tap passes
-    if direction == "forward":
+    if direction == "forward":  # the fft backend's own plan (imported here: it imports scipy.fft)
+        from ._backends import fft as fft_backend
+
         span = dilation * (taps - 1) + 1
         fft_work, products = fft_backend.forward_work(length, span, np.dtype(dtype).kind != "c", batch, c_in,
                                                       c_out, groups)

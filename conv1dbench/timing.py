@@ -66,17 +66,39 @@ def measure(fn: Callable[[], object], *, min_time_s: float = 0.2, min_samples: i
     >>> t.median_s > 0 and t.q25_s <= t.median_s <= t.q75_s
     True
     """
-    sync = sync or (lambda: None)
-    first, estimate, calls_per_sample = calibrate(fn, sample_s=sample_s, sync=sync)
+    return measure_interleaved([fn], min_time_s=min_time_s, min_samples=min_samples,
+                               max_samples=max_samples, sample_s=sample_s, sync=sync)[0]
 
-    samples = []
+
+def measure_interleaved(fns: list[Callable[[], object]], *, min_time_s: float = 0.2, min_samples: int = 5,
+                        max_samples: int = 200, sample_s: float = 2e-3,
+                        sync: Callable[[], object] | None = None) -> list[Timing]:
+    """Time several functions sample by sample in turn (a sample of each, then again), one Timing each.
+
+    For the ratio of two timings on a machine whose speed drifts (a shared virtual machine can run
+    2x slower for seconds at a time): every function sees the same slow and fast stretches, so the
+    ratio keeps still where two separate measurements would not.  ``min_time_s`` is for all of
+    them together; with one function this is :func:`measure`.
+    """
+    sync = sync or (lambda: None)
+    firsts, counts = [], []
+    for fn in fns:
+        first, _, calls_per_sample = calibrate(fn, sample_s=sample_s, sync=sync)
+        firsts.append(first)
+        counts.append(calls_per_sample)
+
+    samples = [[] for _ in fns]
     deadline = time.perf_counter() + min_time_s
-    while len(samples) < min_samples or (time.perf_counter() < deadline and len(samples) < max_samples):
-        sync()
-        start = time.perf_counter()
-        for _ in range(calls_per_sample):
-            fn()
-        sync()
-        samples.append((time.perf_counter() - start) / calls_per_sample)
-    q25, median, q75 = np.percentile(samples, [25, 50, 75])
-    return Timing(float(median), float(q25), float(q75), len(samples) * calls_per_sample, first)
+    while len(samples[0]) < min_samples or (time.perf_counter() < deadline and len(samples[0]) < max_samples):
+        for fn, calls_per_sample, own in zip(fns, counts, samples):
+            sync()
+            start = time.perf_counter()
+            for _ in range(calls_per_sample):
+                fn()
+            sync()
+            own.append((time.perf_counter() - start) / calls_per_sample)
+    timings = []
+    for own, calls_per_sample, first in zip(samples, counts, firsts):
+        q25, median, q75 = np.percentile(own, [25, 50, 75])
+        timings.append(Timing(float(median), float(q25), float(q75), len(own) * calls_per_sample, first))
+    return timings

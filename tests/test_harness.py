@@ -77,6 +77,17 @@ def test_sweep_tidy_table_and_interference_check(toy_run):
     assert toy_run.meta["auto"]["shipped_models"].startswith("fitted on the tune grid")
 
 
+def test_auto_is_timed_again_beside_the_fastest_backend(toy_run):
+    checks = {(c["api"], c["shape"]): c for c in toy_run.meta["auto_check"]}
+    assert len(checks) == 2  # both points
+    frame = report.tidy(toy_run)
+    for (api, shape), c in checks.items():
+        ours = frame[(frame.api == api) & (frame["shape"] == shape) & frame.impl.isin(["numba", "im2col"])]
+        assert c["fastest"] == ours.loc[ours.median_s.idxmin(), "impl"]
+        assert c["chose"] in ("numba", "im2col", "fft", "naive")
+        assert c["ratio"] == pytest.approx(c["auto_s"] / c["fastest_s"]) and c["auto_s"] > 0
+
+
 def test_report_is_rebuilt_identically(toy_run, tmp_path):
     first = report.write(toy_run, tmp_path / "a", "report", plots=False)
     assert [p.name for p in first] == ["report.json", "report.csv", "report.md"]
@@ -84,7 +95,8 @@ def test_report_is_rebuilt_identically(toy_run, tmp_path):
     assert (tmp_path / "a" / "report.md").read_text() == (tmp_path / "b" / "report.md").read_text()
     text = (tmp_path / "a" / "report.md").read_text()
     for fragment in ("## Machine", "measured peak", "## Findings", "vs scipy", "max error", "First call",
-                     "Interference check", "Skipped and failed", "auto decided from: the shipped cost models"):
+                     "Interference check", "Skipped and failed", "auto decided from: the shipped cost models",
+                     "## Auto's choices", "chose the fastest backend at"):
         assert fragment in text
     csv = pd.read_csv(tmp_path / "a" / "report.csv")
     assert list(csv.columns) == report.COLUMNS

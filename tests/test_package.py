@@ -123,6 +123,27 @@ def test_timing_reports_median_spread_and_first_call():
     assert 0 < t.q25_s <= t.median_s <= t.q75_s and t.first_call_s > 0
 
 
+def test_interleaved_timing_alternates_samples_and_keeps_each_functions_time():
+    import time
+
+    from conv1dbench.timing import measure_interleaved
+    order = []
+
+    def fast():
+        order.append("fast")
+
+    def slow():
+        order.append("slow")
+        time.sleep(1e-3)
+
+    t_fast, t_slow = measure_interleaved([fast, slow], min_time_s=0.02, min_samples=3, sample_s=1e-3)
+    assert t_slow.median_s >= 1e-3 > t_fast.median_s
+    assert t_slow.calls == order.count("slow") - 2 and t_fast.calls == order.count("fast") - 2
+    samples = order[4:]  # after each one's first call and warm-up
+    switches = sum(a != b for a, b in zip(samples, samples[1:]))
+    assert switches == 2 * t_slow.calls - 1  # a sample of each in turn, not all of one then the other
+
+
 def test_machine_info_names_the_machine_and_versions():
     from conv1dbench.machine import machine_info
     info = machine_info()

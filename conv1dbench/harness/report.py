@@ -96,7 +96,8 @@ def markdown(run: Run, frame, images: list[str] = ()) -> str:
     times, best_impl, key = _best_table(frame)
     fastest_rows = (frame[frame.status == "ok"].sort_values("median_s").groupby(key + ["impl"]).head(1)
                     .set_index(key + ["impl"]))
-    lines += ["", "## Findings", ""] + _findings(frame, times, best_impl)
+    paired = _auto_ratios(meta)
+    lines += ["", "## Findings", ""] + _findings(frame, times, best_impl, paired)
     for group, sub in times.groupby(level=[0, 1, 2, 3], sort=True):
         api, direction, dtype, mode = group
         title = (f"Signals: {dtype}, mode \"{mode}\"" if api == "signal"
@@ -111,10 +112,13 @@ def markdown(run: Run, frame, images: list[str] = ()) -> str:
             row = fastest_rows.loc[index + (name,)]
             pct = 100 * row.gflops / peak.get("gemm_gflops", {}).get(dtype, np.nan)
             ratios = [_fmt_ratio(r.get(p, np.nan) / r[name]) for p in peers]
-            auto = _fmt_ratio(r.get("auto", np.nan) / r[name])
+            auto = _fmt_ratio(paired.get(index, r.get("auto", np.nan) / r[name]))
             lines.append(f"| {shape} | {name} | {r[name] * 1e3:.3g} | {row.gflops:.3g} | {pct:.0f}% | "
                          + " | ".join(ratios) + f" | {auto} | {row.max_error:.1e} |")
     lines += ["", "`vs X` = X's time / the fastest of our backends' time (above 1: ours is faster). "
+              + ("`auto / fastest`: auto's regret, timed beside the fastest backend (see *Auto's choices*). "
+                 if paired else "")
+              + 
               "Max error of the fastest, against a float64 reference: signals `max|y - ref| / (max|x| sum|w|)`, "
               "layers `max|y - ref| / max|ref|`."]
     lines += ["", "## First call (JIT compilation, caches, page faults)", "",
@@ -122,13 +126,13 @@ def markdown(run: Run, frame, images: list[str] = ()) -> str:
     ok = frame[frame.status == "ok"]
     for impl, sub in ok.groupby("impl", sort=True):
         lines.append(f"| {impl} | {sub.first_call_s.median() * 1e3:.3g} | {sub.first_call_s.max() * 1e3:.3g} |")
-    lines += _skips(frame) + _interference(meta)
+    lines += _auto_section(meta, times) + _skips(frame) + _interference(meta)
     if images:
         lines += ["", "## Plots", ""] + [f"![{name}]({name})" for name in images]
     return "\n".join(lines) + "\n"
 
 
-def _findings(frame, times, best_impl) -> list[str]:
+def _findings(frame, times, best_impl, paired) -> list[str]:
     out = []
     for (api, dtype), sub in times.groupby(level=[0, 2], sort=True):
         wins = best_impl[sub.index].value_counts()
@@ -139,13 +143,46 @@ def _findings(frame, times, best_impl) -> list[str]:
         if peer[0] in sub:
             line += _spread(f"vs {peer[1]}", sub[peer[0]] / best)
         if "auto" in sub:
-            regret = (sub["auto"] / best).dropna()
+            regret = (np.array([paired[index] for index in sub.index if index in paired]) if paired
+                      else (sub["auto"] / best).dropna().to_numpy())
             if len(regret):
-                line += f"; auto / fastest: median {regret.median():.2f}, worst {regret.max():.2f}"
+                line += f"; auto / fastest: median {np.median(regret):.2f}, worst {regret.max():.2f}"
             if api == "signal" and "scipy" in sub:
                 line += _spread("auto vs scipy.signal.convolve", sub["scipy"] / sub["auto"])
         out.append(line)
     return out
+
+
+def _auto_ratios(meta) -> dict:
+    """Auto's regret per point from the runner's side-by-side check, keyed like the report's tables."""
+    return {(c["api"], c["pass"], c["dtype"], c["mode"], c["shape"]): c["ratio"] for c in meta.get("auto_check", [])}
+
+
+def _auto_section(meta, times) -> list[str]:
+    checks = meta.get("auto_check")
+    if not checks:
+        return []
+    right = sum(c["chose"] == c["fastest"] for c in checks)
+    ratios = np.array([c["ratio"] for c in checks])
+    lines = ["", "## Auto's choices", "",
+             "After the sweep, auto and the backend fastest at each point (best of rounds) were timed again in one "
+             "process, in turn sample by sample, so that a slow stretch of this shared machine hits both alike; "
+             "`auto / fastest` is auto's regret. The sweep's own ratio (best of rounds of each, timed in separate "
+             "processes at different minutes) is shown beside it.", "",
+             f"- auto chose the fastest backend at {right} of {len(checks)} points",
+             f"- regret: median {np.median(ratios):.2f}, worst {ratios.max():.2f}; "
+             f"above 1.1 at {int((ratios > 1.1).sum())} points", "",
+             "Points where auto chose another backend, or its regret is above 1.1:", "",
+             "| point | fastest | auto chose | fastest (ms) | auto (ms) | auto / fastest | in the sweep |",
+             "|---|---|---|---:|---:|---:|---:|"]
+    for c in sorted(checks, key=lambda c: -c["ratio"]):
+        if c["chose"] == c["fastest"] and c["ratio"] <= 1.1:
+            continue
+        index = (c["api"], c["pass"], c["dtype"], c["mode"], c["shape"])
+        sweep = times.loc[index, "auto"] / times.loc[index, c["fastest"]] if index in times.index else np.nan
+        lines.append(f"| {c['api']} {c['shape']} {c['pass']} {c['dtype']} {c['mode']} | {c['fastest']} | {c['chose']} | "
+                     f"{c['fastest_s'] * 1e3:.3g} | {c['auto_s'] * 1e3:.3g} | {c['ratio']:.2f} | {_fmt_ratio(sweep)} |")
+    return lines
 
 
 def _spread(what: str, ratios) -> str:

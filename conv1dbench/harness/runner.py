@@ -4,7 +4,8 @@ Thread pools: Numba (OpenMP), OpenBLAS, pocketfft and torch each keep worker thr
 busy at once on a 2-core machine would halve each other.  So each implementation is timed in a
 process of its own, one after another; and the run checks how much that matters (the
 *interference check*): one signal and one layer point are timed again with every implementation in
-one shared process, and the report gives the ratio shared / isolated per implementation.
+one shared process, and the report gives the ratio shared / isolated per implementation.  Where auto
+is timed, its regret is timed once more beside the fastest backend (:func:`auto_check`).
 
 Every worker runs with ``MALLOC_MMAP_THRESHOLD_`` and ``MALLOC_TRIM_THRESHOLD_`` raised, so glibc
 keeps freed memory instead of returning it to the OS: otherwise a call can pay first-touch page
@@ -21,6 +22,8 @@ import subprocess
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from .._registry import BACKEND_NAMES
 
 WORKER_ENV = {"MALLOC_MMAP_THRESHOLD_": str(2**30), "MALLOC_TRIM_THRESHOLD_": str(2**31)}
 
@@ -41,9 +44,11 @@ class Run:
         return cls(raw["meta"], raw["rows"])
 
 
-def _work(impls: list[str], points: list[dict], min_time_s: float, min_samples: int, on_row=None) -> list[dict]:
+def _work(impls: list[str], points: list[dict], min_time_s: float, min_samples: int, on_row=None,
+          interleave: bool = False) -> list[dict]:
     """Run one worker process; rows as they arrive; points it could not finish come back as failed."""
-    job = json.dumps({"impls": impls, "points": points, "min_time_s": min_time_s, "min_samples": min_samples})
+    job = json.dumps({"impls": impls, "points": points, "min_time_s": min_time_s, "min_samples": min_samples,
+                      "interleave": interleave})
     proc = subprocess.Popen([sys.executable, "-m", "conv1dbench.harness.worker"], stdin=subprocess.PIPE,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             env={**os.environ, **WORKER_ENV})
@@ -71,6 +76,13 @@ def _work(impls: list[str], points: list[dict], min_time_s: float, min_samples: 
 
 def _key(row: dict) -> tuple:
     return row["impl"], row["api"], row["shape"], row["pass"], row["dtype"], row["mode"]
+
+
+def _point_key(point: dict) -> tuple:
+    """A point's part of :func:`_key`."""
+    from .grid import label
+
+    return point["api"], label(point), point.get("pass"), point.get("dtype"), point.get("mode")
 
 
 def _failed_row(impl: str, point: dict, reason: str) -> dict:
@@ -106,17 +118,54 @@ def sweep(points: list[dict], impls: list[str], *, min_time_s: float = 0.1, min_
         from .. import _select
 
         meta["auto"] = _select.knowledge()
-    bar = _progress(len(points) * len(impls) * rounds, progress)
+    check_auto = "auto" in impls and any(impl in BACKEND_NAMES for impl in impls)
+    bar = _progress(len(points) * (len(impls) * rounds + 2 * check_auto), progress)
     run = Run(meta)
     for r in range(rounds):  # the order rotates, so no implementation always runs at the same time
         for impl in impls[r % len(impls):] + impls[:r % len(impls)]:
             bar.set_postfix_str(f"round {r + 1}/{rounds}: {impl}")
             rows = _work([impl], points, min_time_s, min_samples, on_row=lambda row: bar.update(1))
             run.rows += [{**row, "round": r + 1} for row in rows]
+    if check_auto:
+        bar.set_postfix_str("auto beside the fastest backend")
+        meta["auto_check"] = auto_check(points, run.rows, min_time_s, min_samples, on_row=lambda row: bar.update(1))
     bar.close()
     if interference:
         meta["interference"] = interference_check(points, impls, run.rows, min_time_s, min_samples)
     return run
+
+
+def auto_check(points, rows, min_time_s, min_samples, on_row=None) -> list[dict]:
+    """Auto's regret per point, timed beside the fastest of our backends: ``auto_s / fastest_s``.
+
+    The sweep's best-of-rounds times of auto and of the fastest backend come from different
+    processes at different minutes; on a shared machine one can land in a slow stretch (2x and more
+    on memory-bound work) and the other not, whatever auto chose.  So after the sweep, auto and the
+    backend that was fastest at the point are timed again in one worker, in turn sample by sample
+    (:func:`conv1dbench.timing.measure_interleaved`), where every stretch hits both alike.
+    """
+    fastest = {}
+    for r in rows:
+        if r["status"] == "ok" and r["impl"] in BACKEND_NAMES:
+            key = _key(r)[1:]
+            if key not in fastest or r["median_s"] < fastest[key][0]:
+                fastest[key] = (r["median_s"], r["impl"])
+    groups = {}
+    for point in points:
+        key = _point_key(point)
+        if key in fastest:
+            groups.setdefault(fastest[key][1], []).append(point)
+    checks = []
+    for impl, group in groups.items():
+        timed = {_key(r): r for r in _work(["auto", impl], group, 2 * min_time_s, min_samples,
+                                            on_row=on_row, interleave=True)}
+        for point in group:
+            key = _point_key(point)
+            auto, best = timed.get(("auto",) + key), timed.get((impl,) + key)
+            if auto and best and auto["status"] == best["status"] == "ok":
+                checks.append({**dict(zip(("api", "shape", "pass", "dtype", "mode"), key)), "fastest": impl, "chose": auto["chose"], "auto_s": auto["median_s"],
+                               "fastest_s": best["median_s"], "ratio": auto["median_s"] / best["median_s"]})
+    return checks
 
 
 def interference_check(points, impls, rows, min_time_s, min_samples) -> list[dict]:

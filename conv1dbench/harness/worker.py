@@ -1,12 +1,12 @@
 """Implementations timed over a list of points, in a process of their own.
 
 ``python -m conv1dbench.harness.worker`` reads ``{"impls", "points", "min_time_s", "min_samples"}``
-as JSON on stdin and prints one JSON row per (point, implementation) on stdout as soon as it is
-measured (the parent shows progress from them).  The runner gives each implementation a worker of
-its own; only its interference check puts several in one.  A point that raises is recorded as ``failed`` with the error; the next
-point still runs.  Each implementation gets a process so that thread pools (Numba's OpenMP,
-OpenBLAS, pocketfft, torch) never compete (:mod:`conv1dbench.harness.runner` measures how much that
-matters).
+as JSON on stdin (and optionally ``"interleave": true``: the implementations timed in turn, sample by
+sample) and prints one JSON row per (point, implementation) on stdout as soon as it is measured (the
+parent shows progress from them).  A point that raises is recorded as ``failed`` with the error; the
+next point still runs.  The runner gives each implementation a worker of its own, so that thread
+pools (Numba's OpenMP, OpenBLAS, pocketfft, torch) never compete; only its interference check and
+its check of auto put several in one (:mod:`conv1dbench.harness.runner`).
 """
 
 from __future__ import annotations
@@ -14,35 +14,71 @@ from __future__ import annotations
 import json
 import sys
 
-from ..timing import measure
+from ..timing import measure, measure_interleaved
 from .cases import data, kind, make_case, skip_reason
 from .grid import PARAMS, flops, label
 
 
 def row_for(impl: str, point: dict, min_time_s: float, min_samples: int) -> dict:
     """Measure ``impl`` on ``point``: the tidy row (parameters, status, timing, GFLOP/s, error)."""
-    row = {key: point.get(key) for key in PARAMS}
-    row.update(impl=impl, kind=kind(impl), shape=label(point), status="ok", reason=None)
+    row = _row(impl, point)
     reason = skip_reason(impl, point)
     if reason:
         row.update(status="skipped", reason=reason)
         return row
     try:
         case = make_case(impl, point, data(point))
-        t = measure(case.call, min_time_s=min_time_s, min_samples=min_samples)
-        row.update(median_s=t.median_s, q25_s=t.q25_s, q75_s=t.q75_s, calls=t.calls,
-                   first_call_s=t.first_call_s, gflops=flops(point) / t.median_s / 1e9,
-                   max_error=case.error(), chose=case.chose)
+        _record(row, point, case, measure(case.call, min_time_s=min_time_s, min_samples=min_samples))
     except Exception as exc:  # noqa: BLE001 - recorded in the table, the sweep goes on
-        row.update(status="failed", reason=f"{type(exc).__name__}: {exc}"[:300])
+        row.update(status="failed", reason=_why(exc))
     return row
+
+
+def rows_interleaved(impls: list[str], point: dict, min_time_s: float, min_samples: int) -> list[dict]:
+    """Measure all of ``impls`` on ``point`` in turn, sample by sample (for their ratios); one row each.
+
+    If one of them is skipped or fails, all their rows say so: a ratio needs both.
+    """
+    rows = [_row(impl, point) for impl in impls]
+    try:
+        reasons = [reason for reason in map(lambda impl: skip_reason(impl, point), impls) if reason]
+        if reasons:
+            raise ValueError(reasons[0])
+        arrays = data(point)
+        cases = [make_case(impl, point, arrays) for impl in impls]
+        timings = measure_interleaved([case.call for case in cases], min_time_s=min_time_s, min_samples=min_samples)
+        for row, case, timing in zip(rows, cases, timings):
+            _record(row, point, case, timing)
+    except Exception as exc:  # noqa: BLE001 - recorded, the check goes on
+        for row in rows:
+            row.update(status="failed", reason=_why(exc))
+    return rows
+
+
+def _row(impl: str, point: dict) -> dict:
+    row = {key: point.get(key) for key in PARAMS}
+    row.update(impl=impl, kind=kind(impl), shape=label(point), status="ok", reason=None)
+    return row
+
+
+def _record(row: dict, point: dict, case, t) -> None:
+    row.update(median_s=t.median_s, q25_s=t.q25_s, q75_s=t.q75_s, calls=t.calls,
+               first_call_s=t.first_call_s, gflops=flops(point) / t.median_s / 1e9,
+               max_error=case.error(), chose=case.chose)
+
+
+def _why(exc: Exception) -> str:
+    return f"{type(exc).__name__}: {exc}"[:300]
 
 
 def main() -> None:
     job = json.load(sys.stdin)
     for point in job["points"]:
-        for impl in job["impls"]:
-            row = row_for(impl, point, job["min_time_s"], job["min_samples"])
+        if job.get("interleave"):
+            rows = rows_interleaved(job["impls"], point, job["min_time_s"], job["min_samples"])
+        else:
+            rows = [row_for(impl, point, job["min_time_s"], job["min_samples"]) for impl in job["impls"]]
+        for row in rows:
             print(json.dumps(row), flush=True)
 
 
