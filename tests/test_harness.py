@@ -86,6 +86,8 @@ def test_auto_is_timed_again_beside_the_fastest_backend(toy_run):
         assert c["fastest"] == ours.loc[ours.median_s.idxmin(), "impl"]
         assert c["chose"] in ("numba", "im2col", "fft", "naive")
         assert c["ratio"] == pytest.approx(c["auto_s"] / c["fastest_s"]) and c["auto_s"] > 0
+        assert ("scipy_s" in c) == (api == "signal")  # scipy takes its turn beside auto on signals only
+    assert checks[("signal", grid.label(SIGNAL))]["scipy_s"] > 0
 
 
 def test_report_is_rebuilt_identically(toy_run, tmp_path):
@@ -96,7 +98,8 @@ def test_report_is_rebuilt_identically(toy_run, tmp_path):
     text = (tmp_path / "a" / "report.md").read_text()
     for fragment in ("## Machine", "measured peak", "## Findings", "vs scipy", "max error", "First call",
                      "Interference check", "Skipped and failed", "auto decided from: the shipped cost models",
-                     "## Auto's choices", "chose the fastest backend at"):
+                     "## Auto's choices", "chose the fastest backend at", "scipy / auto",
+                     "auto vs scipy.signal.convolve, timed in turn"):
         assert fragment in text
     csv = pd.read_csv(tmp_path / "a" / "report.csv")
     assert list(csv.columns) == report.COLUMNS

@@ -96,7 +96,7 @@ def markdown(run: Run, frame, images: list[str] = ()) -> str:
     times, best_impl, key = _best_table(frame)
     fastest_rows = (frame[frame.status == "ok"].sort_values("median_s").groupby(key + ["impl"]).head(1)
                     .set_index(key + ["impl"]))
-    paired = _auto_ratios(meta)
+    paired = _auto_checks(meta)
     lines += ["", "## Findings", ""] + _findings(frame, times, best_impl, paired)
     for group, sub in times.groupby(level=[0, 1, 2, 3], sort=True):
         api, direction, dtype, mode = group
@@ -112,7 +112,7 @@ def markdown(run: Run, frame, images: list[str] = ()) -> str:
             row = fastest_rows.loc[index + (name,)]
             pct = 100 * row.gflops / peak.get("gemm_gflops", {}).get(dtype, np.nan)
             ratios = [_fmt_ratio(r.get(p, np.nan) / r[name]) for p in peers]
-            auto = _fmt_ratio(paired.get(index, r.get("auto", np.nan) / r[name]))
+            auto = _fmt_ratio(paired[index]["ratio"] if index in paired else r.get("auto", np.nan) / r[name])
             lines.append(f"| {shape} | {name} | {r[name] * 1e3:.3g} | {row.gflops:.3g} | {pct:.0f}% | "
                          + " | ".join(ratios) + f" | {auto} | {row.max_error:.1e} |")
     lines += ["", "`vs X` = X's time / the fastest of our backends' time (above 1: ours is faster). "
@@ -133,6 +133,8 @@ def markdown(run: Run, frame, images: list[str] = ()) -> str:
 
 
 def _findings(frame, times, best_impl, paired) -> list[str]:
+    import pandas as pd
+
     out = []
     for (api, dtype), sub in times.groupby(level=[0, 2], sort=True):
         wins = best_impl[sub.index].value_counts()
@@ -143,19 +145,26 @@ def _findings(frame, times, best_impl, paired) -> list[str]:
         if peer[0] in sub:
             line += _spread(f"vs {peer[1]}", sub[peer[0]] / best)
         if "auto" in sub:
-            regret = (np.array([paired[index] for index in sub.index if index in paired]) if paired
+            regret = (np.array([paired[index]["ratio"] for index in sub.index if index in paired]) if paired
                       else (sub["auto"] / best).dropna().to_numpy())
             if len(regret):
                 line += f"; auto / fastest: median {np.median(regret):.2f}, worst {regret.max():.2f}"
             if api == "signal" and "scipy" in sub:
-                line += _spread("auto vs scipy.signal.convolve", sub["scipy"] / sub["auto"])
+                sweep = sub["scipy"] / sub["auto"]
+                beside = pd.Series({i: paired[i]["scipy_s"] / paired[i]["auto_s"] for i in sub.index
+                                    if "scipy_s" in paired.get(i, {})}, dtype=float)
+                if len(beside):  # timed in one loop with auto; the sweep's ratio beside it
+                    line += (_spread("auto vs scipy.signal.convolve, timed in turn", beside)
+                             + _spread("in the sweep's best rounds", sweep))
+                else:
+                    line += _spread("auto vs scipy.signal.convolve", sweep)
         out.append(line)
     return out
 
 
-def _auto_ratios(meta) -> dict:
-    """Auto's regret per point from the runner's side-by-side check, keyed like the report's tables."""
-    return {(c["api"], c["pass"], c["dtype"], c["mode"], c["shape"]): c["ratio"] for c in meta.get("auto_check", [])}
+def _auto_checks(meta) -> dict:
+    """The runner's side-by-side check of auto (its regret, and scipy beside it), keyed like the report's tables."""
+    return {(c["api"], c["pass"], c["dtype"], c["mode"], c["shape"]): c for c in meta.get("auto_check", [])}
 
 
 def _auto_section(meta, times) -> list[str]:
@@ -164,24 +173,32 @@ def _auto_section(meta, times) -> list[str]:
         return []
     right = sum(c["chose"] == c["fastest"] for c in checks)
     ratios = np.array([c["ratio"] for c in checks])
+    vs_scipy = {id(c): c["scipy_s"] / c["auto_s"] for c in checks if "scipy_s" in c}
     lines = ["", "## Auto's choices", "",
              "After the sweep, auto and the backend fastest at each point (best of rounds) were timed again in one "
              "process, in turn sample by sample, so that a slow stretch of this shared machine hits both alike; "
-             "`auto / fastest` is auto's regret. The sweep's own ratio (best of rounds of each, timed in separate "
-             "processes at different minutes) is shown beside it.", "",
+             "`auto / fastest` is auto's regret. At signal points scipy.signal.convolve took its turn in the same "
+             "loop (`scipy / auto`: above 1, auto is faster). The sweep's own ratio (best of rounds of each, timed "
+             "in separate processes at different minutes) is shown beside it.", "",
              f"- auto chose the fastest backend at {right} of {len(checks)} points",
              f"- regret: median {np.median(ratios):.2f}, worst {ratios.max():.2f}; "
-             f"above 1.1 at {int((ratios > 1.1).sum())} of them", "",
-             "Points where auto chose another backend, or its regret is above 1.1:", "",
-             "| point | fastest | auto chose | fastest (ms) | auto (ms) | auto / fastest | in the sweep |",
-             "|---|---|---|---:|---:|---:|---:|"]
+             f"above 1.1 at {int((ratios > 1.1).sum())} of them"]
+    if vs_scipy:
+        speedups = np.array(list(vs_scipy.values()))
+        lines.append(f"- auto vs scipy.signal.convolve: median {_fmt_ratio(np.median(speedups))}, worst "
+                     f"{_fmt_ratio(speedups.min())}; slower than scipy at {int((speedups < 1).sum())} of "
+                     f"{len(speedups)} signal points")
+    lines += ["", "Points where auto chose another backend, its regret is above 1.1, or scipy was faster:", "",
+              "| point | fastest | auto chose | fastest (ms) | auto (ms) | auto / fastest | in the sweep | scipy / auto |",
+              "|---|---|---|---:|---:|---:|---:|---:|"]
     for c in sorted(checks, key=lambda c: -c["ratio"]):
-        if c["chose"] == c["fastest"] and c["ratio"] <= 1.1:
+        if c["chose"] == c["fastest"] and c["ratio"] <= 1.1 and vs_scipy.get(id(c), np.inf) >= 1:
             continue
         index = (c["api"], c["pass"], c["dtype"], c["mode"], c["shape"])
         sweep = times.loc[index, "auto"] / times.loc[index, c["fastest"]] if index in times.index else np.nan
         lines.append(f"| {c['api']} {c['shape']} {c['pass']} {c['dtype']} {c['mode']} | {c['fastest']} | {c['chose']} | "
-                     f"{c['fastest_s'] * 1e3:.3g} | {c['auto_s'] * 1e3:.3g} | {c['ratio']:.2f} | {sweep:.2f} |")
+                     f"{c['fastest_s'] * 1e3:.3g} | {c['auto_s'] * 1e3:.3g} | {c['ratio']:.2f} | {sweep:.2f} | "
+                     f"{_fmt_ratio(vs_scipy.get(id(c), np.nan))} |")
     return lines
 
 

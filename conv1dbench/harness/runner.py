@@ -25,6 +25,8 @@ from pathlib import Path
 
 from .._registry import BACKEND_NAMES
 
+#: Peers timed once more beside auto at signal points (auto's speed target is set against scipy).
+AUTO_CHECK_PEERS = ("scipy",)
 WORKER_ENV = {"MALLOC_MMAP_THRESHOLD_": str(2**30), "MALLOC_TRIM_THRESHOLD_": str(2**31)}
 
 
@@ -107,6 +109,7 @@ def sweep(points: list[dict], impls: list[str], *, min_time_s: float = 0.1, min_
     with several rounds the report keeps each measurement's best round (all rounds are in the rows).
     """
     from ..machine import machine_info
+    from .cases import skip_reason
     from .peak import measure_peak
 
     meta = {"date": datetime.datetime.now().isoformat(timespec="seconds"), "command": command, "grid": grid,
@@ -119,7 +122,10 @@ def sweep(points: list[dict], impls: list[str], *, min_time_s: float = 0.1, min_
 
         meta["auto"] = _select.knowledge()
     check_auto = "auto" in impls and any(impl in BACKEND_NAMES for impl in impls)
-    bar = _progress(len(points) * (len(impls) * rounds + 2 * check_auto), progress)
+    beside = [peer for peer in AUTO_CHECK_PEERS if peer in impls] if check_auto else []
+    extra = sum(2 + sum(p["api"] == "signal" and not skip_reason(peer, p) for peer in beside)
+                for p in points) if check_auto else 0
+    bar = _progress(len(points) * len(impls) * rounds + extra, progress)
     run = Run(meta)
     for r in range(rounds):  # the order rotates, so no implementation always runs at the same time
         for impl in impls[r % len(impls):] + impls[:r % len(impls)]:
@@ -128,22 +134,27 @@ def sweep(points: list[dict], impls: list[str], *, min_time_s: float = 0.1, min_
             run.rows += [{**row, "round": r + 1} for row in rows]
     if check_auto:
         bar.set_postfix_str("auto beside the fastest backend")
-        meta["auto_check"] = auto_check(points, run.rows, min_time_s, min_samples, on_row=lambda row: bar.update(1))
+        meta["auto_check"] = auto_check(points, run.rows, min_time_s, min_samples, peers=beside,
+                                        on_row=lambda row: bar.update(1))
     bar.close()
     if interference:
         meta["interference"] = interference_check(points, impls, run.rows, min_time_s, min_samples)
     return run
 
 
-def auto_check(points, rows, min_time_s, min_samples, on_row=None) -> list[dict]:
+def auto_check(points, rows, min_time_s, min_samples, peers=(), on_row=None) -> list[dict]:
     """Auto's regret per point, timed beside the fastest of our backends: ``auto_s / fastest_s``.
 
     The sweep's best-of-rounds times of auto and of the fastest backend come from different
     processes at different minutes; on a shared machine one can land in a slow stretch (2x and more
     on memory-bound work) and the other not, whatever auto chose.  So after the sweep, auto and the
     backend that was fastest at the point are timed again in one worker, in turn sample by sample
-    (:func:`conv1dbench.timing.measure_interleaved`), where every stretch hits both alike.
+    (:func:`conv1dbench.timing.measure_interleaved`), where every stretch hits both alike.  At signal
+    points the ``peers`` (scipy: auto's speed target is set against it) take their turns in the same
+    loop, and each check gets ``<peer>_s``.
     """
+    from .cases import skip_reason
+
     fastest = {}
     for r in rows:
         if r["status"] == "ok" and r["impl"] in BACKEND_NAMES:
@@ -154,17 +165,22 @@ def auto_check(points, rows, min_time_s, min_samples, on_row=None) -> list[dict]
     for point in points:
         key = _point_key(point)
         if key in fastest:
-            groups.setdefault(fastest[key][1], []).append(point)
+            beside = tuple(peer for peer in peers if point["api"] == "signal" and not skip_reason(peer, point))
+            groups.setdefault((fastest[key][1], beside), []).append(point)
     checks = []
-    for impl, group in groups.items():
-        timed = {_key(r): r for r in _work(["auto", impl], group, 2 * min_time_s, min_samples,
+    for (impl, beside), group in groups.items():
+        timed = {_key(r): r for r in _work(["auto", impl, *beside], group, 2 * min_time_s, min_samples,
                                             on_row=on_row, interleave=True)}
         for point in group:
             key = _point_key(point)
             auto, best = timed.get(("auto",) + key), timed.get((impl,) + key)
             if auto and best and auto["status"] == best["status"] == "ok":
-                checks.append({**dict(zip(("api", "shape", "pass", "dtype", "mode"), key)), "fastest": impl, "chose": auto["chose"], "auto_s": auto["median_s"],
-                               "fastest_s": best["median_s"], "ratio": auto["median_s"] / best["median_s"]})
+                check = {**dict(zip(("api", "shape", "pass", "dtype", "mode"), key)), "fastest": impl,
+                         "chose": auto["chose"], "auto_s": auto["median_s"], "fastest_s": best["median_s"],
+                         "ratio": auto["median_s"] / best["median_s"]}
+                for peer in beside:
+                    check[f"{peer}_s"] = timed[(peer,) + key]["median_s"]
+                checks.append(check)
     return checks
 
 
