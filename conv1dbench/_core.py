@@ -28,6 +28,10 @@ from __future__ import annotations
 
 import numpy as np
 
+class NonFiniteInput(ValueError):
+    """An operand holds NaN or Inf where the caller asked for finite input only (auto's FFT, SPEC section 1)."""
+
+
 CORE_DTYPES = frozenset(np.dtype(t) for t in (np.float32, np.float64, np.complex64, np.complex128, np.int64))
 
 

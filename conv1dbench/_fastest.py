@@ -63,7 +63,8 @@ def fastest(op, *args, explain: bool = False, **kwargs):
     else:
         problem = _layer.prepare(a["x"], a["weight"], a["stride"], a["padding"], a["dilation"], a["groups"])
         direction = "backward" if name == "conv1d_backward" else "forward"
-        choice, reason, details = _layer.backend_for(problem, "auto", direction)
+        also = (a["grad_output"],) if direction == "backward" else ()  # FFT must not spread its NaN either
+        choice, reason, details = _layer.backend_for(problem, "auto", direction, also=also)
         shortest, dtype = min(problem.x.shape[2], problem.w.shape[2]), problem.dtype
     if not explain:
         return choice

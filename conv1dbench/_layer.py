@@ -19,7 +19,7 @@ from ._core import output_length
 from ._dask import is_dask_array
 from ._device import DEVICE_RULE, any_on_device, cuda_module, is_device_array
 from ._registry import check_name, get_backend
-from ._select import decide
+from ._select import decide, run as run_checked
 
 LAYER_DTYPES = "float32, float64, complex64 and complex128"
 PADDING_STRINGS = ("valid", "same", "full")
@@ -133,14 +133,15 @@ def prepare(x, weight, stride, padding, dilation, groups, backend="auto") -> Lay
                         pad_left, pad_right, stride, dilation, groups, l_out, unbatched, dtype)
 
 
-def backend_for(p: LayerProblem, backend, direction: str = "forward") -> tuple[str, str, dict]:
-    """The backend to run, why, and auto's numbers (as :func:`conv1dbench._signal.backend_for`)."""
+def backend_for(p: LayerProblem, backend, direction: str = "forward", finite=None, also=()) -> tuple[str, str, dict]:
+    """The backend to run, why, and auto's numbers (as :func:`conv1dbench._signal.backend_for`);
+    ``also``: the operands beyond ``x`` and ``weight`` (the backward pass's ``grad_output``)."""
     if p.device is not None:
         return "cuda", DEVICE_RULE, {}
     if backend != "auto":
         return check_name(backend), "requested", {}
     return decide(p.x, p.w, min(p.x.shape[2], p.w.shape[2]), p.groups, direction, l_out=p.l_out,
-                  stride=p.stride, dilation=p.dilation, pads=(p.pad_left, p.pad_right))
+                  stride=p.stride, dilation=p.dilation, pads=(p.pad_left, p.pad_right), finite=finite, also=also)
 
 
 def _checked_bias(bias, c_out: int):
@@ -209,8 +210,12 @@ def conv1d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, *, b
     p = prepare(x, weight, stride, padding, dilation, groups, backend)
     if bias is not None:
         bias = _checked_bias(bias, p.w.shape[0])
-    name = backend_for(p, backend)[0]
-    y = get_backend(name, p.dtype).forward(p.x, p.w, p.pad_left, p.pad_right, p.stride, p.dilation, p.groups)
+
+    def forward(name, **finite):
+        return get_backend(name, p.dtype).forward(p.x, p.w, p.pad_left, p.pad_right, p.stride, p.dilation,
+                                                  p.groups, **finite)
+
+    y = run_checked(lambda finite: backend_for(p, backend, finite=finite)[0], forward, backend == "auto")
     if bias is not None:
         if p.device is not None:
             p.device.add_bias(y, bias)
@@ -276,11 +281,16 @@ def conv1d_backward(grad_output, x, weight, stride=1, padding=0, dilation=1, gro
         g = g.reshape((1,) + g.shape) if p.unbatched else g
     else:
         g = np.ascontiguousarray(g[None] if p.unbatched else g, dtype=p.dtype)
-    name = backend_for(p, backend, "backward")[0]
-    module = get_backend(name, p.dtype)
     w, xs = (np.conj(p.w), np.conj(p.x)) if p.dtype.kind == "c" else (p.w, p.x)
-    grad_x = module.backward_input(g, w, length, p.pad_left, p.pad_right, p.stride, p.dilation, p.groups)
-    grad_w = module.backward_weight(g, xs, taps, p.pad_left, p.pad_right, p.stride, p.dilation, p.groups)
+    geometry = (p.pad_left, p.pad_right, p.stride, p.dilation, p.groups)
+
+    def gradients(name, **finite):
+        module = get_backend(name, p.dtype)
+        return (module.backward_input(g, w, length, *geometry, **finite),
+                module.backward_weight(g, xs, taps, *geometry, **finite))
+
+    grad_x, grad_w = run_checked(lambda finite: backend_for(p, backend, "backward", finite, also=(g,))[0],
+                                 gradients, backend == "auto")
     if not bias:
         grad_b = None
     elif p.device is not None:

@@ -13,9 +13,11 @@ For a core problem (:mod:`conv1dbench._core`) auto decides, in this order:
 4. **Rule** (no model for this dtype and direction): direct (``numba``, or ``im2col`` for
    GEMM-sized layers) when the shorter operand has at most :data:`DIRECT_MAX_TAPS` samples, else FFT.
 
-Whatever wins, an input holding NaN or Inf never runs on ``fft``: FFT spreads a non-finite value to
-every output, where a direct method keeps it in the windows that touch it (SPEC section 1).  The
-check runs only when FFT would win.
+Whatever wins, an input holding NaN or Inf never runs to the end on ``fft``: FFT spreads a
+non-finite value to every output, where a direct method keeps it in the windows that touch it (SPEC
+section 1).  A call (:func:`run`) lets the fft backend find it, at no cost, in the transforms it
+makes anyway, and runs the best direct backend when it does; :func:`conv1dbench.fastest`, which
+runs nothing, reads the operands.
 
 A decision is cached per problem (shapes, dtype, geometry, direction), so a repeated call costs a
 dictionary lookup.  ``configure_auto(measure=True)`` makes auto time the candidates on the first
@@ -30,6 +32,7 @@ import time
 import numpy as np
 
 from . import _model, _wisdom
+from ._core import NonFiniteInput
 from ._registry import BACKEND_NAMES, get_backend, is_available
 
 #: Longest kernel (shorter operand) for which the rule runs direct, per core dtype; None: always.
@@ -119,8 +122,14 @@ def choose(x: np.ndarray, w: np.ndarray, shortest: int, groups: int = 1, directi
     return name, source
 
 
-def decide(x, w, shortest, groups=1, direction="forward", *, l_out, stride=1, dilation=1, pads=(0, 0)):
-    """:func:`choose`, plus the timings or predictions behind the choice: ``(name, source, details)``."""
+def decide(x, w, shortest, groups=1, direction="forward", *, l_out, stride=1, dilation=1, pads=(0, 0),
+           finite=None, also=()):
+    """:func:`choose`, plus the timings or predictions behind the choice: ``(name, source, details)``.
+
+    ``finite``: whether the operands (``x``, ``w`` and the arrays in ``also``) are all finite; None:
+    read them to find out, where FFT wins.  :func:`run` passes True (the fft backend checks them as
+    it goes), then False if it found otherwise.
+    """
     dtype = x.dtype
     if dtype.kind == "i":
         return _direct(), "integer input: direct is exact for any magnitude", {}
@@ -134,10 +143,28 @@ def decide(x, w, shortest, groups=1, direction="forward", *, l_out, stride=1, di
         _state.decisions[cached] = decision
     ranking, source, details = decision
     name = ranking[0]
-    if name == "fft" and not (np.isfinite(x).all() and np.isfinite(w).all()):
+    if name == "fft" and finite is None:
+        finite = all(np.isfinite(a).all() for a in (x, w, *also))
+    if name == "fft" and not finite:
         name = next((n for n in ranking if n != "fft"), _direct())
         source = "input holds NaN or Inf: FFT would spread it to every output"
     return name, source, details
+
+
+def run(choose, call, auto: bool):
+    """``call(name, **finite)`` on the backend ``choose(finite)`` names (a front end's ``backend_for``).
+
+    Under auto an FFT choice runs with ``finite=True`` and no check beforehand: the fft backend
+    raises NonFiniteInput on the first transform that shows a NaN or Inf, before writing any
+    output, and the call runs again on the best direct backend.
+    """
+    name = choose(True if auto else None)
+    if not (auto and name == "fft"):
+        return call(name)
+    try:
+        return call(name, finite=True)
+    except NonFiniteInput:
+        return call(choose(False))
 
 
 def _rank(key, x, w, shortest, groups, direction, l_out, stride, dilation, pads):

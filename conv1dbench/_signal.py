@@ -25,7 +25,7 @@ from . import _dask
 from ._dask import any_dask
 from ._device import any_on_device, cuda_module
 from ._registry import check_name, get_backend
-from ._select import decide
+from ._select import decide, run as run_checked
 
 MODES = ("full", "same", "valid")
 _MODE_SET = frozenset(MODES)
@@ -153,19 +153,24 @@ def _broadcast(a: np.ndarray, lead: tuple) -> np.ndarray:
     return a if a.shape[:-1] == lead else np.broadcast_to(a, lead + a.shape[-1:])
 
 
-def backend_for(problem: SignalProblem, backend) -> tuple[str, str, dict]:
-    """The backend to run, why (``"requested"`` unless auto chose it), and auto's numbers."""
+def backend_for(problem: SignalProblem, backend, finite=None) -> tuple[str, str, dict]:
+    """The backend to run, why (``"requested"`` unless auto chose it), and auto's numbers.
+
+    ``finite``: what is known of the operands' finiteness (:func:`conv1dbench._select.decide`)."""
     if backend != "auto":
         return check_name(backend), "requested", {}
     p = problem
     l_out = p.x.shape[2] + p.pad_left + p.pad_right - p.w.shape[2] + 1
-    return decide(p.x, p.w, p.shortest, p.groups, l_out=l_out, pads=(p.pad_left, p.pad_right))
+    return decide(p.x, p.w, p.shortest, p.groups, l_out=l_out, pads=(p.pad_left, p.pad_right), finite=finite)
 
 
 def run(problem: SignalProblem, backend) -> np.ndarray:
-    name = backend_for(problem, backend)[0]
     p = problem
-    y = get_backend(name, p.x.dtype).forward(p.x, p.w, p.pad_left, p.pad_right, 1, 1, p.groups)
+
+    def forward(name, **finite):
+        return get_backend(name, p.x.dtype).forward(p.x, p.w, p.pad_left, p.pad_right, 1, 1, p.groups, **finite)
+
+    y = run_checked(lambda finite: backend_for(p, backend, finite)[0], forward, backend == "auto")
     y = y.reshape(p.lead + y.shape[-1:])
     if p.reverse:
         y = y[..., ::-1]

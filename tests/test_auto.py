@@ -53,6 +53,47 @@ def test_no_fft_on_non_finite_input_whatever_the_model_says(auto_models):
     assert name == min(direct, key=direct.get) and "NaN or Inf" in details["rule"]
 
 
+@pytest.mark.parametrize("value", [np.nan, np.inf, -np.inf])
+@pytest.mark.parametrize("dtype", [np.float32, np.complex128], ids=["float32", "complex128"])
+def test_fft_finds_non_finite_operands_in_its_own_transforms(value, dtype):
+    from conv1dbench._backends import fft
+    from conv1dbench._core import NonFiniteInput
+
+    rng = np.random.default_rng(3)
+    x, w, g = (rng.standard_normal(shape).astype(dtype) for shape in [(2, 4, 3000), (6, 2, 9), (2, 6, 2992)])
+    geometry = (0, 0, 1, 1, 2)  # pads, stride, dilation, groups
+    forward = lambda x, w: fft.forward(x, w, *geometry, finite=True)
+    grad_x = lambda g, w: fft.backward_input(g, w, 3000, *geometry, finite=True)
+    grad_w = lambda g, x: fft.backward_weight(g, x, 9, *geometry, finite=True)
+    assert forward(x, w).shape == (2, 6, 2992) and grad_x(g, w).shape == x.shape and grad_w(g, x).shape == w.shape
+    for call, operands in [(forward, (x, w)), (grad_x, (g, w)), (grad_w, (g, x))]:
+        for i in range(2):
+            bad = [a.copy() for a in operands]
+            bad[i][(1,) * bad[i].ndim] = value  # one sample, inside a block: its row's sum shows it
+            with pytest.raises(NonFiniteInput, match="NaN or Inf"):
+                call(*bad)
+    huge = np.full((1, 1, 64), np.finfo(np.float32).max, dtype=np.float32)  # finite, but its sum overflows
+    with pytest.raises(NonFiniteInput):
+        fft.forward(huge, np.ones((1, 1, 3), np.float32), *geometry[:4], 1, finite=True)
+    assert np.isnan(fft.forward(x, np.full_like(w, np.nan), *geometry)).all()  # asked plainly: FFT spreads it
+
+
+def test_auto_runs_direct_where_fft_meets_nan_in_the_gradient(auto_models):
+    auto_models(fake_models())
+    rng = np.random.default_rng(4)
+    x, w = rng.standard_normal((1, 1, 20_000)), rng.standard_normal((1, 1, 4_000))
+    g = rng.standard_normal((1, 1, 16_001))
+    assert cb.fastest("conv1d_backward", g, x, w) == "fft"  # a long kernel: FFT, while all is finite
+    g[0, 0, 8_000] = np.nan
+    assert cb.fastest("conv1d_backward", g, x, w) != "fft"
+    grad_x, grad_w, _ = cb.conv1d_backward(g, x, w)
+    expected = cb.conv1d_backward(g, x, w, backend="numba")
+    np.testing.assert_array_equal(np.isnan(grad_x), np.isnan(expected[0]))  # NaN only where the window met it
+    assert np.isfinite(grad_x).sum() == 20_000 - 4_000
+    np.testing.assert_allclose(grad_x[np.isfinite(grad_x)], expected[0][np.isfinite(expected[0])], rtol=1e-10)
+    assert np.isnan(grad_w).all() and np.isnan(expected[1]).all()  # every weight met the NaN
+
+
 def _synthetic_measurements(points):
     rows = []
     for p in points:

@@ -10,7 +10,14 @@ set stays small however long or large the input.  Transforms run on one thread: 
 ``workers`` gave no steady gain on these batched transforms on 2 cores.
 
 Rounding error is spread over all outputs (SPEC section 5 states the bound), and so is a NaN or
-Inf: ``backend="auto"`` never picks this backend for non-finite input.  Integer problems are
+Inf.  ``backend="auto"`` never lets that happen, and checks nothing beforehand for it: it calls with
+``finite=True``, and every transform of an operand is then checked at its zero-frequency bin, the
+sum of its samples, which any NaN or Inf among them makes NaN or Inf (no step of a transform turns a
+non-finite value finite).  A hit raises :class:`~conv1dbench._core.NonFiniteInput` before any
+output is written, and auto runs a direct backend instead.  The check reads a few numbers per
+transformed row; checking the input itself would read it once more (4% of a 3 ms call).  A finite
+input whose sums overflow is caught too, rightly: its FFT result would not be finite either.
+Integer problems are
 computed in float64 and rounded, which is exact only while ``max|x| * sum|w| < 2**40``; beyond that
 this backend raises ``ValueError`` rather than return a wrong integer.
 """
@@ -22,7 +29,7 @@ import math
 import numpy as np
 import scipy.fft
 
-from .._core import CORE_DTYPES, output_length, spread, valid_range
+from .._core import CORE_DTYPES, NonFiniteInput, output_length, spread, valid_range
 
 DTYPES = CORE_DTYPES
 
@@ -95,13 +102,21 @@ def forward_work(length: int, span: int, real: bool, batch: int, c_in: int, c_ou
     return _work(length, span, real, rows, kernels, products, block)
 
 
+def _witness(spectra: np.ndarray, what: str) -> np.ndarray:
+    """``spectra``, after checking its zero-frequency bins (its rows' sums) for NaN and Inf."""
+    if not np.isfinite(spectra[..., 0]).all():
+        raise NonFiniteInput(f"{what} holds NaN or Inf (or sums beyond the dtype's range)")
+    return spectra
+
+
 def _counts(batch, c_in, c_out, groups):
     """Rows transformed per block, kernels transformed, and spectral products per frequency."""
     products = batch * c_out * (c_in // groups)
     return batch * (c_in + c_out), c_out * (c_in // groups), products
 
 
-def forward(x, w, pad_left, pad_right, stride, dilation, groups):
+def forward(x, w, pad_left, pad_right, stride, dilation, groups, *, finite=False):
+    """The core cross-correlation; ``finite=True``: raise NonFiniteInput on NaN/Inf in ``x`` or ``w``."""
     batch, c_in, length = x.shape
     c_out, c_per_group, taps = w.shape
     l_out = output_length(length, taps, pad_left, pad_right, stride, dilation)
@@ -115,12 +130,14 @@ def forward(x, w, pad_left, pad_right, stride, dilation, groups):
                 f"backend 'fft' cannot give exact integers here: max|in1| * sum|in2| = {bound:.3g} "
                 f"is not below 2**40; use a direct backend ('numba', 'im2col' or 'naive')")
     dtype = np.dtype(np.float64) if integer else x.dtype
-    plan = _Plan(length, span, batch, c_in, c_out, groups, dtype)
+    plan = _Plan(length, span, batch, c_in, c_out, groups, dtype, finite)
 
     # The dilated kernel, reversed: correlation with w is convolution with this.
     kernel = np.zeros((c_out, c_per_group, span), dtype=dtype)
     kernel[:, :, ::dilation] = w[:, :, ::-1]
     kernel_spectra = plan.transform(kernel, n=plan.size, axis=-1)
+    if finite:
+        _witness(kernel_spectra, "in2 (the kernel)")
     kernel_spectra = kernel_spectra.reshape(groups, c_out // groups, c_per_group, 1, -1)
 
     # Output l is index first + l*stride of the full convolution (x[i] * kernel[k] lands at i + k);
@@ -157,10 +174,10 @@ def forward(x, w, pad_left, pad_right, stride, dilation, groups):
 class _Plan:
     """The block length, transform size and step size of one :func:`forward` call."""
 
-    def __init__(self, length, span, batch, c_in, c_out, groups, dtype):
+    def __init__(self, length, span, batch, c_in, c_out, groups, dtype, finite=False):
         real = dtype.kind == "f"
         self.transform, self.inverse = (scipy.fft.rfft, scipy.fft.irfft) if real else (scipy.fft.fft, scipy.fft.ifft)
-        self.length, self.span, self.groups, self.dtype = length, span, groups, dtype
+        self.length, self.span, self.groups, self.dtype, self.finite = length, span, groups, dtype, finite
         self.c_per_group, self.out_per_group = c_in // groups, c_out // groups
         self.block = block_length(length, span, real, *_counts(batch, c_in, c_out, groups))
         self.size = scipy.fft.next_fast_len(self.block + span - 1, real=real)
@@ -189,6 +206,8 @@ class _Plan:
         # one block: the transform pads it to `size` itself
         blocks = part.reshape(b, self.groups, self.c_per_group, nb, -1)
         spectra = self.transform(blocks, n=self.size, axis=-1)                  # (b, G, Cg, nb, F)
+        if self.finite:
+            _witness(spectra, "in1 (the signal)")
         if self.c_per_group == 1 and self.out_per_group == 1:  # depthwise / single channel: no channel sum
             spectra *= kernel_spectra.reshape(1, self.groups, 1, 1, -1)
             products = spectra
@@ -213,8 +232,10 @@ def _float_only(dtype) -> None:
         raise TypeError(f"backend 'fft' computes gradients in floating point only, not {dtype}")
 
 
-def backward_input(g, w, length, pad_left, pad_right, stride, dilation, groups):
-    """``grad_xpad = sum_o g_spread[o] (*) w_dilated[o, c]``: one batched transform of the gradient."""
+def backward_input(g, w, length, pad_left, pad_right, stride, dilation, groups, *, finite=False):
+    """``grad_xpad = sum_o g_spread[o] (*) w_dilated[o, c]``: one batched transform of the gradient.
+
+    ``finite=True``: raise NonFiniteInput on NaN/Inf in ``g`` or ``w`` (see the module's notes)."""
     _float_only(g.dtype)
     batch, c_out, _ = g.shape
     _, c_per_group, taps = w.shape
@@ -228,6 +249,8 @@ def backward_input(g, w, length, pad_left, pad_right, stride, dilation, groups):
     kernel[:, :, ::dilation] = w
     spectra = transform(g, n=size, axis=-1).reshape(batch, groups, out_per_group, -1)
     kernel_spectra = transform(kernel, n=size, axis=-1).reshape(groups, out_per_group, c_per_group, -1)
+    if finite:
+        _witness(spectra, "grad_output"), _witness(kernel_spectra, "weight")
     products = np.einsum("bgof,gocf->bgcf", spectra, kernel_spectra).reshape(batch, groups * c_per_group, -1)
     full = inverse(products, n=size, axis=-1)[..., :g.shape[2] + span - 1]  # grad_xpad, zero beyond
     grad = np.zeros((batch, groups * c_per_group, length), dtype=full.dtype)
@@ -236,9 +259,9 @@ def backward_input(g, w, length, pad_left, pad_right, stride, dilation, groups):
     return grad
 
 
-def backward_weight(g, x, taps, pad_left, pad_right, stride, dilation, groups):
+def backward_weight(g, x, taps, pad_left, pad_right, stride, dilation, groups, *, finite=False):
     """``grad_w[o, c, k]``: lag ``k*dilation`` of the correlation of ``x`` with the spread gradient,
-    summed over the batch in the frequency domain."""
+    summed over the batch in the frequency domain; ``finite=True`` as in :func:`backward_input`."""
     _float_only(x.dtype)
     batch, c_in, length = x.shape
     c_out = g.shape[1]
@@ -250,6 +273,8 @@ def backward_weight(g, x, taps, pad_left, pad_right, stride, dilation, groups):
     size = scipy.fft.next_fast_len(length + spread_len - 1, real=real)
     spectra = transform(x, n=size, axis=-1).reshape(batch, groups, c_per_group, -1)
     reversed_spectra = transform(g[..., ::-1], n=size, axis=-1).reshape(batch, groups, out_per_group, -1)
+    if finite:
+        _witness(spectra, "x"), _witness(reversed_spectra, "grad_output")
     products = np.einsum("bgcf,bgof->gocf", spectra, reversed_spectra).reshape(c_out, c_per_group, -1)
     full = inverse(products, n=size, axis=-1)  # index m: sum_t x[m - spread_len + 1 + t] * g[t]
     # grad_w[k] needs x[t + k*dilation - pad_left]: index k*dilation - pad_left + spread_len - 1

@@ -151,7 +151,7 @@ def _findings(frame, times, best_impl, paired) -> list[str]:
                 line += f"; auto / fastest: median {np.median(regret):.2f}, worst {regret.max():.2f}"
             if api == "signal" and "scipy" in sub:
                 sweep = sub["scipy"] / sub["auto"]
-                beside = pd.Series({i: paired[i]["scipy_s"] / paired[i]["auto_s"] for i in sub.index
+                beside = pd.Series({i: paired[i]["scipy_s"] / paired[i]["auto_beside_scipy_s"] for i in sub.index
                                     if "scipy_s" in paired.get(i, {})}, dtype=float)
                 if len(beside):  # timed in one loop with auto; the sweep's ratio beside it
                     line += (_spread("auto vs scipy.signal.convolve, timed in turn", beside)
@@ -173,12 +173,12 @@ def _auto_section(meta, times) -> list[str]:
         return []
     right = sum(c["chose"] == c["fastest"] for c in checks)
     ratios = np.array([c["ratio"] for c in checks])
-    vs_scipy = {id(c): c["scipy_s"] / c["auto_s"] for c in checks if "scipy_s" in c}
+    vs_scipy = {id(c): c["scipy_s"] / c["auto_beside_scipy_s"] for c in checks if "scipy_s" in c}
     lines = ["", "## Auto's choices", "",
              "After the sweep, auto and the backend fastest at each point (best of rounds) were timed again in one "
              "process, in turn sample by sample, so that a slow stretch of this shared machine hits both alike; "
-             "`auto / fastest` is auto's regret. At signal points scipy.signal.convolve took its turn in the same "
-             "loop (`scipy / auto`: above 1, auto is faster). The sweep's own ratio (best of rounds of each, timed "
+             "`auto / fastest` is auto's regret. At signal points auto was timed the same way beside "
+             "scipy.signal.convolve (`scipy / auto`: above 1, auto is faster). The sweep's own ratio (best of rounds of each, timed "
              "in separate processes at different minutes) is shown beside it.", "",
              f"- auto chose the fastest backend at {right} of {len(checks)} points",
              f"- regret: median {np.median(ratios):.2f}, worst {ratios.max():.2f}; "

@@ -123,8 +123,8 @@ def sweep(points: list[dict], impls: list[str], *, min_time_s: float = 0.1, min_
         meta["auto"] = _select.knowledge()
     check_auto = "auto" in impls and any(impl in BACKEND_NAMES for impl in impls)
     beside = [peer for peer in AUTO_CHECK_PEERS if peer in impls] if check_auto else []
-    extra = sum(2 + sum(p["api"] == "signal" and not skip_reason(peer, p) for peer in beside)
-                for p in points) if check_auto else 0
+    extra = sum(2 * (1 + sum(p["api"] == "signal" and not skip_reason(peer, p) for peer in beside))
+                for p in points) if check_auto else 0  # two rows per pair of auto and another
     bar = _progress(len(points) * len(impls) * rounds + extra, progress)
     run = Run(meta)
     for r in range(rounds):  # the order rotates, so no implementation always runs at the same time
@@ -150,8 +150,12 @@ def auto_check(points, rows, min_time_s, min_samples, peers=(), on_row=None) -> 
     on memory-bound work) and the other not, whatever auto chose.  So after the sweep, auto and the
     backend that was fastest at the point are timed again in one worker, in turn sample by sample
     (:func:`conv1dbench.timing.measure_interleaved`), where every stretch hits both alike.  At signal
-    points the ``peers`` (scipy: auto's speed target is set against it) take their turns in the same
-    loop, and each check gets ``<peer>_s``.
+    points auto is timed the same way beside each of the ``peers`` (scipy: auto's speed target is set
+    against it), giving ``<peer>_s`` and ``auto_beside_<peer>_s``.
+
+    Every ratio comes from a pair of its own.  With three in turn, auto would always follow the same
+    one, and a peer that leaves the caches cold would tax auto's samples alone: scipy before auto
+    made auto up to 1.37x slower than the very backend it ran.
     """
     from .cases import skip_reason
 
@@ -161,26 +165,33 @@ def auto_check(points, rows, min_time_s, min_samples, peers=(), on_row=None) -> 
             key = _key(r)[1:]
             if key not in fastest or r["median_s"] < fastest[key][0]:
                 fastest[key] = (r["median_s"], r["impl"])
-    groups = {}
+    partners = {}  # the other half of each pair -> its points
     for point in points:
         key = _point_key(point)
         if key in fastest:
-            beside = tuple(peer for peer in peers if point["api"] == "signal" and not skip_reason(peer, point))
-            groups.setdefault((fastest[key][1], beside), []).append(point)
+            partners.setdefault(fastest[key][1], []).append(point)
+            for peer in peers:
+                if point["api"] == "signal" and not skip_reason(peer, point):
+                    partners.setdefault(peer, []).append(point)
+    timed = {}  # (partner, impl, point key) -> row
+    for partner, group in partners.items():
+        for r in _work(["auto", partner], group, 2 * min_time_s, min_samples, on_row=on_row, interleave=True):
+            if r["status"] == "ok":
+                timed[(partner,) + _key(r)] = r
     checks = []
-    for (impl, beside), group in groups.items():
-        timed = {_key(r): r for r in _work(["auto", impl, *beside], group, 2 * min_time_s, min_samples,
-                                            on_row=on_row, interleave=True)}
-        for point in group:
-            key = _point_key(point)
-            auto, best = timed.get(("auto",) + key), timed.get((impl,) + key)
-            if auto and best and auto["status"] == best["status"] == "ok":
-                check = {**dict(zip(("api", "shape", "pass", "dtype", "mode"), key)), "fastest": impl,
-                         "chose": auto["chose"], "auto_s": auto["median_s"], "fastest_s": best["median_s"],
-                         "ratio": auto["median_s"] / best["median_s"]}
-                for peer in beside:
-                    check[f"{peer}_s"] = timed[(peer,) + key]["median_s"]
-                checks.append(check)
+    for point in points:
+        key = _point_key(point)
+        impl = fastest.get(key, (None, None))[1]
+        auto, best = timed.get((impl, "auto") + key), timed.get((impl, impl) + key)
+        if auto and best:
+            check = {**dict(zip(("api", "shape", "pass", "dtype", "mode"), key)), "fastest": impl,
+                     "chose": auto["chose"], "auto_s": auto["median_s"], "fastest_s": best["median_s"],
+                     "ratio": auto["median_s"] / best["median_s"]}
+            for peer in peers:
+                beside, other = timed.get((peer, "auto") + key), timed.get((peer, peer) + key)
+                if beside and other:
+                    check.update({f"{peer}_s": other["median_s"], f"auto_beside_{peer}_s": beside["median_s"]})
+            checks.append(check)
     return checks
 
 
