@@ -67,11 +67,11 @@ def measure(fn: Callable[[], object], *, min_time_s: float = 0.2, min_samples: i
     True
     """
     return measure_interleaved([fn], min_time_s=min_time_s, min_samples=min_samples,
-                               max_samples=max_samples, sample_s=sample_s, settle_s=0.0, sync=sync)[0]
+                               max_samples=max_samples, sample_s=sample_s, sync=sync)[0]
 
 
 def measure_interleaved(fns: list[Callable[[], object]], *, min_time_s: float = 0.2, min_samples: int = 5,
-                        max_samples: int = 200, sample_s: float = 2e-3, settle_s: float = 5e-3,
+                        max_samples: int = 200, sample_s: float = 2e-3,
                         sync: Callable[[], object] | None = None) -> list[Timing]:
     """Time several functions sample by sample in turn (a sample of each, then again), one Timing each.
 
@@ -79,11 +79,6 @@ def measure_interleaved(fns: list[Callable[[], object]], *, min_time_s: float = 
     2x slower for seconds at a time): every function sees the same slow and fast stretches, so the
     ratio keeps still where two separate measurements would not.  ``min_time_s`` is for all of
     them together; with one function this is :func:`measure`.
-
-    Before each sample of one of several functions the loop sleeps ``settle_s``, untimed: an
-    OpenMP pool (Numba's) keeps its threads spinning for a while after a parallel region, and on a
-    2-core machine with any other load those spinning threads took the core from the next
-    function's sample (an FFT sample right after numba's ran 1.9x slower than alone).
     """
     sync = sync or (lambda: None)
     firsts, counts = [], []
@@ -94,11 +89,8 @@ def measure_interleaved(fns: list[Callable[[], object]], *, min_time_s: float = 
 
     samples = [[] for _ in fns]
     deadline = time.perf_counter() + min_time_s
-    settle_s = settle_s if len(fns) > 1 else 0.0
     while len(samples[0]) < min_samples or (time.perf_counter() < deadline and len(samples[0]) < max_samples):
         for fn, calls_per_sample, own in zip(fns, counts, samples):
-            if settle_s:
-                time.sleep(settle_s)
             sync()
             start = time.perf_counter()
             for _ in range(calls_per_sample):
