@@ -155,8 +155,8 @@ def run(choose, call, auto: bool):
     """``call(name, **finite)`` on the backend ``choose(finite)`` names (a front end's ``backend_for``).
 
     Under auto an FFT choice runs with ``finite=True`` and no check beforehand: the fft backend
-    raises NonFiniteInput on the first transform that shows a NaN or Inf, before writing any
-    output, and the call runs again on the best direct backend.
+    raises NonFiniteInput on the first transform that shows a NaN or Inf (its partial result is
+    dropped), and the call runs again on the best direct backend.
     """
     name = choose(True if auto else None)
     if not (auto and name == "fft"):

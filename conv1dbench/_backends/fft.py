@@ -13,8 +13,8 @@ Rounding error is spread over all outputs (SPEC section 5 states the bound), and
 Inf.  ``backend="auto"`` never lets that happen, and checks nothing beforehand for it: it calls with
 ``finite=True``, and every transform of an operand is then checked at its zero-frequency bin, the
 sum of its samples, which any NaN or Inf among them makes NaN or Inf (no step of a transform turns a
-non-finite value finite).  A hit raises :class:`~conv1dbench._core.NonFiniteInput` before any
-output is written, and auto runs a direct backend instead.  The check reads a few numbers per
+non-finite value finite).  A hit raises :class:`~conv1dbench._core.NonFiniteInput`, the partial
+result is dropped, and auto runs a direct backend instead.  The check reads a few numbers per
 transformed row; checking the input itself would read it once more (4% of a 3 ms call).  A finite
 input whose sums overflow is caught too, rightly: its FFT result would not be finite either.
 Integer problems are
