@@ -102,11 +102,11 @@ def forward_work(length: int, span: int, real: bool, batch: int, c_in: int, c_ou
     return _work(length, span, real, rows, kernels, products, block)
 
 
-def _witness(spectra: np.ndarray, what: str) -> np.ndarray:
-    """``spectra``, after checking its zero-frequency bins (its rows' sums) for NaN and Inf."""
-    if not np.isfinite(spectra[..., 0]).all():
-        raise NonFiniteInput(f"{what} holds NaN or Inf (or sums beyond the dtype's range)")
-    return spectra
+def _witness(**spectra: np.ndarray) -> None:
+    """Check the zero-frequency bins (the rows' sums) of each operand's spectra for NaN and Inf."""
+    for what, values in spectra.items():
+        if not np.isfinite(values[..., 0]).all():
+            raise NonFiniteInput(f"{what} holds NaN or Inf (or sums beyond the dtype's range)")
 
 
 def _counts(batch, c_in, c_out, groups):
@@ -137,7 +137,7 @@ def forward(x, w, pad_left, pad_right, stride, dilation, groups, *, finite=False
     kernel[:, :, ::dilation] = w[:, :, ::-1]
     kernel_spectra = plan.transform(kernel, n=plan.size, axis=-1)
     if finite:
-        _witness(kernel_spectra, "in2 (the kernel)")
+        _witness(kernel=kernel_spectra)
     kernel_spectra = kernel_spectra.reshape(groups, c_out // groups, c_per_group, 1, -1)
 
     # Output l is index first + l*stride of the full convolution (x[i] * kernel[k] lands at i + k);
@@ -207,7 +207,7 @@ class _Plan:
         blocks = part.reshape(b, self.groups, self.c_per_group, nb, -1)
         spectra = self.transform(blocks, n=self.size, axis=-1)                  # (b, G, Cg, nb, F)
         if self.finite:
-            _witness(spectra, "in1 (the signal)")
+            _witness(signal=spectra)
         if self.c_per_group == 1 and self.out_per_group == 1:  # depthwise / single channel: no channel sum
             spectra *= kernel_spectra.reshape(1, self.groups, 1, 1, -1)
             products = spectra
@@ -250,7 +250,7 @@ def backward_input(g, w, length, pad_left, pad_right, stride, dilation, groups, 
     spectra = transform(g, n=size, axis=-1).reshape(batch, groups, out_per_group, -1)
     kernel_spectra = transform(kernel, n=size, axis=-1).reshape(groups, out_per_group, c_per_group, -1)
     if finite:
-        _witness(spectra, "grad_output"), _witness(kernel_spectra, "weight")
+        _witness(grad_output=spectra, weight=kernel_spectra)
     products = np.einsum("bgof,gocf->bgcf", spectra, kernel_spectra).reshape(batch, groups * c_per_group, -1)
     full = inverse(products, n=size, axis=-1)[..., :g.shape[2] + span - 1]  # grad_xpad, zero beyond
     grad = np.zeros((batch, groups * c_per_group, length), dtype=full.dtype)
@@ -274,7 +274,7 @@ def backward_weight(g, x, taps, pad_left, pad_right, stride, dilation, groups, *
     spectra = transform(x, n=size, axis=-1).reshape(batch, groups, c_per_group, -1)
     reversed_spectra = transform(g[..., ::-1], n=size, axis=-1).reshape(batch, groups, out_per_group, -1)
     if finite:
-        _witness(spectra, "x"), _witness(reversed_spectra, "grad_output")
+        _witness(x=spectra, grad_output=reversed_spectra)
     products = np.einsum("bgcf,bgof->gocf", spectra, reversed_spectra).reshape(c_out, c_per_group, -1)
     full = inverse(products, n=size, axis=-1)  # index m: sum_t x[m - spread_len + 1 + t] * g[t]
     # grad_w[k] needs x[t + k*dilation - pad_left]: index k*dilation - pad_left + spread_len - 1

@@ -151,8 +151,8 @@ def _findings(frame, times, best_impl, paired) -> list[str]:
                 line += f"; auto / fastest: median {np.median(regret):.2f}, worst {regret.max():.2f}"
             if api == "signal" and "scipy" in sub:
                 sweep = sub["scipy"] / sub["auto"]
-                beside = pd.Series({i: paired[i]["scipy_s"] / paired[i]["auto_beside_scipy_s"] for i in sub.index
-                                    if "scipy_s" in paired.get(i, {})}, dtype=float)
+                beside = pd.Series({i: _scipy_over_auto(paired[i]) for i in sub.index if i in paired},
+                                   dtype=float).dropna()
                 if len(beside):  # timed in one loop with auto; the sweep's ratio beside it
                     line += (_spread("auto vs scipy.signal.convolve, timed in turn", beside)
                              + _spread("in the sweep's best rounds", sweep))
@@ -167,13 +167,19 @@ def _auto_checks(meta) -> dict:
     return {(c["api"], c["pass"], c["dtype"], c["mode"], c["shape"]): c for c in meta.get("auto_check", [])}
 
 
+def _scipy_over_auto(check: dict) -> float:
+    """scipy's time over auto's, timed as a pair in the auto check (NaN where scipy was not)."""
+    return check["scipy_s"] / check["auto_beside_scipy_s"] if "scipy_s" in check else np.nan
+
+
 def _auto_section(meta, times) -> list[str]:
     checks = meta.get("auto_check")
     if not checks:
         return []
     right = sum(c["chose"] == c["fastest"] for c in checks)
     ratios = np.array([c["ratio"] for c in checks])
-    vs_scipy = {id(c): c["scipy_s"] / c["auto_beside_scipy_s"] for c in checks if "scipy_s" in c}
+    speedups = np.array([_scipy_over_auto(c) for c in checks])
+    speedups = speedups[np.isfinite(speedups)]
     lines = ["", "## Auto's choices", "",
              "After the sweep, auto and the backend fastest at each point (best of rounds) were timed again in one "
              "process, in turn sample by sample, so that a slow stretch of this shared machine hits both alike; "
@@ -183,8 +189,7 @@ def _auto_section(meta, times) -> list[str]:
              f"- auto chose the fastest backend at {right} of {len(checks)} points",
              f"- regret: median {np.median(ratios):.2f}, worst {ratios.max():.2f}; "
              f"above 1.1 at {int((ratios > 1.1).sum())} of them"]
-    if vs_scipy:
-        speedups = np.array(list(vs_scipy.values()))
+    if len(speedups):
         lines.append(f"- auto vs scipy.signal.convolve: median {_fmt_ratio(np.median(speedups))}, worst "
                      f"{_fmt_ratio(speedups.min())}; slower than scipy at {int((speedups < 1).sum())} of "
                      f"{len(speedups)} signal points")
@@ -192,13 +197,14 @@ def _auto_section(meta, times) -> list[str]:
               "| point | fastest | auto chose | fastest (ms) | auto (ms) | auto / fastest | in the sweep | scipy / auto |",
               "|---|---|---|---:|---:|---:|---:|---:|"]
     for c in sorted(checks, key=lambda c: -c["ratio"]):
-        if c["chose"] == c["fastest"] and c["ratio"] <= 1.1 and vs_scipy.get(id(c), np.inf) >= 1:
+        vs_scipy = _scipy_over_auto(c)
+        if c["chose"] == c["fastest"] and c["ratio"] <= 1.1 and not vs_scipy < 1:
             continue
         index = (c["api"], c["pass"], c["dtype"], c["mode"], c["shape"])
         sweep = times.loc[index, "auto"] / times.loc[index, c["fastest"]] if index in times.index else np.nan
         lines.append(f"| {c['api']} {c['shape']} {c['pass']} {c['dtype']} {c['mode']} | {c['fastest']} | {c['chose']} | "
                      f"{c['fastest_s'] * 1e3:.3g} | {c['auto_s'] * 1e3:.3g} | {c['ratio']:.2f} | {sweep:.2f} | "
-                     f"{_fmt_ratio(vs_scipy.get(id(c), np.nan))} |")
+                     f"{_fmt_ratio(vs_scipy)} |")
     return lines
 
 

@@ -109,7 +109,6 @@ def sweep(points: list[dict], impls: list[str], *, min_time_s: float = 0.1, min_
     with several rounds the report keeps each measurement's best round (all rounds are in the rows).
     """
     from ..machine import machine_info
-    from .cases import skip_reason
     from .peak import measure_peak
 
     meta = {"date": datetime.datetime.now().isoformat(timespec="seconds"), "command": command, "grid": grid,
@@ -123,8 +122,7 @@ def sweep(points: list[dict], impls: list[str], *, min_time_s: float = 0.1, min_
         meta["auto"] = _select.knowledge()
     check_auto = "auto" in impls and any(impl in BACKEND_NAMES for impl in impls)
     beside = [peer for peer in AUTO_CHECK_PEERS if peer in impls] if check_auto else []
-    extra = sum(2 * (1 + sum(p["api"] == "signal" and not skip_reason(peer, p) for peer in beside))
-                for p in points) if check_auto else 0  # two rows per pair of auto and another
+    extra = sum(2 * (1 + len(_peers_at(p, beside))) for p in points) if check_auto else 0  # two rows a pair
     bar = _progress(len(points) * len(impls) * rounds + extra, progress)
     run = Run(meta)
     for r in range(rounds):  # the order rotates, so no implementation always runs at the same time
@@ -157,8 +155,6 @@ def auto_check(points, rows, min_time_s, min_samples, peers=(), on_row=None) -> 
     one, and a peer that leaves the caches cold would tax auto's samples alone: scipy before auto
     made auto up to 1.37x slower than the very backend it ran.
     """
-    from .cases import skip_reason
-
     fastest = {}
     for r in rows:
         if r["status"] == "ok" and r["impl"] in BACKEND_NAMES:
@@ -170,9 +166,8 @@ def auto_check(points, rows, min_time_s, min_samples, peers=(), on_row=None) -> 
         key = _point_key(point)
         if key in fastest:
             partners.setdefault(fastest[key][1], []).append(point)
-            for peer in peers:
-                if point["api"] == "signal" and not skip_reason(peer, point):
-                    partners.setdefault(peer, []).append(point)
+            for peer in _peers_at(point, peers):
+                partners.setdefault(peer, []).append(point)
     timed = {}  # (partner, impl, point key) -> row
     for partner, group in partners.items():
         for r in _work(["auto", partner], group, 2 * min_time_s, min_samples, on_row=on_row, interleave=True):
@@ -193,6 +188,13 @@ def auto_check(points, rows, min_time_s, min_samples, peers=(), on_row=None) -> 
                     check.update({f"{peer}_s": other["median_s"], f"auto_beside_{peer}_s": beside["median_s"]})
             checks.append(check)
     return checks
+
+
+def _peers_at(point: dict, peers) -> list[str]:
+    """The peers timed beside auto at ``point``: at signal points, those that run there."""
+    from .cases import skip_reason
+
+    return [peer for peer in peers if point["api"] == "signal" and not skip_reason(peer, point)]
 
 
 def interference_check(points, impls, rows, min_time_s, min_samples) -> list[dict]:
