@@ -51,6 +51,13 @@ from .._core import output_length
 from .._device import is_device_array
 
 DTYPES = frozenset((np.dtype(np.float32), np.dtype(np.float64)))
+AUTO = False
+DEVICE = True
+CONFINES_NON_FINITE = True
+CHECKS_FINITE = False
+EXACT_INTEGERS = False
+RULE = "direct"
+COST_FEATURES = ("call", "valid_macs", "bytes")
 
 SIMULATED = os.environ.get("NUMBA_ENABLE_CUDASIM") == "1"
 #: Threads per block.  The simulator runs every thread as a Python thread, so there blocks have 32:

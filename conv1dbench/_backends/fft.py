@@ -32,6 +32,13 @@ import scipy.fft
 from .._core import CORE_DTYPES, NonFiniteInput, output_length, spread, valid_range
 
 DTYPES = CORE_DTYPES
+AUTO = True
+DEVICE = False
+CONFINES_NON_FINITE = False
+CHECKS_FINITE = True
+EXACT_INTEGERS = False
+RULE = "fft"
+COST_FEATURES = ("call", "fft_work", "spectral_products", "bytes")
 
 #: Largest ``max|x| * sum|w|`` for which float64 FFT results round to the exact integers.
 EXACT_INTEGER_BOUND = 2.0**40

@@ -21,6 +21,13 @@ from numpy.lib.stride_tricks import sliding_window_view
 from .._core import CORE_DTYPES, output_length
 
 DTYPES = CORE_DTYPES
+AUTO = True
+DEVICE = False
+CONFINES_NON_FINITE = True
+CHECKS_FINITE = False
+EXACT_INTEGERS = True
+RULE = "gemm"
+COST_FEATURES = ("call", "macs", "column_bytes")
 
 #: Bytes of one materialised column-matrix chunk (unless a single position's column is larger).
 #: Measured on the layer shapes of ``benchmarks/bench_layer.py``: 4-8 MiB ran fastest; 1 MiB

@@ -20,6 +20,13 @@ import numpy as np
 from .._core import CORE_DTYPES, output_length
 
 DTYPES = CORE_DTYPES
+AUTO = True
+DEVICE = False
+CONFINES_NON_FINITE = True
+CHECKS_FINITE = False
+EXACT_INTEGERS = True
+RULE = "direct"
+COST_FEATURES = ("call", "slices", "valid_macs")
 
 
 def unavailable_reason() -> str | None:

@@ -27,6 +27,13 @@ from numba import njit, prange
 from .._core import CORE_DTYPES, transposed_as_correlation, valid_range
 
 DTYPES = CORE_DTYPES
+AUTO = True
+DEVICE = False
+CONFINES_NON_FINITE = True
+CHECKS_FINITE = False
+EXACT_INTEGERS = True
+RULE = "direct"
+COST_FEATURES = ("call", "valid_macs", "tap_passes", "strided_macs", "bytes")
 
 #: Output positions per job at most (measured: 16384 ran as fast as 1024 for K = 15..255, and the
 #: fewer jobs save a third of a 10**4-sample, 3-tap convolution).
