@@ -4,21 +4,20 @@
 >>> cb.convolve([1, 2, 3, 4], [5, 6, 7], mode="same")
 array([16, 34, 52, 45])
 
-Public names (the contract is ``SPEC.md``): the signal API :func:`convolve`, :func:`correlate`; the
-layer API :func:`conv1d`, :func:`conv1d_backward`; the matrices :func:`conv_matrix`,
+Public names (the contract is ``docs/SPEC.md``): the signal API :func:`convolve`, :func:`correlate`;
+the layer API :func:`conv1d`, :func:`conv1d_backward`; the matrices :func:`conv_matrix`,
 :func:`conv1d_matrix`; :func:`backends`, :func:`fastest`, :class:`BackendUnavailable`; auto's
-tuning: :func:`tune`, :func:`configure_auto`.  Backends are
+settings and tuning: :func:`configure_auto`, :func:`auto_settings`, :func:`tune`.  Backends are
 imported on first use, so importing this package compiles nothing and imports neither numba nor scipy.
 """
 
+from ._api import conv1d, conv1d_backward, convolve, correlate
+from ._auto import auto_settings, configure_auto
 from ._fastest import fastest
-from ._layer import conv1d, conv1d_backward
 from ._matrix import conv1d_matrix, conv_matrix
 from ._registry import BACKEND_NAMES, BackendUnavailable, backends
-from ._select import configure_auto
-from ._signal import convolve, correlate
-from ._tune import tune
+from .harness.tune import tune
 
-__all__ = ["BACKEND_NAMES", "BackendUnavailable", "backends", "configure_auto", "conv1d", "conv1d_backward",
-           "conv1d_matrix", "conv_matrix", "convolve", "correlate", "fastest", "tune"]
+__all__ = ["BACKEND_NAMES", "BackendUnavailable", "auto_settings", "backends", "configure_auto", "conv1d",
+           "conv1d_backward", "conv1d_matrix", "conv_matrix", "convolve", "correlate", "fastest", "tune"]
 __version__ = "0.2.0"

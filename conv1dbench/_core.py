@@ -1,44 +1,9 @@
-"""The one core problem every backend solves, and the arithmetic shared by all of them.
-
-The front ends (:mod:`conv1dbench._signal`, and later the layer API) reduce every public call to a
-batched, grouped, padded, strided, dilated cross-correlation::
-
-    y[b, o, l] = sum_{c, k} w[o, c, k] * xpad[b, g*Cg + c, l*stride + k*dilation]
-
-with ``Cg = C_in // groups`` input channels per group, ``g = o // (C_out // groups)`` the group of
-output channel ``o``, and ``xpad`` the input with ``pad_left`` zeros before and ``pad_right`` zeros
-after it.  A true convolution is this with the kernel reversed; ``scipy.signal.correlate``'s
-conjugation is done on the kernel before it gets here; per-slice kernels are ``groups == slices``.
-
-Training needs the two products of the backward pass, for ``g = dL/dy``::
-
-    grad_xpad[b, g*Cg + c, l*stride + k*dilation] += w[o, c, k] * g[b, o, l]     (backward_input)
-    grad_w[o, c, k] = sum_{b, l} g[b, o, l] * xpad[b, g*Cg + c, l*stride + k*dilation]  (backward_weight)
-
-The first is the transpose of the forward map (a "transposed convolution"); the second sums, over
-every output position, the gradient of each copy of a weight that the forward pass used there.  Both
-are plain (unconjugated) products; the layer API conjugates for complex input.
-
-Integer and bool inputs are computed in int64.  Integer arithmetic wraps modulo 2**64 on every
-backend, so the result cast to the requested integer dtype is exact wherever the exact result fits
-that dtype (the same promise ``numpy.convolve`` keeps).
-"""
+"""Arithmetic shared by the backends (the problem they solve is :mod:`conv1dbench._backends`'s contract)."""
 
 from __future__ import annotations
 
 import numpy as np
 
-class NonFiniteInput(ValueError):
-    """An operand holds NaN or Inf where the caller asked for finite input only (auto's FFT, SPEC section 1)."""
-
-
-CORE_DTYPES = frozenset(np.dtype(t) for t in (np.float32, np.float64, np.complex64, np.complex128, np.int64))
-
-
-def output_length(length: int, taps: int, pad_left: int, pad_right: int, stride: int = 1,
-                  dilation: int = 1) -> int:
-    """Output positions of the core cross-correlation (``L_out`` of SPEC section 2)."""
-    return (length + pad_left + pad_right - dilation * (taps - 1) - 1) // stride + 1
 
 
 def valid_range(length: int, offset: int, stride: int, start: int, stop: int) -> tuple[int, int]:

@@ -2,7 +2,7 @@
 
 ``convolve``, ``correlate`` and ``conv1d`` hand a Dask array here (Dask is optional and imported
 only then).  Every mode is the *valid* cross-correlation of the input padded as the mode says
-(:func:`conv1dbench._signal.pad_for_mode`, :func:`conv1dbench._layer.resolve_padding`), so the
+(:func:`conv1dbench._plan.pad_for_mode`, :func:`conv1dbench._plan.resolve_padding`), so the
 plan is the same for all of them:
 
 1. pad the convolved axis with zeros (``dask.array.pad``, lazily);
@@ -23,15 +23,9 @@ from __future__ import annotations
 
 import numpy as np
 
-
-def is_dask_array(obj) -> bool:
-    """True for ``dask.array.Array`` (checked without importing Dask)."""
-    cls = type(obj)
-    return cls.__name__ == "Array" and cls.__module__.startswith("dask.array")
-
-
-def any_dask(*objs) -> bool:
-    return any(is_dask_array(o) for o in objs)
+from . import _layer, _signal
+from ._kinds import is_dask_array
+from ._plan import pad_for_mode, plan_signal
 
 
 def _in_memory(value):
@@ -62,7 +56,7 @@ def _chunks_at_least(chunks: tuple, minimum: int, multiple: int = 1) -> tuple:
 
 def _valid_blocks(padded, axis: int, reach: int, stride: int, compute_block, out_dtype, out_shape_of):
     """``compute_block`` on each chunk of ``padded`` plus ``reach`` samples of its right neighbour."""
-    import dask.array as da
+    import dask.array as da  # optional dependency
 
     axis_chunks = _chunks_at_least(padded.chunks[axis], reach + 1, stride)
     if axis_chunks != padded.chunks[axis]:
@@ -79,58 +73,48 @@ def _valid_blocks(padded, axis: int, reach: int, stride: int, compute_block, out
 
 def signal(op: str, in1, in2, mode: str, axis: int, backend):
     """``convolve`` / ``correlate`` of a Dask ``in1`` with an in-memory (or small Dask) 1-D ``in2``."""
-    import dask.array as da
-
-    from . import _signal
+    import dask.array as da  # optional dependency
 
     x = in1 if is_dask_array(in1) else da.asarray(in1)
     w = _in_memory(in2)
-    _signal._checked_mode(mode)
-    if x.ndim == 0 or x.size == 0:
-        raise ValueError(f"in1 is empty or 0-d (shape {x.shape})")
     if w.ndim != 1 or w.size == 0:
         raise ValueError(f"with a Dask in1, in2 must be one non-empty 1-D kernel; got shape {w.shape}")
-    axis = _signal._checked_axis(axis, x.ndim)
-    n, taps = x.shape[axis], w.shape[0]
-    # the result's dtype, as the in-memory path gives it (integers stay exact)
-    out_dtype = _signal.convolve(np.zeros(1, x.dtype), np.zeros(1, w.dtype), backend="naive").dtype
-    if mode == "valid" and taps > n:  # scipy swaps the operands: the (short) signal fits in memory
-        return da.from_array(getattr(_signal, op)(x.compute(), w, mode, axis=axis, backend=backend))
-    pad = _signal.pad_for_mode(mode, taps)
+    plan = plan_signal(op, x.shape, w.shape, x.dtype, w.dtype, mode, axis)  # checks the rest
+    axis, out_dtype = plan.axis, plan.result_dtype
+    if plan.swap:  # the kernel is the longer one: the (short) signal fits in memory
+        return da.from_array(_signal.run(op, x.compute(), w, mode, axis, backend))
     widths = [(0, 0)] * x.ndim
-    widths[axis] = pad
-    padded = da.pad(x, widths, mode="constant") if any(pad) else x
+    widths[axis] = pad_for_mode(mode, w.shape[0])
+    padded = da.pad(x, widths, mode="constant") if any(widths[axis]) else x
 
     def block(chunk):
-        return getattr(_signal, op)(chunk, w, "valid", axis=axis, backend=backend).astype(out_dtype, copy=False)
+        return _signal.run(op, chunk, w, "valid", axis, backend).astype(out_dtype, copy=False)
 
-    return _valid_blocks(padded, axis, taps - 1, 1, block, out_dtype, lambda chunks: chunks)
+    return _valid_blocks(padded, axis, w.shape[0] - 1, 1, block, out_dtype, lambda chunks: chunks)
 
 
 def layer(x, weight, bias, stride, padding, dilation, groups, backend):
     """``conv1d`` of a Dask ``x`` (B, C_in, L) or (C_in, L) with in-memory weights."""
-    import dask.array as da
-
-    from . import _layer
+    import dask.array as da  # optional dependency
 
     x = x if is_dask_array(x) else da.asarray(x)
-    probe = _layer.prepare(x, _in_memory(weight), stride, padding, dilation, groups)  # checks all
-    w = probe.w
+    w = _in_memory(weight)
+    plan = _layer.plan(x, w, stride, padding, dilation, groups)  # checks all
+    p, dtype = plan.problem, plan.dtype
+    w = np.ascontiguousarray(w, dtype=dtype)
     b = _in_memory(bias)
     if b is not None:
-        _layer._checked_bias(b, w.shape[0])
-    x3 = probe.x.rechunk({1: -1})  # every output reads all input channels of its group
-    widths = [(0, 0), (0, 0), (probe.pad_left, probe.pad_right)]
-    padded = da.pad(x3, widths, mode="constant") if probe.pad_left or probe.pad_right else x3
-    reach = probe.dilation * (w.shape[2] - 1)
-    dtype = probe.dtype
+        _layer.checked_bias(b, p.c_out)
+    x3 = (x[None] if plan.unbatched else x).rechunk({1: -1})  # every output reads all input channels of its group
+    padded = da.pad(x3, [(0, 0), (0, 0), (p.pad_left, p.pad_right)], mode="constant") if p.pad_left or p.pad_right \
+        else x3
+    reach = p.dilation * (p.taps - 1)
 
     def block(chunk):
-        return _layer.conv1d(chunk.astype(dtype, copy=False), w, b, stride=probe.stride, padding=0,
-                             dilation=probe.dilation, groups=probe.groups, backend=backend)
+        return _layer.forward(chunk.astype(dtype, copy=False), w, b, p.stride, 0, p.dilation, p.groups, backend)
 
     def out_chunks(chunks):
-        return (chunks[0], (w.shape[0],), chunks[2])
+        return (chunks[0], (p.c_out,), chunks[2])
 
-    y = _valid_blocks(padded, 2, reach, probe.stride, block, dtype, out_chunks)
-    return y[0] if probe.unbatched else y
+    y = _valid_blocks(padded, 2, reach, p.stride, block, dtype, out_chunks)
+    return y[0] if plan.unbatched else y

@@ -6,9 +6,35 @@ import inspect
 
 import numpy as np
 
-from . import _layer, _signal
-from ._device import DEVICE_RULE, any_on_device, cuda_module
+from . import _api, _auto, _device, _layer
+from ._kinds import DEVICE, array_kind
+from ._plan import BACKWARD, FORWARD, plan_signal
 from ._select import DIRECT_MAX_TAPS
+
+_OPS = {"convolve": _api.convolve, "correlate": _api.correlate, "conv1d": _api.conv1d,
+        "conv1d_backward": _api.conv1d_backward}
+
+
+def bind(op, args, kwargs) -> tuple[str, dict]:
+    """``(name, arguments)`` of a call ``op(*args, **kwargs)``, defaults applied (TypeError names a bad one)."""
+    name = op if isinstance(op, str) else getattr(op, "__name__", None)
+    if name not in _OPS:
+        raise ValueError(f"unknown op {op!r}; use one of {', '.join(map(repr, _OPS))}")
+    call = inspect.signature(_OPS[name]).bind(*args, **kwargs)
+    call.apply_defaults()
+    return name, call.arguments
+
+
+def plan_call(name: str, a: dict):
+    """The core problem of a bound call and the operands whose finiteness matters, without running it."""
+    if name in ("convolve", "correlate"):
+        in1, in2 = (v if hasattr(v, "shape") and hasattr(v, "dtype") else np.asarray(v) for v in (a["in1"], a["in2"]))
+        plan = plan_signal(name, tuple(in1.shape), tuple(in2.shape), in1.dtype, in2.dtype, a["mode"], a["axis"])
+        return plan.problem, (in1, in2)
+    x, w = (v if hasattr(v, "shape") and hasattr(v, "dtype") else np.asarray(v) for v in (a["x"], a["weight"]))
+    direction = BACKWARD if name == "conv1d_backward" else FORWARD
+    operands = (x, w, a["grad_output"]) if direction == BACKWARD else (x, w)  # FFT must not spread its NaN either
+    return _layer.plan(x, w, a["stride"], a["padding"], a["dilation"], a["groups"], direction).problem, operands
 
 
 def fastest(op, *args, explain: bool = False, **kwargs):
@@ -44,28 +70,19 @@ def fastest(op, *args, explain: bool = False, **kwargs):
     >>> cb.fastest(cb.correlate, np.ones(100_000), np.ones(5000))
     'fft'
     """
-    functions = {"convolve": _signal.convolve, "correlate": _signal.correlate,
-                 "conv1d": _layer.conv1d, "conv1d_backward": _layer.conv1d_backward}
-    name = op if isinstance(op, str) else getattr(op, "__name__", None)
-    if name not in functions:
-        raise ValueError(f"unknown op {op!r}; fastest knows {', '.join(map(repr, functions))}")
-    call = inspect.signature(functions[name]).bind(*args, **kwargs)  # TypeError names a bad argument
-    call.apply_defaults()
-    a = call.arguments
-    if name in ("convolve", "correlate") and any_on_device(a["in1"], a["in2"]):
-        _, (x, w) = cuda_module("auto", ("in1", a["in1"]), ("in2", a["in2"]))  # checks, as the call would
-        choice, reason, details = "cuda", DEVICE_RULE, {}
-        shortest, dtype = min(tuple(x.shape)[-1], tuple(w.shape)[-1]), np.dtype(x.dtype)
-    elif name in ("convolve", "correlate"):
-        problem = _signal.prepare(name, a["in1"], a["in2"], a["mode"], a["axis"])
-        choice, reason, details = _signal.backend_for(problem, "auto")
-        shortest, dtype = problem.shortest, problem.x.dtype
+    name, a = bind(op, args, kwargs)
+    named = (("in1", a["in1"]), ("in2", a["in2"])) if name in ("convolve", "correlate") else (("x", a["x"]),
+                                                                                            ("weight", a["weight"]))
+    device = array_kind(*(value for _, value in named)) == DEVICE
+    if device:  # checked as the call would check them
+        named = tuple(zip((label for label, _ in named), _device.operands("auto", *named)[1]))
+        a = {**a, **dict(named)}
+    problem, arrays = plan_call(name, a)
+    if device:
+        choice, reason, details = _device.device_backend("auto"), _device.DEVICE_RULE, {}
     else:
-        problem = _layer.prepare(a["x"], a["weight"], a["stride"], a["padding"], a["dilation"], a["groups"])
-        direction = "backward" if name == "conv1d_backward" else "forward"
-        also = (a["grad_output"],) if direction == "backward" else ()  # FFT must not spread its NaN either
-        choice, reason, details = _layer.backend_for(problem, "auto", direction, also=also)
-        shortest, dtype = min(problem.x.shape[2], problem.w.shape[2]), problem.dtype
+        choice, reason, details = _auto.choose(problem, arrays)
     if not explain:
         return choice
-    return choice, {"rule": reason, "shortest": shortest, "direct_max_taps": DIRECT_MAX_TAPS[dtype], **details}
+    return choice, {"rule": reason, "shortest": problem.shortest, "direct_max_taps": DIRECT_MAX_TAPS[problem.dtype],
+                    **details}

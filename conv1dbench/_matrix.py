@@ -8,12 +8,9 @@ zero.  The gradient of a tied weight is therefore the sum of the gradients of it
 
 from __future__ import annotations
 
-
 import numpy as np
 
-from ._core import output_length
-from ._layer import _at_least_one, _layer_array, resolve_padding
-from ._signal import _checked_array, _checked_mode, pad_for_mode
+from ._plan import at_least_one, check_layer_dtype, output_length, plan_layer, plan_signal
 
 
 def _core_matrix(taps: np.ndarray, n: int, pad_left: int, pad_right: int, stride: int = 1,
@@ -55,22 +52,22 @@ def conv_matrix(in2, n, mode="full", *, kind="convolve"):
     >>> M @ [1, 2, 3, 4]
     array([34, 52])
     """
-    h = _checked_array(in2, "in2")
+    h = np.asarray(in2)
     if h.ndim != 1:
         raise ValueError(f"in2 must be 1-D, got shape {h.shape}")
-    n = _at_least_one(n, "n")
-    mode = _checked_mode(mode)
+    n = at_least_one(n, "n")
     if kind not in ("convolve", "correlate"):
         raise ValueError(f"unknown kind {kind!r}; use 'convolve' or 'correlate'")
-    taps = len(h)
-    if mode == "valid" and taps > n:  # scipy swaps the operands: the kernel slides under the signal
-        m = np.arange(taps - n + 1)[:, None]
-        j = np.arange(n)[None, :]
-        if kind == "convolve":
-            return h[m + n - 1 - j]
-        return np.conj(h[taps - n - m + j])
-    taps_used = h[::-1] if kind == "convolve" else np.conj(h)
-    return _core_matrix(np.ascontiguousarray(taps_used), n, *pad_for_mode(mode, taps))
+    plan = plan_signal(kind, (n,), h.shape, np.dtype(np.float64), h.dtype, mode)
+    p = plan.problem
+    h = np.conj(h) if plan.conjugate_in2 else h
+    if not plan.swap:  # the signal is x: each row holds the (flipped) kernel, shifted
+        return _core_matrix(np.ascontiguousarray(h[::-1] if plan.flip else h), n, p.pad_left, p.pad_right)
+    # in2 is the core signal and x the kernel: row l holds the window of in2 that x's taps meet
+    rows = np.arange(p.l_out)[:, None]
+    taps = np.arange(n)[None, :]                     # tap k of the core kernel is x[n - 1 - k] if flipped
+    matrix = h[rows + (n - 1 - taps if plan.flip else taps)]
+    return matrix[::-1] if plan.reverse else matrix
 
 
 def conv1d_matrix(weight, length, stride=1, padding=0, dilation=1, groups=1):
@@ -90,21 +87,16 @@ def conv1d_matrix(weight, length, stride=1, padding=0, dilation=1, groups=1):
            [3., 4., 0.],
            [0., 3., 4.]])
     """
-    weight = _layer_array(weight, "weight")
+    weight = np.asarray(weight)
+    check_layer_dtype(weight.dtype, "weight")
     if weight.ndim != 3:
         raise ValueError(f"weight must be (C_out, C_in // groups, K); got shape {weight.shape}")
-    length = _at_least_one(length, "length")
-    stride = _at_least_one(stride, "stride")
-    dilation = _at_least_one(dilation, "dilation")
-    groups = _at_least_one(groups, "groups")
+    length = at_least_one(length, "length")
     c_out, c_per_group, taps = weight.shape
-    if c_out % groups:
-        raise ValueError(f"groups={groups} must divide C_out={c_out}")
-    pad_left, pad_right = resolve_padding(padding, taps, stride, dilation)
-    l_out = output_length(length, taps, pad_left, pad_right, stride, dilation)
-    if l_out < 1:
-        raise ValueError(f"no output positions for length={length}, padding=({pad_left}, {pad_right}), "
-                         f"dilated kernel {dilation * (taps - 1) + 1}")
+    layer = plan_layer((c_per_group * at_least_one(groups, "groups"), length), weight.shape, weight.dtype, stride,
+                       padding, dilation, groups)
+    p = layer.problem
+    stride, dilation, pad_left, pad_right, l_out = p.stride, p.dilation, p.pad_left, p.pad_right, p.l_out
     c_in = c_per_group * groups
     matrix = np.zeros((c_out, l_out, c_in, length), dtype=weight.dtype)
     out_per_group = c_out // groups

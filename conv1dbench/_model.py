@@ -1,19 +1,15 @@
 """A cost model per backend: predicts a call's time from the problem's size, for shapes never timed.
 
-Every public call reduces to the core problem of :mod:`conv1dbench._core`; its cost on a backend is
-modelled as a non-negative combination of the work counts that backend does
-(:data:`BACKEND_FEATURES`), out of:
+Every call is one core problem (:class:`conv1dbench._plan.Problem`); its cost on a backend is modelled
+as a non-negative combination of the work counts that backend does (its declared ``COST_FEATURES``),
+out of :data:`FEATURES`:
 
-``call``: 1 (the fixed cost of a call);  ``slices``: Python-level loop steps of the slice-based
-``naive``;  ``macs``: multiply-adds over the padded input (what im2col's GEMM does);
-``valid_macs``: only those that read real samples (what ``numba`` and ``naive`` do: a 3-sample
-signal under a 10**5-tap kernel costs 3 * 10**5, not 10**10);  ``tap_passes``: ``numba``'s passes
-over its tile of outputs (one per eight, four or remaining taps, per row pair: few taps per pass
-cost more per multiply-add);  ``strided_macs``: the valid multiply-adds of a strided problem (a
-path that does not vectorize);  ``fft_work``: ``F (log2 F + c)`` over the transforms of the FFT
-backend's own plan (its overlap-add blocks);  ``spectral_products``: one product per frequency per
-channel pair (what dominates FFT on many-channel layers);  ``bytes``: data in and out;  ``column_bytes``:
-im2col's column matrix.
+``call``: 1 (the fixed cost of a call);  ``macs``: multiply-adds over the padded input (what a GEMM
+of the patches does);  ``valid_macs``: only those that read real samples (what a direct method
+does: a 3-sample signal under a 10**5-tap kernel costs 3 * 10**5, not 10**10);  ``strided_macs``:
+the valid multiply-adds of a strided problem (a path that may not vectorize);  ``bytes``: data in
+and out.  A backend may add counts only it can compute (its ``work(problem)``), such as the
+transforms of its own FFT plan.
 
 One model per (backend, dtype, direction), fitted by non-negative least squares on *relative*
 errors (every measurement counts alike, whether it took a microsecond or a second), so it
@@ -27,81 +23,44 @@ measured on the project's benchmark machine; ``conv1dbench tune`` fits this mach
 from __future__ import annotations
 
 import json
-import math
 from pathlib import Path
 
 import numpy as np
 
+from ._plan import Problem
+from ._registry import module
 
 FEATURES = ("call", "slices", "macs", "valid_macs", "tap_passes", "strided_macs", "fft_work", "spectral_products",
             "bytes", "column_bytes")
 MIN_POINTS = 4
-#: The work each backend actually does; fitting only these keeps the models physical (a backend
-#: cannot get cheaper as an unrelated count grows) and extrapolating the right way.
-BACKEND_FEATURES = {"naive": ("call", "slices", "valid_macs"), "im2col": ("call", "macs", "column_bytes"),
-                    "fft": ("call", "fft_work", "spectral_products", "bytes"),
-                    "numba": ("call", "valid_macs", "tap_passes", "strided_macs", "bytes"),
-                    "cuda": ("call", "valid_macs", "bytes")}
 DEFAULT_MODEL = Path(__file__).with_name("default_model.json")
 
 
-def features(dtype: str, batch: int, c_in: int, c_out: int, length: int, taps: int, groups: int, l_out: int,
-             direction: str = "forward", pad_left: int = 0, stride: int = 1, dilation: int = 1) -> dict:
-    """The work counts of one core problem (``l_out`` outputs per row), forward or backward."""
-    itemsize = np.dtype(dtype).itemsize
-    c_per_group = c_in // groups
-    passes = 2 if direction == "backward" else 1
-    rows = batch * c_out * c_per_group
-    macs = rows * taps * l_out
-    valid_macs = passes * rows * _reads_inside(length, taps, l_out, pad_left, stride, dilation)
-    fused_passes = taps // 8 + (taps % 8) // 4 + (taps % 4 > 0)  # numba's 8-, 4- and 1..3-tap passes
-    if direction == "forward":  # the fft backend's own plan (imported here: it imports scipy.fft)
-        from ._backends import fft as fft_backend
-
-        span = dilation * (taps - 1) + 1
-        fft_work, products = fft_backend.forward_work(length, span, np.dtype(dtype).kind != "c", batch, c_in,
-                                                      c_out, groups)
-    else:  # the gradients: whole-row transforms, one block each
-        n = length + taps - 1
-        fft_work = passes * batch * (c_in + c_out) * n * math.log2(max(n, 2))
-        products = passes * rows * n
-    data = batch * c_in * length + c_out * c_per_group * taps + batch * c_out * l_out
-    columns = batch * c_in * taps * l_out
-    return {"call": 1.0, "slices": float(passes * c_out * c_per_group * taps), "macs": float(passes * macs),
-            "valid_macs": float(valid_macs), "tap_passes": float(passes * rows * l_out * fused_passes),
-            "strided_macs": float(valid_macs if stride > 1 else 0), "fft_work": float(fft_work),
-            "spectral_products": float(products), "bytes": float(passes * data * itemsize),
-            "column_bytes": float(passes * columns * itemsize)}
+def features(problem: Problem, backend: str) -> dict:
+    """The work counts ``backend``'s model is fitted on (its ``COST_FEATURES``), for one problem."""
+    declared = module(backend)
+    counts = generic_work(problem)
+    if hasattr(declared, "work"):
+        counts.update(declared.work(problem))
+    return {f: counts[f] for f in declared.COST_FEATURES}
 
 
-def _reads_inside(length: int, taps: int, l_out: int, pad_left: int, stride: int, dilation: int) -> int:
+def generic_work(p: Problem) -> dict:
+    """The counts every backend's work is made of (see the module's notes), for both passes."""
+    c_per_group = p.c_in // p.groups
+    valid_macs = p.passes * p.batch * p.c_out * c_per_group * _reads_inside(p)
+    data = p.batch * p.c_in * p.length + p.c_out * c_per_group * p.taps + p.batch * p.c_out * p.l_out
+    return {"call": 1.0, "macs": float(p.passes * p.macs), "valid_macs": float(valid_macs),
+            "strided_macs": float(valid_macs if p.stride > 1 else 0),
+            "bytes": float(p.passes * data * p.dtype.itemsize)}
+
+
+def _reads_inside(p: Problem) -> int:
     """(output, tap) pairs of one row whose input index ``l*stride + k*dilation - pad_left`` is a sample."""
-    offset = np.arange(taps, dtype=np.int64) * dilation - pad_left
-    lo = np.clip(-(offset // stride), 0, l_out)                   # first l reading index >= 0
-    hi = np.clip((length - 1 - offset) // stride + 1, 0, l_out)   # past the last l reading index < length
+    offset = np.arange(p.taps, dtype=np.int64) * p.dilation - p.pad_left
+    lo = np.clip(-(offset // p.stride), 0, p.l_out)                   # first l reading index >= 0
+    hi = np.clip((p.length - 1 - offset) // p.stride + 1, 0, p.l_out)   # past the last l reading index < length
     return int(np.maximum(hi - lo, 0).sum())
-
-
-def point_features(point: dict) -> dict:
-    """:func:`features` of a harness point (a row of the tidy table)."""
-    if point["api"] == "signal":
-        n, k = int(point["N"]), int(point["K"])
-        if point["mode"] == "valid" and k > n:
-            n, k = k, n
-        pad_left, pad_right = {"full": (k - 1, k - 1), "same": (k // 2, (k - 1) // 2), "valid": (0, 0)}[point["mode"]]
-        rows, signals = int(point["batch"]), 1
-        if point["mode"] == "valid" and int(point["K"]) > int(point["N"]) and rows > 1:
-            rows, signals = 1, rows  # one short signal, the batch as output channels
-        return features(point["dtype"], rows, 1, signals, n, k, 1, n + pad_left + pad_right - k + 1,
-                        pad_left=pad_left)
-    from ._layer import resolve_padding
-    from .harness.grid import layer_output_length
-
-    padding = point["mode"] if point["mode"] in ("same", "valid", "full") else int(point["mode"])
-    pad_left = resolve_padding(padding, int(point["K"]), int(point["stride"]), 1)[0]
-    return features(point["dtype"], int(point["B"]), int(point["C_in"]), int(point["C_out"]), int(point["L"]),
-                    int(point["K"]), int(point["groups"]), layer_output_length(point), point["pass"],
-                    pad_left=pad_left, stride=int(point["stride"]))
 
 
 def model_key(backend: str, dtype: str, direction: str) -> str:
@@ -109,19 +68,26 @@ def model_key(backend: str, dtype: str, direction: str) -> str:
 
 
 def fit(rows: list[dict]) -> dict:
-    """Models ``{model_key: {feature: coefficient}}`` from measurements with ``features`` and ``median_s``."""
+    """Models ``{model_key: {feature: coefficient}}`` from measurements with ``features`` and ``median_s``.
+
+    A measurement is used where its backend is registered and it holds every count that backend's
+    model takes (one recorded with other features, by another version, is not comparable).
+    """
     groups: dict[str, list[dict]] = {}
     for row in rows:
-        if any(f not in row["features"] for f in FEATURES):
-            continue  # recorded by a version with other features: not comparable
+        declared = module(row.get("backend", ""))
+        if declared is None or not row.get("median_s") or not isinstance(row.get("features"), dict):
+            continue
+        if any(f not in row["features"] for f in declared.COST_FEATURES):
+            continue
         groups.setdefault(model_key(row["backend"], row["dtype"], row["direction"]), []).append(row)
     models = {}
     for key, group in sorted(groups.items()):
         if len(group) < MIN_POINTS:
             continue
-        from scipy.optimize import nnls  # here: importing it costs ~0.25 s, only worth it with data
+        from scipy.optimize import nnls  # import time: ~0.25 s, only worth paying with data to fit
 
-        used = BACKEND_FEATURES.get(group[0]["backend"], FEATURES)
+        used = module(group[0]["backend"]).COST_FEATURES
         a = np.array([[r["features"][f] for f in used] for r in group])
         t = np.array([r["median_s"] for r in group])
         scale = a.max(axis=0)
@@ -133,7 +99,8 @@ def fit(rows: list[dict]) -> dict:
 
 
 def predict(model: dict, feats: dict) -> float:
-    return sum(model.get(f, 0.0) * feats[f] for f in FEATURES)
+    """Seconds predicted for work counts ``feats`` (a count the model weighs must be among them)."""
+    return sum(c * feats[f] for f, c in model.items() if c)
 
 
 def load_default() -> dict:
@@ -141,43 +108,3 @@ def load_default() -> dict:
         return json.loads(DEFAULT_MODEL.read_text())["models"]
     except (OSError, ValueError, KeyError):
         return {}
-
-
-def point_problem(point: dict) -> str:
-    """The problem key (:func:`conv1dbench._select.problem_key`) of the core problem a harness point runs."""
-    from ._select import problem_key
-
-    k_, n_ = int(point["K"]), int(point["N"])
-    if point["api"] == "layer":
-        from .harness.grid import layer_output_length
-
-        x_shape = (int(point["B"]), int(point["C_in"]), int(point["L"]))
-        w_shape = (int(point["C_out"]), int(point["C_in"]) // int(point["groups"]), k_)
-        return problem_key(point["dtype"], x_shape, w_shape, int(point["groups"]), layer_output_length(point),
-                           int(point["stride"]), 1, point["pass"])
-    batch, swap = int(point["batch"]), point["mode"] == "valid" and k_ > n_
-    n, k = (k_, n_) if swap else (n_, k_)
-    if batch == 1:
-        x_shape, w_shape = (1, 1, n), (1, 1, k)
-    elif swap:  # one short signal, many long kernels: the kernels are output channels
-        x_shape, w_shape = (1, 1, n), (batch, 1, k)
-    else:
-        x_shape, w_shape = (batch, 1, n), (1, 1, k)
-    l_out = {"full": n + k - 1, "same": n, "valid": n - k + 1}[point["mode"]]
-    return problem_key(point["dtype"], x_shape, w_shape, 1, l_out, 1, 1, "forward")
-
-
-def measurements_from_rows(rows) -> list[dict]:
-    """Wisdom entries from the harness's tidy rows: our backends' successful timings (best round)."""
-    from ._registry import BACKEND_NAMES
-
-    best: dict[str, dict] = {}
-    for row in rows:
-        if row.get("status") != "ok" or row.get("impl") not in BACKEND_NAMES or row.get("impl") == "cuda":
-            continue
-        problem = point_problem(row)
-        key = f"{problem}|{row['impl']}"
-        if key not in best or row["median_s"] < best[key]["median_s"]:
-            best[key] = {"key": key, "problem": problem, "backend": row["impl"], "dtype": row["dtype"],
-                         "direction": row["pass"], "features": point_features(row), "median_s": row["median_s"]}
-    return list(best.values())

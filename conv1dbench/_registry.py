@@ -1,29 +1,12 @@
 """The backend registry: one dict, lazily imported modules, clear errors.
 
-Every backend is a module in :mod:`conv1dbench._backends` holding only its algorithm.  Each module
-defines the same names (the backend contract):
+Every backend is one module in :mod:`conv1dbench._backends`, which holds its algorithm and declares
+what the rest of the package needs to know of it (the contract, written out in that package's
+docstring); :data:`MODULES` is the one place a backend is registered.  Everything else (auto, the
+cost model, the front ends, the harness, the reports) learns the backends from here, never by name.
 
-``DTYPES``
-    The core dtypes it computes in (a subset of :data:`conv1dbench._core.CORE_DTYPES`);
-    :func:`get_backend` refuses the others with ``TypeError``, so the functions need not check.
-``unavailable_reason() -> str | None``
-    ``None`` when the backend can run here, otherwise why not and how to fix it.
-``forward(x, w, pad_left, pad_right, stride, dilation, groups) -> y``
-    The core problem of :mod:`conv1dbench._core`: a batched, grouped, padded, strided, dilated
-    cross-correlation.  ``x`` is ``(B, C_in, L)``, ``w`` is ``(C_out, C_in // groups, K)``, both
-    C-contiguous, native byte order and of the same core dtype; the result is a new array
-    ``(B, C_out, L_out)`` of that dtype.  Inputs are never written to.
-``backward_input(g, w, length, pad_left, pad_right, stride, dilation, groups) -> grad_x``
-    The transposed problem: ``(B, C_out, L_out)`` output gradients to ``(B, C_in, length)``.
-``backward_weight(g, x, taps, pad_left, pad_right, stride, dilation, groups) -> grad_w``
-    The weight gradient ``(C_out, C_in // groups, taps)``.
-
-``cuda`` also takes Numba device arrays (of any strides) in these three functions and then returns
-device arrays; the front ends send device arrays nowhere else (:mod:`conv1dbench._device`).
-
-Heavy imports (numba, scipy.fft) happen inside the backend modules, which are imported on first use,
-so ``import conv1dbench`` stays fast and a broken optional dependency only makes its backend
-unavailable.
+Backend modules are imported on first use, so ``import conv1dbench`` stays fast, and a broken
+optional dependency only makes its backend unavailable.
 """
 
 from __future__ import annotations
@@ -33,41 +16,68 @@ from types import ModuleType
 
 import numpy as np
 
-__all__ = ["BackendUnavailable", "BACKEND_NAMES", "backends", "get_backend"]
+from ._backends import DECLARATIONS, FUNCTIONS, RULES
+
+__all__ = ["BACKEND_NAMES", "BackendUnavailable", "auto_candidates", "backends", "device_backends",
+           "get_backend", "module"]
 
 
 class BackendUnavailable(RuntimeError):
     """A known backend cannot run on this machine; the message says why and how to fix it."""
 
 
-# name -> module; the one place a backend is registered.
-_MODULES = {
+#: name -> module: the one place a backend is registered (in the order reports list them).
+MODULES = {
     "naive": "conv1dbench._backends.naive",
     "im2col": "conv1dbench._backends.im2col",
     "fft": "conv1dbench._backends.fft",
     "numba": "conv1dbench._backends.numba",
     "cuda": "conv1dbench._backends.cuda",
 }
-BACKEND_NAMES = tuple(_MODULES)
-_loaded: dict[str, ModuleType] = {}
-_reasons: dict[str, str | None] = {}
+BACKEND_NAMES = tuple(MODULES)
+_modules: dict[str, ModuleType | None] = {}   # imported (None: the import failed)
+_reasons: dict[str, str | None] = {}          # unavailable_reason(), asked once
 
 
-def _load(name: str) -> tuple[ModuleType | None, str | None]:
-    if name not in _reasons:
+def _import(name: str) -> tuple[ModuleType | None, str | None]:
+    """The backend's module, or None and why it cannot be used (a failed import, a broken contract)."""
+    if name not in _modules:
         try:
-            module = importlib.import_module(_MODULES[name])
+            loaded = importlib.import_module(MODULES[name])
         except Exception as exc:  # a broken dependency disables the backend, never the package
-            _reasons[name] = f"importing {_MODULES[name]} failed: {type(exc).__name__}: {exc}"
+            _modules[name] = None
+            _reasons[name] = f"importing {MODULES[name]} failed: {type(exc).__name__}: {exc}"
         else:
-            _loaded[name] = module
-            _reasons[name] = module.unavailable_reason()
-    return _loaded.get(name), _reasons[name]
+            missing = [n for n in DECLARATIONS + FUNCTIONS if not hasattr(loaded, n)]
+            if missing or loaded.RULE not in RULES:
+                _modules[name] = None
+                _reasons[name] = (f"{MODULES[name]} breaks the backend contract: it lacks {', '.join(missing)}"
+                                  if missing else f"{MODULES[name]} declares an unknown RULE {loaded.RULE!r}")
+            else:
+                _modules[name] = loaded
+    return _modules[name], _reasons.get(name)
+
+
+def module(name: str) -> ModuleType | None:
+    """A backend's module, to read its declarations (None if it cannot be imported); runs nothing."""
+    return _import(name)[0]
+
+
+def unavailable_reason(name: str) -> str | None:
+    """Why backend ``name`` cannot run here, or None (asked once per process)."""
+    loaded, reason = _import(name)
+    if loaded is not None and name not in _reasons:
+        _reasons[name] = loaded.unavailable_reason()
+    return _reasons[name]
+
+
+def is_available(name: str) -> bool:
+    return unavailable_reason(name) is None
 
 
 def check_name(name: object) -> str:
     """Return ``name`` if it names a backend or ``"auto"``; raise ``ValueError`` listing them otherwise."""
-    if not isinstance(name, str) or (name != "auto" and name not in _MODULES):
+    if not isinstance(name, str) or (name != "auto" and name not in MODULES):
         known = ", ".join(repr(n) for n in ("auto",) + BACKEND_NAMES)
         raise ValueError(f"unknown backend {name!r}; known backends are {known}")
     return name
@@ -79,20 +89,28 @@ def get_backend(name: str, dtype: np.dtype) -> ModuleType:
     Raises ``ValueError`` for an unknown name, ``BackendUnavailable`` if the backend cannot run
     here, ``TypeError`` if it does not take ``dtype``.
     """
-    module = _loaded.get(name)
-    if module is None or _reasons[name] is not None:
+    loaded = _modules.get(name)
+    if loaded is None or _reasons.get(name, "") is not None:
         check_name(name)
-        module, reason = _load(name)
+        reason = unavailable_reason(name)
         if reason is not None:
             raise BackendUnavailable(f"backend {name!r} is unavailable: {reason}")
-    if dtype not in module.DTYPES:
-        names = ", ".join(sorted(str(d) for d in module.DTYPES))
+        loaded = _modules[name]
+    if dtype not in loaded.DTYPES:
+        names = ", ".join(sorted(str(d) for d in loaded.DTYPES))
         raise TypeError(f"backend {name!r} does not take dtype {dtype}; it takes {names}")
-    return module
+    return loaded
 
 
-def is_available(name: str) -> bool:
-    return _load(name)[1] is None
+def auto_candidates(dtype: np.dtype) -> list[str]:
+    """The backends auto may choose for host arrays of core ``dtype``, available here, in registry order."""
+    return [name for name in BACKEND_NAMES
+            if (m := module(name)) is not None and m.AUTO and dtype in m.DTYPES and is_available(name)]
+
+
+def device_backends() -> list[str]:
+    """The backends that take device arrays (whether or not they can run here), in registry order."""
+    return [name for name in BACKEND_NAMES if (m := module(name)) is not None and m.DEVICE]
 
 
 def backends() -> dict[str, dict[str, object]]:
@@ -101,8 +119,7 @@ def backends() -> dict[str, dict[str, object]]:
     Returns
     -------
     dict
-        ``{name: {"available": bool, "reason": str | None}}`` for each of ``"naive"``,
-        ``"im2col"``, ``"fft"``, ``"numba"`` and ``"cuda"``.
+        ``{name: {"available": bool, "reason": str | None}}`` for each registered backend.
 
     Examples
     --------
@@ -112,6 +129,6 @@ def backends() -> dict[str, dict[str, object]]:
     """
     report = {}
     for name in BACKEND_NAMES:
-        reason = _load(name)[1]
+        reason = unavailable_reason(name)
         report[name] = {"available": reason is None, "reason": reason}
     return report

@@ -2,7 +2,7 @@
 
 Like FFTW's wisdom, but keyed so that it is never applied where it does not hold: every entry sits
 under the fingerprint of the machine and library versions that measured it (CPU, cores, BLAS,
-NumPy, SciPy, Numba, conv1dbench).  Timings from another machine, or from before an upgrade, are
+NumPy, SciPy, Numba, conv1dbench, and the version of the problem key it is filed under).  Timings from another machine, or from before an upgrade, are
 kept in the file but never used.
 
 The file is ``$CONV1DBENCH_WISDOM`` if set, else ``<user cache>/conv1dbench/wisdom.json``
@@ -24,6 +24,9 @@ import platform
 import tempfile
 import warnings
 from pathlib import Path
+
+from ._plan import KEY_VERSION
+from .machine import machine_info
 
 FORMAT = 1
 ENV_VAR = "CONV1DBENCH_WISDOM"
@@ -51,12 +54,11 @@ def fingerprint() -> dict:
     """What timings depend on: the machine and the libraries doing the arithmetic."""
     global _fingerprint
     if _fingerprint is None:
-        from .machine import machine_info
-
         info = machine_info(gpu=False)
         # static facts only: what is loaded or how threads are set must not change the key
         keys = ("cpu", "cores", "numpy", "scipy", "numba", "llvmlite", "conv1dbench", "blas")
-        _fingerprint = {"machine": platform.machine(), **{k: info.get(k) for k in keys}}
+        _fingerprint = {"machine": platform.machine(), **{k: info.get(k) for k in keys},
+                        "problem_key": KEY_VERSION}
     return dict(_fingerprint)
 
 

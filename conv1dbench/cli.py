@@ -105,14 +105,15 @@ def cmd_run(args, argv) -> int:
     paths = report.write(run, Path(args.out), "report", plots=not args.no_plots)
     print("wrote " + ", ".join(str(p) for p in paths), file=sys.stderr)
     if not args.no_wisdom:
-        from . import _model, _wisdom
-        wisdom = _wisdom.record(_model.measurements_from_rows(run.rows))
+        from . import _wisdom
+        from .harness.tune import measurements_from_rows
+        wisdom = _wisdom.record(measurements_from_rows(run.rows))
         print(f"added the timings to auto's wisdom: {wisdom}", file=sys.stderr)
     return 0
 
 
 def cmd_tune(args) -> int:
-    from . import _tune
+    from .harness import tune as _tune
 
     if args.from_run and not Path(args.from_run).is_file():
         raise ValueError(f"no such file: {args.from_run}")

@@ -7,6 +7,8 @@ import platform
 import sys
 from importlib import metadata
 
+from ._registry import device_backends, is_available, module
+
 
 def _cpu_model() -> str:
     try:
@@ -17,6 +19,20 @@ def _cpu_model() -> str:
     except OSError:
         pass
     return platform.processor() or platform.machine()
+
+
+def _vector_isa() -> str | None:
+    """The widest SIMD the CPU reports (machines of one name here differ: AVX-512 on some, AVX2 on others)."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            flags = next((line.split(":", 1)[1].split() for line in f if line.startswith(("flags", "Features"))), [])
+    except OSError:
+        return None
+    for names, isa in ((("avx512f",), "AVX-512"), (("avx2", "fma"), "AVX2+FMA"), (("avx",), "AVX"),
+                       (("sse4_2",), "SSE4.2"), (("asimd",), "NEON (ASIMD)")):
+        if all(n in flags for n in names):
+            return isa
+    return None
 
 
 def _memory_gib() -> float | None:
@@ -34,27 +50,24 @@ def _version(package: str) -> str | None:
 
 
 def _gpu() -> str | None:
-    """The CUDA GPU the ``cuda`` backend would use, if there is one (numba-cuda installed, driver found)."""
-    if os.environ.get("NUMBA_ENABLE_CUDASIM") == "1":
-        return "none (the CUDA simulator)"
-    try:
-        from ._registry import is_available
-        if not is_available("cuda"):
-            return None
-        from numba import cuda
-        name = cuda.get_current_device().name
-        return name.decode() if isinstance(name, bytes) else str(name)
-    except Exception:  # noqa: BLE001 - a report never fails for want of a GPU name
-        return None
+    """The GPU a device backend would use, if one can run here (it names the simulator as such)."""
+    for name in device_backends():
+        if is_available(name):
+            try:
+                return module(name).device_name()
+            except Exception:  # noqa: BLE001 - a report never fails for want of a GPU name
+                return None
+    return None
 
 
 def machine_info(gpu: bool = True) -> dict:
     """A flat dict describing this machine and software, for every report and results file.
 
-    ``gpu=False`` skips looking for a GPU (which imports numba.cuda: most of a second).
+    ``gpu=False`` skips looking for a GPU (which imports numba.cuda: import time).
     """
     info = {
         "cpu": _cpu_model(),
+        "vector_isa": _vector_isa(),
         "cores": os.cpu_count(),
         "memory_gib": _memory_gib(),
         "platform": platform.platform(),
@@ -63,8 +76,8 @@ def machine_info(gpu: bool = True) -> dict:
     for package in ("conv1dbench", "numpy", "scipy", "numba", "llvmlite", "pandas", "torch"):
         info[package] = _version(package)
     try:
-        from threadpoolctl import threadpool_info
         import numpy  # noqa: F401 - its BLAS must be loaded to be found
+        from threadpoolctl import threadpool_info
         blas = [p for p in threadpool_info() if p.get("user_api") == "blas"]
         # NumPy's own BLAS, not one another library (torch) happens to have loaded first
         blas.sort(key=lambda p: "numpy" not in str(p.get("filepath", "")))
@@ -74,7 +87,8 @@ def machine_info(gpu: bool = True) -> dict:
     except Exception:  # threadpoolctl is a convenience here, never a reason to fail a report
         pass
     try:
-        import numba
+        import numba  # import time: only reports need it, never a convolution
+
         info["numba_threads"] = numba.config.NUMBA_NUM_THREADS
         info["numba_threading_layer"] = numba.config.THREADING_LAYER
     except Exception:

@@ -6,6 +6,7 @@ fixture, and then only tests that take ``backend`` or live in ``test_cuda.py`` a
 ``NUMBA_ENABLE_CUDASIM=1`` makes :func:`skip_if_slow` skip sizes the simulator would take minutes on.
 """
 
+import contextlib
 import os
 import tempfile
 from pathlib import Path
@@ -18,7 +19,7 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
 import conv1dbench as cb  # noqa: E402
-from conv1dbench import _registry, _select  # noqa: E402
+from conv1dbench import _registry  # noqa: E402
 
 DIRECT_BACKENDS = {"naive", "im2col", "numba", "cuda"}  # compute each output from its own window
 ONLY = [name for name in os.environ.get("CONV1DBENCH_TEST_BACKENDS", "").split(",") if name]
@@ -57,7 +58,7 @@ def core_dtype(dtype) -> np.dtype:
 
 def takes(backend: str, *dtypes) -> bool:
     """Whether ``backend`` computes in every one of ``dtypes`` (SPEC section 4: others raise TypeError)."""
-    module, _ = _registry._load(backend)
+    module = _registry.module(backend)
     return module is not None and all(core_dtype(d) in module.DTYPES for d in dtypes)
 
 
@@ -74,12 +75,8 @@ def skip_if_slow(backend: str, macs: int) -> None:
 
 
 @pytest.fixture
-def auto_models(monkeypatch):
-    """``install(models)``: auto decides with exactly these cost models (``{}``: the rule) in a test."""
-    def install(models):
-        monkeypatch.setattr(_select._state, "models", models)
-        monkeypatch.setattr(_select._state, "measured", {})
-        monkeypatch.setattr(_select._state, "decisions", {})
-        monkeypatch.setattr(_select._state, "loaded", True)
-    yield install
-    _select.reset()
+def auto_models():
+    """``install(models)``: auto decides with exactly these cost models (``{}``: the rule) and no
+    timings, for the rest of the test (:func:`conv1dbench.auto_settings`)."""
+    with contextlib.ExitStack() as scopes:
+        yield lambda models: scopes.enter_context(cb.auto_settings(models=models, measured={}))

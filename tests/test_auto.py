@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 import conv1dbench as cb
-from conv1dbench import _model, _select, _wisdom
+from conv1dbench import _auto, _model, _wisdom
+from conv1dbench.harness import grid
 
 #: Known costs: numba pays per product that reads a sample, im2col per padded product (faster per
 #: product), fft per transform work; naive pays per slice.
@@ -57,7 +58,7 @@ def test_no_fft_on_non_finite_input_whatever_the_model_says(auto_models):
 @pytest.mark.parametrize("dtype", [np.float32, np.complex128], ids=["float32", "complex128"])
 def test_fft_finds_non_finite_operands_in_its_own_transforms(value, dtype):
     from conv1dbench._backends import fft
-    from conv1dbench._core import NonFiniteInput
+    from conv1dbench._backends import NonFiniteInput
 
     rng = np.random.default_rng(3)
     x, w, g = (rng.standard_normal(shape).astype(dtype) for shape in [(2, 4, 3000), (6, 2, 9), (2, 6, 2992)])
@@ -97,8 +98,8 @@ def test_auto_runs_direct_where_fft_meets_nan_in_the_gradient(auto_models):
 def _synthetic_measurements(points):
     rows = []
     for p in points:
-        feats = _model.point_features(p)
         for backend, coef in FAKE.items():
+            feats = _model.features(grid.problem(p), backend)
             t = sum(coef.get(f, 0.0) * v for f, v in feats.items())
             rows.append({"backend": backend, "dtype": p["dtype"], "direction": "forward", "features": feats,
                          "median_s": t * (1 + 0.05 * np.sin(len(rows)))})  # 5% noise
@@ -111,9 +112,10 @@ def test_fitted_models_extrapolate_to_unseen_shapes():
     models = _model.fit(_synthetic_measurements(seen))
     assert set(models) == {_model.model_key(b, "float64", "forward") for b in FAKE}
     for n, k in [(3_000_000, 5), (3_000_000, 3_000), (500, 20_000), (50_000, 50)]:  # never measured
-        feats = _model.point_features(signal_point(n, k, "full"))
-        truth = {b: sum(c.get(f, 0.0) * v for f, v in feats.items()) for b, c in FAKE.items()}
-        predicted = {b: _model.predict(models[_model.model_key(b, "float64", "forward")], feats) for b in FAKE}
+        problem = grid.problem(signal_point(n, k, "full"))
+        feats = {b: _model.features(problem, b) for b in FAKE}
+        truth = {b: sum(c.get(f, 0.0) * v for f, v in feats[b].items()) for b, c in FAKE.items()}
+        predicted = {b: _model.predict(models[_model.model_key(b, "float64", "forward")], feats[b]) for b in FAKE}
         assert min(predicted, key=predicted.get) == min(truth, key=truth.get), (n, k)
         for b in FAKE:
             assert predicted[b] == pytest.approx(truth[b], rel=0.25)
@@ -184,7 +186,7 @@ def test_measure_true_times_once_then_remembers(tmp_path, auto_models):
         assert name == min(details["measured_s"], key=details["measured_s"].get)
         recorded = _wisdom.load(path)
         assert {m["backend"] for m in recorded} == set(details["measured_s"])
-        _select.reset()                                 # a new process: the file remembers
+        _auto.reset()                                   # a new process: the file remembers
         cb.configure_auto(measure=False)
         assert cb.fastest("convolve", x, w, explain=True)[1]["measured_s"] == details["measured_s"]
         np.testing.assert_allclose(cb.convolve(x, w), np.convolve(x, w), atol=1e-10)
@@ -216,6 +218,12 @@ def test_fastest_and_auto_agree_on_models(monkeypatch, auto_models):
         assert ran[-1] == cb.fastest("convolve", x, w)
 
 
-def test_integers_stay_direct(auto_models):
+def test_integers_run_only_on_exact_backends(auto_models):
     auto_models(fake_models(dtypes=("int64",)))
-    assert cb.fastest("convolve", np.ones(100_000, np.int64), np.ones(5_000, np.int64)) == "numba"
+    x, w = np.ones(100_000, np.int64), np.ones(5_000, np.int64)
+    name, details = cb.fastest("convolve", x, w, explain=True)
+    assert "fft" not in details["predicted_s"]  # FFT rounds: never a candidate for integers
+    assert name == min(details["predicted_s"], key=details["predicted_s"].get)
+    np.testing.assert_array_equal(cb.convolve(x, w), np.convolve(x, w))
+    auto_models({})  # the rule: direct, for any kernel length
+    assert cb.fastest("convolve", x, w) == "numba"

@@ -47,13 +47,14 @@ def test_import_is_fast_and_lazy():
 
 
 def test_a_broken_backend_is_unavailable_not_fatal(monkeypatch):
-    monkeypatch.setitem(_registry._MODULES, "naive", "conv1dbench._backends.does_not_exist")
+    monkeypatch.setitem(_registry.MODULES, "naive", "conv1dbench._backends.does_not_exist")
     monkeypatch.delitem(_registry._reasons, "naive", raising=False)
-    monkeypatch.delitem(_registry._loaded, "naive", raising=False)
+    monkeypatch.delitem(_registry._modules, "naive", raising=False)
     assert cb.backends()["naive"]["available"] is False
     with pytest.raises(cb.BackendUnavailable, match="does_not_exist"):
         cb.convolve([1.0], [1.0], backend="naive")
     monkeypatch.delitem(_registry._reasons, "naive")  # forget the broken state for later tests
+    monkeypatch.delitem(_registry._modules, "naive")
 
 
 @pytest.mark.parametrize("n, k, dtype, expected", [
@@ -151,7 +152,7 @@ def test_machine_info_names_the_machine_and_versions():
         assert info[key], key
 
 
-@pytest.mark.parametrize("module", ["conv1dbench", "conv1dbench._signal", "conv1dbench._registry",
+@pytest.mark.parametrize("module", ["conv1dbench", "conv1dbench._api", "conv1dbench._auto", "conv1dbench._registry",
                                     "conv1dbench.timing"])
 def test_docstring_examples_run(module):
     result = doctest.testmod(importlib.import_module(module), optionflags=doctest.NORMALIZE_WHITESPACE)

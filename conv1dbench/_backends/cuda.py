@@ -42,13 +42,13 @@ import os
 
 import numpy as np
 
-if importlib.util.find_spec("numba_cuda") is None:  # Numba's old built-in target is not used
-    raise ImportError("numba-cuda is not installed; pip install 'conv1dbench[cuda]' (add the "
-                      "simulator with NUMBA_ENABLE_CUDASIM=1 where there is no GPU)")
-from numba import cuda  # imported after the check above
+from .._kinds import is_device_array
+from .._plan import output_length
 
-from .._core import output_length
-from .._device import is_device_array
+#: ``numba.cuda``, imported by :func:`unavailable_reason` (which the registry calls before any other
+#: function of this module): an optional dependency, so the registry can read this module's
+#: declarations without importing it.  The kernels find it here, as a global, when they compile.
+cuda = None
 
 DTYPES = frozenset((np.dtype(np.float32), np.dtype(np.float64)))
 AUTO = False
@@ -74,7 +74,14 @@ BLOCKS_PER_SM = 8
 
 
 def unavailable_reason() -> str | None:
+    global cuda
+    if importlib.util.find_spec("numba_cuda") is None:  # Numba's old built-in target is not used
+        return ("numba-cuda is not installed; pip install 'conv1dbench[cuda]' (add the simulator with "
+                "NUMBA_ENABLE_CUDASIM=1 where there is no GPU)")
     try:
+        from numba import cuda as numba_cuda
+
+        cuda = numba_cuda
         if cuda.is_available():
             return None
         cuda.detect()  # raises with the driver's own explanation on most machines
@@ -84,6 +91,24 @@ def unavailable_reason() -> str | None:
         why = "numba.cuda found no usable GPU"
     return (f"no CUDA GPU here ({why}); set NUMBA_ENABLE_CUDASIM=1 before importing numba to run "
             f"the kernels on Numba's CUDA simulator")
+
+
+#: The simulator runs every GPU thread in Python: beyond this many multiply-adds a call takes minutes.
+SIMULATOR_MAX_MACS = 10**5
+
+
+def too_slow(problem) -> str | None:
+    if SIMULATED and problem.macs > SIMULATOR_MAX_MACS:
+        return f"CUDA simulator: {problem.macs:.1e} multiply-adds would take minutes"
+    return None
+
+
+def device_name() -> str:
+    """The GPU the kernels run on (for reports)."""
+    if SIMULATED:
+        return "none (the CUDA simulator)"
+    name = cuda.get_current_device().name
+    return name.decode() if isinstance(name, bytes) else str(name)
 
 
 # ---------------------------------------------------------------------------------------------

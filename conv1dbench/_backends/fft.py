@@ -29,7 +29,9 @@ import math
 import numpy as np
 import scipy.fft
 
-from .._core import CORE_DTYPES, NonFiniteInput, output_length, spread, valid_range
+from .._core import spread, valid_range
+from .._plan import CORE_DTYPES, output_length
+from . import NonFiniteInput
 
 DTYPES = CORE_DTYPES
 AUTO = True
@@ -102,11 +104,21 @@ def block_length(length: int, span: int, real: bool, rows: int = 2, kernels: int
     return best
 
 
-def forward_work(length: int, span: int, real: bool, batch: int, c_in: int, c_out: int, groups: int):
-    """``(transforms, products)`` of :func:`forward` on this problem, for the cost model of auto."""
-    rows, kernels, products = _counts(batch, c_in, c_out, groups)
-    block = block_length(length, span, real, rows, kernels, products)
-    return _work(length, span, real, rows, kernels, products, block)
+def work(problem) -> dict:
+    """``fft_work`` (``F (log2 F + c)`` over the transforms of this backend's own plan, its
+    overlap-add blocks included) and ``spectral_products`` (one per frequency per channel pair)."""
+    p = problem
+    if p.direction == "forward":
+        span = p.dilation * (p.taps - 1) + 1
+        rows, kernels, products = _counts(p.batch, p.c_in, p.c_out, p.groups)
+        real = p.dtype.kind != "c"
+        block = block_length(p.length, span, real, rows, kernels, products)
+        transforms, spectral = _work(p.length, span, real, rows, kernels, products, block)
+    else:  # the gradients: whole-row transforms, one block each
+        n = p.length + p.taps - 1
+        transforms = p.passes * p.batch * (p.c_in + p.c_out) * n * math.log2(max(n, 2))
+        spectral = p.passes * p.batch * p.c_out * (p.c_in // p.groups) * n
+    return {"fft_work": float(transforms), "spectral_products": float(spectral)}
 
 
 def _witness(**spectra: np.ndarray) -> None:

@@ -18,7 +18,7 @@ from __future__ import annotations
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from .._core import CORE_DTYPES, output_length
+from .._plan import CORE_DTYPES, output_length
 
 DTYPES = CORE_DTYPES
 AUTO = True
@@ -39,6 +39,12 @@ GEMM_COLUMNS = 512
 
 def unavailable_reason() -> str | None:
     return None
+
+
+def work(problem) -> dict:
+    """``column_bytes``: the patch matrix it builds (and, backward, writes back)."""
+    p = problem
+    return {"column_bytes": float(p.passes * p.batch * p.c_in * p.taps * p.l_out * p.dtype.itemsize)}
 
 
 class _Columns:

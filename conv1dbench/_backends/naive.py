@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._core import CORE_DTYPES, output_length
+from .._plan import CORE_DTYPES, output_length
 
 DTYPES = CORE_DTYPES
 AUTO = True
@@ -25,11 +25,32 @@ DEVICE = False
 CONFINES_NON_FINITE = True
 CHECKS_FINITE = False
 EXACT_INTEGERS = True
-RULE = "direct"
+RULE = "reference"
 COST_FEATURES = ("call", "slices", "valid_macs")
 
 
 def unavailable_reason() -> str | None:
+    return None
+
+
+#: Python-level slice operations, and multiply-adds, beyond which a call takes too long to time or test.
+MAX_SLICES = 20_000
+MAX_MACS = 5 * 10**7
+
+
+def work(problem) -> dict:
+    """``slices``: the NumPy slice operations it runs, one per (batch, output, input channel, tap)."""
+    p = problem
+    return {"slices": float(p.passes * p.c_out * (p.c_in // p.groups) * p.taps)}
+
+
+def too_slow(problem) -> str | None:
+    p = problem
+    slices = p.batch * p.c_out * (p.c_in // p.groups) * p.taps
+    if slices > MAX_SLICES:
+        return f"predicted too slow: {slices} slice operations per pass"
+    if p.macs > MAX_MACS:
+        return f"predicted too slow: {p.macs:.1e} multiply-adds in Python-driven slices"
     return None
 
 

@@ -24,7 +24,8 @@ import numba
 import numpy as np
 from numba import njit, prange
 
-from .._core import CORE_DTYPES, transposed_as_correlation, valid_range
+from .._core import transposed_as_correlation, valid_range
+from .._plan import CORE_DTYPES
 
 DTYPES = CORE_DTYPES
 AUTO = True
@@ -54,6 +55,14 @@ _in_range = njit(inline="always")(valid_range)
 
 def unavailable_reason() -> str | None:
     return None  # importing this module imported numba; failing that, the registry says why
+
+
+def work(problem) -> dict:
+    """``tap_passes``: passes over the output tile, one per eight, four or remaining one to three taps
+    of every (batch, output, input channel) row: few taps per pass cost more per multiply-add."""
+    p = problem
+    fused = p.taps // 8 + (p.taps % 8) // 4 + (p.taps % 4 > 0)
+    return {"tap_passes": float(p.passes * p.batch * p.c_out * (p.c_in // p.groups) * p.l_out * fused)}
 
 
 # Kept apart from _fused_taps(count=1) and inlined: boundary tiles call it for every tap, and as

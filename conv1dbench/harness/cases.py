@@ -16,23 +16,19 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .._registry import BACKEND_NAMES
-from .grid import label, layer_output_length
+from .. import _api as cb
+from .._fastest import fastest
+from .._plan import padding_from_text
+from .._registry import BACKEND_NAMES, backends, module
+from .grid import label, layer_output_length, problem
 
 PEERS = ("numpy", "scipy", "oaconvolve", "torch")
 LAYER_PEERS = ("torch",)
-#: naive runs one NumPy slice operation per tap (signals) or per (batch, out, in, tap) (layers)
-NAIVE_MAX_MACS = 5 * 10**7
-NAIVE_MAX_SLICES = 20_000
-#: The CUDA simulator runs every GPU thread in Python: only tiny points.
-SIMULATOR_MAX_MACS = 10**5
 
 
 def implementations() -> list[str]:
     """Every implementation that can run here: available backends, auto, installed peers."""
-    import conv1dbench as cb
-
-    names = [n for n, info in cb.backends().items() if info["available"]] + ["auto"]
+    names = [n for n, info in backends().items() if info["available"]] + ["auto"]
     return names + [p for p in PEERS if p != "torch" or importlib.util.find_spec("torch")]
 
 
@@ -51,7 +47,6 @@ class Case:
 
 def skip_reason(impl: str, point: dict) -> str | None:
     """Why ``impl`` is not timed on ``point`` (predicted minutes, or no such API), or None."""
-    macs = _macs(point)
     if point["api"] == "layer" and kind(impl) == "peer" and impl not in LAYER_PEERS:
         return f"{impl} has no layer API"
     if point["api"] == "signal" and point["K"] > point["N"]:  # peers whose semantics part from scipy's here
@@ -59,23 +54,10 @@ def skip_reason(impl: str, point: dict) -> str | None:
             return "numpy.convolve's 'same' gives max(N, K) outputs, scipy's gives N"
         if impl == "torch" and point["mode"] == "valid":
             return "torch's conv1d refuses a kernel longer than the input"
-    if impl == "naive":
-        if point["api"] == "signal" and macs > NAIVE_MAX_MACS:
-            return f"predicted too slow: {macs:.1e} multiply-adds in Python-driven slices"
-        slices = point.get("B", 1) * point.get("C_out", 1) * point.get("C_in", 1) // point.get("groups", 1) * point["K"]
-        if point["api"] == "layer" and slices > NAIVE_MAX_SLICES:
-            return f"predicted too slow: {slices} slice operations per pass"
-    if impl == "cuda":
-        import os
-        if os.environ.get("NUMBA_ENABLE_CUDASIM") == "1" and macs > SIMULATOR_MAX_MACS:
-            return f"CUDA simulator: {macs:.1e} multiply-adds would take minutes"
+    declared = module(impl) if impl in BACKEND_NAMES else None
+    if declared is not None and hasattr(declared, "too_slow"):
+        return declared.too_slow(problem(point))
     return None
-
-
-def _macs(point: dict) -> float:
-    if point["api"] == "signal":
-        return float(point["batch"] * point["N"] * point["K"])
-    return float(point["B"] * point["C_out"] * point["C_in"] // point["groups"] * point["K"] * point["L"])
 
 
 def data(point: dict) -> dict:
@@ -97,13 +79,17 @@ def data(point: dict) -> dict:
 
 
 def _layer_args(point: dict) -> dict:
-    padding = point["mode"] if point["mode"] in ("same", "valid", "full") else int(point["mode"])
-    return {"stride": point["stride"], "padding": padding, "groups": point["groups"]}
+    return {"stride": point["stride"], "padding": padding_from_text(point["mode"]), "groups": point["groups"]}
+
+
+def reference_backend() -> str:
+    """The backend that computes the layer references: the first BLAS-based one (exact products,
+    float64 sums), itself tested against scipy.signal."""
+    return next(n for n in BACKEND_NAMES if (m := module(n)) is not None and m.RULE == "gemm")
 
 
 def _layer_reference(point, x, w):
-    import conv1dbench as cb
-    return cb.conv1d(x.astype(np.float64), w.astype(np.float64), backend="im2col", **_layer_args(point))
+    return cb.conv1d(x.astype(np.float64), w.astype(np.float64), backend=reference_backend(), **_layer_args(point))
 
 
 def make_case(impl: str, point: dict, arrays: dict) -> Case:
@@ -112,7 +98,7 @@ def make_case(impl: str, point: dict, arrays: dict) -> Case:
     Signal errors are ``max|y - ref| / (max|x| * sum|w|)`` (the scale of SPEC section 5's
     tolerance); layer errors ``max|y - ref| / max|ref|``, the worst of the gradients for backward.
     The float64 references: scipy.signal.convolve (direct where N*K <= 10**7, else FFT) for signals;
-    the ``im2col`` backend in float64 (BLAS; itself tested against scipy) for layers.
+    the BLAS-based backend in float64 (:func:`reference_backend`) for layers.
     """
     if point["api"] == "signal":
         return _signal_case(impl, point, arrays["x"], arrays["w"])
@@ -120,9 +106,7 @@ def make_case(impl: str, point: dict, arrays: dict) -> Case:
 
 
 def _signal_case(impl, point, x, w) -> Case:
-    import scipy.signal
-
-    import conv1dbench as cb
+    import scipy.signal  # import time: only signal cases need it
 
     mode = point["mode"]
     w2 = w if x.ndim == 1 else w[None]
@@ -147,7 +131,7 @@ def _signal_case(impl, point, x, w) -> Case:
         y = np.asarray(call(), dtype=np.float64)
         return float(np.max(np.abs(y - ref)) / (np.max(np.abs(x64)) * np.sum(np.abs(w64))))
 
-    chose = cb.fastest("convolve", x, w, mode) if impl == "auto" else None
+    chose = fastest("convolve", x, w, mode) if impl == "auto" else None
     return Case(call, error, chose)
 
 
@@ -168,8 +152,6 @@ def _torch_signal(x, w, mode):
 
 
 def _layer_case(impl, point, arrays) -> Case:
-    import conv1dbench as cb
-
     x, w, args = arrays["x"], arrays["w"], _layer_args(point)
     backward = point["pass"] == "backward"
     if impl == "torch":
@@ -183,7 +165,8 @@ def _layer_case(impl, point, arrays) -> Case:
     def error() -> float:
         x64, w64 = x.astype(np.float64), w.astype(np.float64)
         if backward:
-            refs = cb.conv1d_backward(arrays["g"].astype(np.float64), x64, w64, bias=False, backend="im2col", **args)[:2]
+            refs = cb.conv1d_backward(arrays["g"].astype(np.float64), x64, w64, bias=False,
+                                      backend=reference_backend(), **args)[:2]
             got = call()
         else:
             refs, got = (_layer_reference(point, x, w),), (call(),)
@@ -191,8 +174,8 @@ def _layer_case(impl, point, arrays) -> Case:
 
     chose = None
     if impl == "auto":
-        chose = (cb.fastest("conv1d_backward", arrays["g"], x, w, **args) if backward
-                 else cb.fastest("conv1d", x, w, **args))
+        chose = (fastest("conv1d_backward", arrays["g"], x, w, **args) if backward
+                 else fastest("conv1d", x, w, **args))
     return Case(call, error, chose)
 
 

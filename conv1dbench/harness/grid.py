@@ -27,6 +27,8 @@ from __future__ import annotations
 
 import itertools
 
+from .._plan import Problem, padding_from_text, plan_layer, plan_signal
+
 #: Parameter columns of the tidy table, in order (NaN where they do not apply).
 PARAMS = ["api", "pass", "dtype", "mode", "N", "K", "batch", "B", "C_in", "C_out", "L", "stride", "groups"]
 
@@ -121,9 +123,18 @@ def flops(point: dict) -> float:
 
 
 def layer_output_length(point: dict) -> int:
-    from .._core import output_length
-    from .._layer import resolve_padding
+    return problem(point).l_out
 
-    padding = point["mode"] if point["mode"] in ("same", "valid", "full") else int(point["mode"])
-    left, right = resolve_padding(padding, point["K"], point["stride"], 1)
-    return output_length(point["L"], point["K"], left, right, point["stride"])
+
+def problem(point: dict) -> Problem:
+    """The core problem a point's call runs, planned as the call itself plans it (:mod:`conv1dbench._plan`).
+
+    A tidy row of the point (it holds the point's parameters) gives the same problem.
+    """
+    if point["api"] == "signal":
+        shape = (int(point["N"]),) if int(point["batch"]) == 1 else (int(point["batch"]), int(point["N"]))
+        return plan_signal("convolve", shape, (int(point["K"]),), point["dtype"], point["dtype"], point["mode"]).problem
+    b, c_in, groups = int(point["B"]), int(point["C_in"]), int(point["groups"])
+    return plan_layer((b, c_in, int(point["L"])), (int(point["C_out"]), c_in // groups, int(point["K"])),
+                      point["dtype"], int(point["stride"]), padding_from_text(point["mode"]), 1, groups,
+                      point["pass"]).problem

@@ -19,8 +19,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from .._registry import BACKEND_NAMES
+from .cases import PEERS
+
 #: Implementations in legend order, ours then peers; each gets the tab10 colour at its position.
-KNOWN_IMPLS = ("naive", "im2col", "fft", "numba", "cuda", "auto", "numpy", "scipy", "oaconvolve", "torch")
+KNOWN_IMPLS = BACKEND_NAMES + ("auto",) + PEERS  # a fixed colour each, in the registry's order
 _TAB10 = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd",
           "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf")
 _SPARE = ("#aec7e8", "#ffbb78", "#98df8a", "#ff9896", "#c5b0d5",  # tab20's light shades

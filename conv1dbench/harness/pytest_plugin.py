@@ -82,11 +82,12 @@ def pytest_sessionfinish(session, exitstatus):
     path = config.getoption("benchmark_json")
     if not getattr(config, "bench_timing", False) or not path or not Path(path).is_file():
         return
-    from conv1dbench import _model, _wisdom
+    from conv1dbench import _wisdom
     from conv1dbench.harness import report
+    from conv1dbench.harness.tune import measurements_from_rows
 
     run = report.from_pytest_benchmark(Path(path))
     written = report.write(run, Path(path).parent, "report")
-    wisdom = _wisdom.record(_model.measurements_from_rows(run.rows))
+    wisdom = _wisdom.record(measurements_from_rows(run.rows))
     print(f"\nconv1dbench report: {', '.join(str(p) for p in written)}; timings added to auto's wisdom: {wisdom}",
           file=sys.stderr)

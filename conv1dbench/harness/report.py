@@ -15,13 +15,14 @@ from pathlib import Path
 
 import numpy as np
 
+from .._registry import BACKEND_NAMES
 from .grid import PARAMS
 from .runner import Run
 
 #: Columns of the tidy table, in order.
 COLUMNS = ["impl", "kind", "shape"] + PARAMS + ["status", "reason", "median_s", "q25_s", "q75_s", "calls",
                                                 "first_call_s", "gflops", "max_error", "chose", "round"]
-OURS = ("naive", "im2col", "fft", "numba", "cuda")
+OURS = BACKEND_NAMES
 PEER_COLUMNS = {"signal": ("scipy", "numpy", "oaconvolve", "torch"), "layer": ("torch",)}
 
 

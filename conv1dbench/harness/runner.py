@@ -117,9 +117,9 @@ def sweep(points: list[dict], impls: list[str], *, min_time_s: float = 0.1, min_
             "min_time_s": min_time_s, "min_samples": min_samples, "rounds": rounds, "implementations": impls,
             "peak": measure_peak(sorted({p["dtype"] for p in points}), quick=quick_peak)}
     if "auto" in impls:  # what auto's workers decide from (each loads the same wisdom file and models)
-        from .. import _select
+        from .. import _auto
 
-        meta["auto"] = _select.knowledge()
+        meta["auto"] = _auto.knowledge()
     check_auto = "auto" in impls and any(impl in BACKEND_NAMES for impl in impls)
     beside = [peer for peer in AUTO_CHECK_PEERS if peer in impls] if check_auto else []
     extra = sum(2 * (1 + len(_peers_at(p, beside))) for p in points) if check_auto else 0  # two rows a pair

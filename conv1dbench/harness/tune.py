@@ -1,11 +1,21 @@
-"""``conv1dbench.tune``: measure the backends here, so that ``backend="auto"`` knows this machine."""
+"""``conv1dbench.tune``: measure the backends here, so that ``backend="auto"`` knows this machine.
+
+Also how the harness's timings become wisdom (:func:`measurements_from_rows`): each row's point is
+planned by the planner, exactly as the call it times is (:func:`conv1dbench.harness.grid.problem`),
+so that the key it is filed under is the key auto looks up.
+"""
 
 from __future__ import annotations
 
-import inspect
 from pathlib import Path
 
-from . import _layer, _model, _select, _signal, _wisdom
+import numpy as np
+
+from .. import _auto, _model, _wisdom
+from .._fastest import bind, plan_call
+from .._registry import BACKEND_NAMES, auto_candidates, module
+from . import grid as grids
+from .runner import Run, sweep
 
 
 def tune(grid: str = "tune", *, workload=None, backends=None, wisdom=None, min_time_s: float = 0.05,
@@ -22,11 +32,13 @@ def tune(grid: str = "tune", *, workload=None, backends=None, wisdom=None, min_t
         ``[("conv1d", (x, weight), {"padding": "same"})]``: each problem is timed on every
         candidate backend in this process, exactly as auto will later meet it.
     backends : list of str, optional
-        The backends to time on the grid (default: every available CPU backend).
+        The backends to time on the grid (default: every backend auto may choose here).
     wisdom : path, optional
         The wisdom file (default ``$CONV1DBENCH_WISDOM`` or ``<user cache>/conv1dbench/wisdom.json``).
     min_time_s : float
         Seconds of repeats per grid measurement.
+    progress : bool
+        Show a progress bar while timing a grid.
     from_run : path, optional
         A saved harness run (``report.json`` of ``conv1dbench run``) whose timings to take instead
         of timing anything: how the package's default models are fitted from ``results/tune``.
@@ -38,52 +50,56 @@ def tune(grid: str = "tune", *, workload=None, backends=None, wisdom=None, min_t
         ``"this_run"``: the models fitted on this run's timings alone (what ``conv1dbench tune
         --write-default`` writes).
     """
-    path = _wisdom.resolve(wisdom if wisdom is not None else _select._state.wisdom_path)
+    path = _wisdom.resolve(wisdom if wisdom is not None else _auto.configure_auto()["wisdom"])
     if workload is not None:
         count = sum(_measure_call(op, args, kwargs, path) for op, args, kwargs in workload)
     else:
-        from .harness import grid as grids
-        from .harness.runner import Run, sweep
-
         if from_run is not None:
             run = Run.load(Path(from_run))
             grid = run.meta.get("grid", grid)
         else:
-            names = backends or [n for n in _select.CANDIDATES if _select.is_available(n)]
+            names = backends or _tunable()
             run = sweep(grids.grid(grid), list(names), min_time_s=min_time_s, progress=progress, interference=False,
                         quick_peak=True, grid=grid, command=f"conv1dbench.tune(grid={grid!r})")
-        measurements = _model.measurements_from_rows(run.rows)
+        measurements = measurements_from_rows(run.rows)
         _wisdom.record(measurements, path)
         count = len(measurements)
         this_run = {"fitted_on": {"grid": grid, "date": run.meta["date"], "machine": run.meta["machine"],
                                   "measurements": count}, "models": _model.fit(measurements)}
-    _select.reset()
-    models = sorted(_model.fit([r for r in _wisdom.load(path) if "features" in r]))
+    _auto.reset()
+    models = sorted(_model.fit(_wisdom.load(path)))
     result = {"wisdom": str(path), "measurements": count, "models": models}
     if workload is None:
         result["this_run"] = this_run  # the models of this run alone: what ships as the default
     return result
 
 
+def _tunable() -> list[str]:
+    """Every backend auto may choose here, for some dtype."""
+    names = {n for dtype in ("float32", "float64", "complex128", "int64") for n in auto_candidates(np.dtype(dtype))}
+    return [n for n in BACKEND_NAMES if n in names]
+
+
 def _measure_call(op, args, kwargs, path) -> int:
     """Time every candidate on the core problem of one call, as ``measure=True`` auto does."""
-    functions = {"convolve": _signal.convolve, "correlate": _signal.correlate, "conv1d": _layer.conv1d,
-                 "conv1d_backward": _layer.conv1d_backward}
-    if op not in functions:
-        raise ValueError(f"unknown op {op!r} in the workload; use one of {', '.join(map(repr, functions))}")
-    a = inspect.signature(functions[op]).bind(*args, **kwargs)
-    a.apply_defaults()
-    a = a.arguments
-    before = _select.configure_auto(measure=True, wisdom=path)
-    try:
-        _select._state.load()
-        _select._state.measured.clear()   # tuning asks for fresh timings, not remembered ones
-        _select._state.decisions.clear()
-        if op in ("convolve", "correlate"):
-            details = _signal.backend_for(_signal.prepare(op, a["in1"], a["in2"], a["mode"], a["axis"]), "auto")[2]
-        else:
-            problem = _layer.prepare(a["x"], a["weight"], a["stride"], a["padding"], a["dilation"], a["groups"])
-            details = _layer.backend_for(problem, "auto", "backward" if op == "conv1d_backward" else "forward")[2]
-        return len(details.get("measured_s", {}))
-    finally:
-        _select.configure_auto(measure=before["measure"], wisdom=before["wisdom"] or path)
+    name, arguments = bind(op, args, kwargs)
+    problem = plan_call(name, arguments)[0]
+    with _auto.auto_settings(measure=True, wisdom=path, measured={}):  # fresh timings, not remembered ones
+        details = _auto.ranking(problem).details
+    return len(details.get("measured_s", {}))
+
+
+def measurements_from_rows(rows) -> list[dict]:
+    """Wisdom entries from the harness's tidy rows: auto's candidates' successful timings (best round)."""
+    best: dict[str, dict] = {}
+    for row in rows:
+        declared = module(row.get("impl", "")) if row.get("impl") in BACKEND_NAMES else None
+        if row.get("status") != "ok" or declared is None or not declared.AUTO:
+            continue
+        problem = grids.problem(row)
+        key = f"{problem.key_text()}|{row['impl']}"
+        if key not in best or row["median_s"] < best[key]["median_s"]:
+            best[key] = {"key": key, "problem": problem.key_text(), "backend": row["impl"], "dtype": problem.dtype.name,
+                         "direction": problem.direction, "features": _model.features(problem, row["impl"]),
+                         "median_s": row["median_s"]}
+    return list(best.values())

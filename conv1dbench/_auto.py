@@ -1,0 +1,251 @@
+"""What ``backend="auto"`` runs in this process: the knowledge it decides from, and the walk down the ranking.
+
+:mod:`conv1dbench._select` ranks the candidates for a problem; this module owns everything that
+ranking needs and everything around it, in one process-wide :class:`AutoState`:
+
+* the cost models (the defaults shipped with the package, refitted from this machine's wisdom where
+  it has enough timings) and this machine's timings of exact problems (:mod:`conv1dbench._wisdom`),
+  loaded on first use;
+* a cache of decisions per problem key, so that a repeated call costs a dictionary lookup;
+* ``measure=True``: time the candidates on the first sight of a problem with no timings
+  (:func:`conv1dbench.timing.measure`), and remember them in the wisdom file.
+
+:func:`configure_auto` changes the settings for the rest of the process; :func:`auto_settings`
+overrides models, timings, measuring and the wisdom file within a ``with`` block (tests and tuning
+use it), and restores them after.
+
+A call walks the ranking (:func:`run`): a backend that spreads NaN and Inf to every output (it does
+not declare ``CONFINES_NON_FINITE``) runs only on finite input.  One that checks as it goes
+(``CHECKS_FINITE``) runs with ``finite=True`` and declines on the first NaN or Inf it meets; for
+any other the operands are read first.  A backend that declines lets the next one run.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+
+import numpy as np
+
+from . import _model, _wisdom
+from ._backends import Declined, NonFiniteInput
+from ._plan import BACKWARD, Problem
+from ._registry import auto_candidates, check_name, get_backend, module
+from ._select import Ranking, rank
+from .timing import calibrate, measure
+
+_CACHE_LIMIT = 4096
+#: Seconds of samples per candidate when ``measure=True`` times a problem.
+MEASURE_MIN_TIME_S = 0.05
+#: A candidate whose first call takes this many times the best candidate's time (plus a margin
+#: of seconds) is hopeless here: its first call is all that is timed (``first_call_s``).
+HOPELESS_FACTOR, HOPELESS_MARGIN_S = 20, 0.05
+NON_FINITE = "input holds NaN or Inf: {} would spread it to every output"
+
+
+class AutoState:
+    """Per process: the settings, what auto knows (loaded on first use), and its cached decisions."""
+
+    def __init__(self):
+        self.measure = False
+        self.wisdom_path = None
+        self.models: dict | None = None     # model key -> model; None: not loaded yet
+        self.measured: dict | None = None   # problem key text -> {backend: seconds}
+        self.decisions: dict = {}           # problem key -> Ranking
+
+    def load(self) -> None:
+        if self.models is not None and self.measured is not None:
+            return
+        rows = _wisdom.load(self.wisdom_path)
+        if self.models is None:
+            self.models = {**_model.load_default(), **_model.fit(rows)}  # this machine's, where fitted
+        if self.measured is None:
+            self.measured = {}
+            for row in rows:
+                seconds = row.get("median_s") or row.get("first_call_s")
+                if "problem" in row and seconds:
+                    self.measured.setdefault(row["problem"], {})[row["backend"]] = seconds
+
+    def reset(self) -> None:
+        self.models = self.measured = None
+        self.decisions = {}
+
+
+_state = AutoState()
+
+
+def configure_auto(*, measure: bool | None = None, wisdom=None) -> dict:
+    """Settings of ``backend="auto"`` for the rest of the process; returns the settings before the call.
+
+    Parameters
+    ----------
+    measure : bool, optional
+        Time the candidate backends on the first sight of a problem that has no measurement,
+        remember the timings (in memory and in the wisdom file), and use them from then on.
+    wisdom : path, optional
+        The wisdom file to read and write instead of ``$CONV1DBENCH_WISDOM`` or the user cache.
+
+    See Also
+    --------
+    auto_settings : the same, and more, for a ``with`` block only.
+    """
+    before = {"measure": _state.measure, "wisdom": _state.wisdom_path}
+    if measure is not None:
+        _state.measure = bool(measure)
+    if wisdom is not None:
+        _state.wisdom_path = wisdom
+        _state.reset()
+    return before
+
+
+@contextlib.contextmanager
+def auto_settings(*, models: dict | None = None, measured: dict | None = None, measure: bool | None = None,
+                  wisdom=None):
+    """Override what ``backend="auto"`` decides from, within a ``with`` block; all is restored after.
+
+    Parameters
+    ----------
+    models : dict, optional
+        The cost models to use, ``{"<backend> <dtype> <direction>": {feature: seconds per unit}}``;
+        ``{}``: none, so that auto falls back on its rule.
+    measured : dict, optional
+        Timings of exact problems, ``{problem key text: {backend: seconds}}``; ``{}``: none (and
+        ``measure=True`` then times every problem afresh).
+    measure : bool, optional
+        As in :func:`configure_auto`.
+    wisdom : path, optional
+        The wisdom file to read (for whatever is not given here) and to write.
+
+    Examples
+    --------
+    >>> import numpy as np, conv1dbench as cb
+    >>> with cb.auto_settings(models={}, measured={}):      # auto's rule alone
+    ...     cb.fastest("convolve", np.ones(10_000), np.ones(2_000))
+    'fft'
+    """
+    saved = (_state.measure, _state.wisdom_path, _state.models, _state.measured, _state.decisions)
+    try:
+        if wisdom is not None:
+            _state.wisdom_path, _state.models, _state.measured = wisdom, None, None
+        if models is not None:
+            _state.models = dict(models)
+        if measured is not None:
+            _state.measured = {key: dict(times) for key, times in measured.items()}
+        if measure is not None:
+            _state.measure = bool(measure)
+        _state.decisions = {}
+        yield
+    finally:
+        _state.measure, _state.wisdom_path, _state.models, _state.measured, _state.decisions = saved
+
+
+def reset() -> None:
+    """Forget loaded models, timings and cached decisions (they reload on the next auto call)."""
+    _state.reset()
+
+
+def knowledge() -> dict:
+    """What auto decides from in this process: the shipped models, the wisdom file and its timings."""
+    rows = _wisdom.load(_state.wisdom_path)
+    try:
+        fitted_on = json.loads(_model.DEFAULT_MODEL.read_text()).get("fitted_on", {})
+    except (OSError, ValueError):
+        fitted_on = {}
+    return {"wisdom": str(_wisdom.resolve(_state.wisdom_path)), "measurements": len(rows),
+            "shipped_models": f"fitted on the {fitted_on.get('grid')} grid, {fitted_on.get('date')}",
+            "models_from_wisdom": sorted(_model.fit(rows)) if rows else []}
+
+
+def ranking(problem: Problem) -> Ranking:
+    """The candidates for ``problem``, fastest first (cached per problem)."""
+    decision = _state.decisions.get(problem.key)
+    if decision is None:
+        _state.load()
+        candidates = auto_candidates(problem.dtype)
+        measured = _state.measured.get(problem.key_text(), {})
+        if _state.measure and sum(n in measured for n in candidates) < 2:
+            measured = _measure(problem, candidates)
+        decision = rank(problem, candidates, _state.models, measured)
+        if len(_state.decisions) >= _CACHE_LIMIT:
+            _state.decisions.clear()
+        _state.decisions[problem.key] = decision
+    return decision
+
+
+def choose(problem: Problem, operands=()) -> tuple[str, str, dict]:
+    """``(name, source, details)``: the backend a call would run, without running it.
+
+    ``operands``: the arrays whose finiteness decides whether a backend that spreads NaN may run
+    (read only where such a backend ranks first).
+    """
+    decision = ranking(problem)
+    finite = None
+    for name in decision.names:
+        if not module(name).CONFINES_NON_FINITE:
+            finite = _all_finite(operands) if finite is None else finite
+            if not finite:
+                continue
+        source = decision.source if name == decision.names[0] else NON_FINITE.format(decision.names[0])
+        return name, source, decision.details
+    raise RuntimeError(f"no backend here can compute {problem}")
+
+
+def run(problem: Problem, backend: str, call, operands=()):
+    """``call(name, **options)`` on ``backend``, or on the best of auto's ranking that accepts the call.
+
+    ``operands`` are the core arrays (read for NaN and Inf only where that decides).
+    """
+    if backend != "auto":
+        return call(check_name(backend))
+    finite = None
+    for name in ranking(problem).names:
+        declared = module(name)
+        if not declared.CONFINES_NON_FINITE:
+            if declared.CHECKS_FINITE and finite is None:
+                try:
+                    return call(name, finite=True)
+                except NonFiniteInput:  # its partial result is dropped
+                    finite = False
+                    continue
+                except Declined:
+                    continue
+            finite = _all_finite(operands) if finite is None else finite
+            if not finite:
+                continue
+        return call(name)
+    raise RuntimeError(f"no backend here can compute {problem}")
+
+
+def _all_finite(arrays) -> bool:
+    return all(np.isfinite(a).all() for a in arrays)
+
+
+def _measure(problem: Problem, candidates: list[str]) -> dict:
+    """Time every candidate on ``problem`` (after a first, compiling call); record them as wisdom."""
+    p = problem
+    x, w = np.ones(p.x_shape, p.dtype), np.ones(p.w_shape, p.dtype)
+    g = np.ones(p.y_shape, p.dtype) if p.direction == BACKWARD else None
+    times, entries, best = {}, [], float("inf")
+    for name in candidates:
+        backend = get_backend(name, p.dtype)
+        if g is None:
+            def call(backend=backend):
+                return backend.forward(x, w, *p.geometry)
+        else:
+            def call(backend=backend):
+                return backend.backward_input(g, w, p.length, *p.geometry), backend.backward_weight(g, x, p.taps,
+                                                                                                    *p.geometry)
+        entry = {"key": f"{p.key_text()}|{name}", "problem": p.key_text(), "backend": name, "dtype": p.dtype.name,
+                 "direction": p.direction, "features": _model.features(p, name)}
+        first = calibrate(call)[0]
+        if first > HOPELESS_FACTOR * best + HOPELESS_MARGIN_S:
+            entry["first_call_s"] = times[name] = first
+        else:
+            timing = measure(call, min_time_s=MEASURE_MIN_TIME_S, min_samples=3)
+            entry.update(median_s=timing.median_s, first_call_s=first)
+            times[name] = timing.median_s
+            best = min(best, timing.median_s)
+        entries.append(entry)
+    _wisdom.record(entries, _state.wisdom_path)
+    _state.measured[p.key_text()] = times
+    return times
