@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 
 
-
 def valid_range(length: int, offset: int, stride: int, start: int, stop: int) -> tuple[int, int]:
     """Output positions ``l`` in ``[start, stop)`` whose tap ``l*stride + offset`` lies inside ``[0, length)``.
 

@@ -28,7 +28,7 @@ def device_backend(backend) -> str:
         return names[0]
     if backend not in names:
         takes = " or ".join(f"backend={n!r}" for n in names) or "no backend here"
-        raise TypeError(f"device arrays run only on {takes} (or 'auto'); copy them to the host to use "
+        raise TypeError(f"device arrays take only {takes} (or 'auto'); copy them to the host to use "
                         f"backend={backend!r}")
     return backend
 
@@ -51,7 +51,7 @@ def operands(backend, *named) -> tuple[ModuleType, list]:
         raise TypeError(f"device inputs must share one dtype (no casts on the device); got {listed}")
     runner = get_backend(name, next(iter(dtypes.values())))
     arrays = [runner.as_device(value) for _, value in named]
-    for (label, _), array in zip(named, arrays):
+    for (label, _), array in zip(named, arrays, strict=False):
         if array.size == 0:
             raise ValueError(f"{label} is empty (shape {array.shape})")
         if not array.is_c_contiguous():

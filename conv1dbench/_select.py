@@ -74,13 +74,13 @@ def rule(problem: Problem, candidates: list[str]) -> Ranking:
     """The fallback where no model predicts (constant texts: nothing is formatted per call)."""
     limit = DIRECT_MAX_TAPS[problem.dtype]
     min_out, min_depth = GEMM_MIN[problem.direction]
-    gemm = (problem.dtype.kind in "fc"  # BLAS multiplies floating point only
-            and problem.c_out // problem.groups >= min_out and (problem.c_in // problem.groups) * problem.taps >= min_depth)
+    per_group_out, per_group_depth = problem.c_out // problem.groups, (problem.c_in // problem.groups) * problem.taps
+    gemm = problem.dtype.kind in "fc" and per_group_out >= min_out and per_group_depth >= min_depth  # BLAS: floats
     if limit is not None and problem.shortest > limit:
-        order, reason = ("fft", "direct", "gemm"), "rule (no cost model): long kernel: FFT"
+        order, reason = ("fourier", "direct", "gemm"), "rule (no cost model): long kernel: FFT"
     elif gemm:
-        order, reason = ("gemm", "direct", "fft"), "rule (no cost model): short kernel, GEMM-sized layer: a GEMM"
+        order, reason = ("gemm", "direct", "fourier"), "rule (no cost model): short kernel, GEMM-sized layer: a GEMM"
     else:
-        order, reason = ("direct", "gemm", "fft"), "rule (no cost model): short kernel: direct"
+        order, reason = ("direct", "gemm", "fourier"), "rule (no cost model): short kernel: direct"
     order += ("reference",)
     return Ranking(tuple(sorted(candidates, key=lambda n: order.index(module(n).RULE))), reason)

@@ -2,8 +2,8 @@
 
 Like FFTW's wisdom, but keyed so that it is never applied where it does not hold: every entry sits
 under the fingerprint of the machine and library versions that measured it (CPU, cores, BLAS,
-NumPy, SciPy, Numba, conv1dbench, and the version of the problem key it is filed under).  Timings from another machine, or from before an upgrade, are
-kept in the file but never used.
+NumPy, SciPy, Numba, conv1dbench, and the version of the problem key it is filed under).  Timings
+from another machine, or from before an upgrade, are kept in the file but never used.
 
 The file is ``$CONV1DBENCH_WISDOM`` if set, else ``<user cache>/conv1dbench/wisdom.json``
 (``$XDG_CACHE_HOME`` or ``~/.cache``); every function also takes an explicit path.  Writes take an
@@ -96,7 +96,7 @@ def _locked(path: Path):
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path.with_name(path.name + ".lock"), "a+") as lock:
         try:
-            import fcntl
+            import fcntl  # optional: POSIX only
         except ImportError:  # Windows: os.replace still keeps the file whole
             yield
             return

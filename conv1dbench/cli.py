@@ -11,6 +11,15 @@ import shlex
 import sys
 from pathlib import Path
 
+from . import _model, _wisdom
+from ._registry import backends
+from .harness import cases, grid, report, runner
+from .harness import tune as _tune
+from .harness.report import from_pytest_benchmark, tidy
+from .harness.runner import Run
+from .harness.tune import measurements_from_rows
+from .machine import machine_info
+
 DEFAULT_OUT = "results"
 
 
@@ -65,9 +74,6 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _load(path: str):
-    from .harness.report import from_pytest_benchmark
-    from .harness.runner import Run
-
     file = Path(path)
     if not file.is_file():
         raise ValueError(f"no such file: {path}")
@@ -83,8 +89,6 @@ def _load(path: str):
 
 
 def cmd_run(args, argv) -> int:
-    from .harness import cases, grid, report, runner
-
     points = grid.grid(args.grid)
     if args.api != "all":
         points = [p for p in points if p["api"] == args.api]
@@ -105,16 +109,12 @@ def cmd_run(args, argv) -> int:
     paths = report.write(run, Path(args.out), "report", plots=not args.no_plots)
     print("wrote " + ", ".join(str(p) for p in paths), file=sys.stderr)
     if not args.no_wisdom:
-        from . import _wisdom
-        from .harness.tune import measurements_from_rows
         wisdom = _wisdom.record(measurements_from_rows(run.rows))
         print(f"added the timings to auto's wisdom: {wisdom}", file=sys.stderr)
     return 0
 
 
 def cmd_tune(args) -> int:
-    from .harness import tune as _tune
-
     if args.from_run and not Path(args.from_run).is_file():
         raise ValueError(f"no such file: {args.from_run}")
     result = _tune.tune(args.grid, backends=_names(args.backends), wisdom=args.wisdom, min_time_s=args.min_time,
@@ -139,8 +139,6 @@ def _choose(wanted: list[str] | None, available: list[str], what: str) -> list[s
 
 
 def cmd_report(args) -> int:
-    from .harness import report
-
     run = _load(args.path)
     out = Path(args.out) if args.out else Path(args.path).parent
     paths = report.write(run, out, "report", plots=not args.no_plots)
@@ -149,8 +147,6 @@ def cmd_report(args) -> int:
 
 
 def cmd_compare(args) -> int:
-    from .harness.report import tidy
-
     old, new = (tidy(_load(p)) for p in (args.old, args.new))
     key = ["impl", "api", "pass", "dtype", "mode", "shape"]
     merged = (old[old.status == "ok"].groupby(key)["median_s"].min().rename("old")
@@ -174,17 +170,12 @@ def cmd_compare(args) -> int:
 
 
 def cmd_info() -> int:
-    import conv1dbench as cb
-
-    from .machine import machine_info
-
     print("backends:")
-    for name, info in cb.backends().items():
+    for name, info in backends().items():
         print(f"  {name:8s} {'available' if info['available'] else 'unavailable: ' + info['reason']}")
     print("machine:")
     for key, value in machine_info().items():
         print(f"  {key}: {value}")
-    from . import _model, _wisdom
     path = _wisdom.default_path()
     mine = _wisdom.load(path)
     fitted = _model.fit([r for r in mine if "features" in r])

@@ -76,8 +76,8 @@ def machine_info(gpu: bool = True) -> dict:
     for package in ("conv1dbench", "numpy", "scipy", "numba", "llvmlite", "pandas", "torch"):
         info[package] = _version(package)
     try:
-        import numpy  # noqa: F401 - its BLAS must be loaded to be found
-        from threadpoolctl import threadpool_info
+        import numpy  # noqa: F401 - its BLAS must be loaded to be found (import time: numpy is loaded by now)
+        from threadpoolctl import threadpool_info  # import time: only reports need it
         blas = [p for p in threadpool_info() if p.get("user_api") == "blas"]
         # NumPy's own BLAS, not one another library (torch) happens to have loaded first
         blas.sort(key=lambda p: "numpy" not in str(p.get("filepath", "")))

@@ -57,7 +57,7 @@ def core_dtype(dtype) -> np.dtype:
 
 
 def takes(backend: str, *dtypes) -> bool:
-    """Whether ``backend`` computes in every one of ``dtypes`` (SPEC section 4: others raise TypeError)."""
+    """Whether ``backend`` computes in every one of ``dtypes`` (docs/SPEC.md section 4: others raise TypeError)."""
     module = _registry.module(backend)
     return module is not None and all(core_dtype(d) in module.DTYPES for d in dtypes)
 

@@ -1,9 +1,9 @@
-"""Independent references and the SPEC section 5 tolerances, written down once."""
+"""Independent references and the docs/SPEC.md section 5 tolerances, written down once."""
 
 import numpy as np
 import scipy.signal
 
-#: SPEC section 5: max|y - ref| <= TOL[dtype] * max|in1| * sum|in2|
+#: docs/SPEC.md section 5: max|y - ref| <= TOL[dtype] * max|in1| * sum|in2|
 TOL = {
     np.dtype(np.float64): 1e-12,
     np.dtype(np.complex128): 1e-12,
@@ -43,7 +43,7 @@ def scipy_slices(op, in1, in2, mode, axis=-1, exact=False):
 
 
 def assert_signal_close(y, ref, in1, in2, dtype, context=""):
-    """Assert the SPEC section 5 bound for a signal result of floating ``dtype``."""
+    """Assert the docs/SPEC.md section 5 bound for a signal result of floating ``dtype``."""
     assert y.shape == ref.shape, f"{context}: shape {y.shape} != {ref.shape}"
     # summing all of in2 (not per slice) keeps the bound valid for batched kernels along any axis
     scale = np.abs(np.asarray(in1)).max() * np.abs(np.asarray(in2)).sum()
@@ -79,6 +79,6 @@ def reference_conv1d(x, w, bias, stride, pad, dilation, groups):
 
 
 def layer_scale(x, w, bias=None):
-    """SPEC section 5's scale for layer outputs: max|x| * max_o sum|w[o]| + max|bias|."""
+    """docs/SPEC.md section 5's scale for layer outputs: max|x| * max_o sum|w[o]| + max|bias|."""
     return (np.abs(x).max() * np.abs(w).reshape(w.shape[0], -1).sum(axis=1).max()
             + (np.abs(bias).max() if bias is not None else 0.0))

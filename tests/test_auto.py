@@ -14,7 +14,8 @@ from conv1dbench.harness import grid
 #: Known costs: numba pays per product that reads a sample, im2col per padded product (faster per
 #: product), fft per transform work; naive pays per slice.
 FAKE = {"numba": {"call": 2e-6, "valid_macs": 1e-9, "bytes": 1e-11}, "im2col": {"call": 2e-4, "macs": 8e-10},
-        "fft": {"call": 3e-5, "fft_work": 4e-9, "spectral_products": 4e-9}, "naive": {"call": 1e-6, "slices": 1e-4, "valid_macs": 1e-8}}
+        "fft": {"call": 3e-5, "fft_work": 4e-9, "spectral_products": 4e-9},
+        "naive": {"call": 1e-6, "slices": 1e-4, "valid_macs": 1e-8}}
 
 
 def fake_models(dtypes=("float64", "float32"), directions=("forward", "backward")):
@@ -57,8 +58,7 @@ def test_no_fft_on_non_finite_input_whatever_the_model_says(auto_models):
 @pytest.mark.parametrize("value", [np.nan, np.inf, -np.inf])
 @pytest.mark.parametrize("dtype", [np.float32, np.complex128], ids=["float32", "complex128"])
 def test_fft_finds_non_finite_operands_in_its_own_transforms(value, dtype):
-    from conv1dbench._backends import fft
-    from conv1dbench._backends import NonFiniteInput
+    from conv1dbench._backends import NonFiniteInput, fft
 
     rng = np.random.default_rng(3)
     x, w, g = (rng.standard_normal(shape).astype(dtype) for shape in [(2, 4, 3000), (6, 2, 9), (2, 6, 2992)])

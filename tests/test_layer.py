@@ -3,10 +3,10 @@ and the explicit matrix of the layer."""
 
 import numpy as np
 import pytest
-
-import conv1dbench as cb
 from conftest import SIMULATED, skip_unless_takes
 from reference import TOL, layer_scale, random_array, reference_conv1d
+
+import conv1dbench as cb
 
 LAYER_DTYPES = [np.float32, np.float64, np.complex128]
 
@@ -68,7 +68,7 @@ def test_conv1d_matches_reference(backend, dtype):
 
 
 def explicit_gradients(cfg, x, w, g):
-    """grad_x = M^H g and grad_w as the sum over the copies of each weight in M (SPEC section 3)."""
+    """grad_x = M^H g and grad_w as the sum over the copies of each weight in M (docs/SPEC.md section 3)."""
     c_out, c_per_group, taps = w.shape
     args = layer_args(cfg)
     grad_x = np.zeros_like(x)
@@ -101,7 +101,7 @@ def test_backward_matches_the_explicit_matrix(backend, dtype):
             gx = gx[None]
         else:
             gx, gw, gb = cb.conv1d_backward(g, x, w, bias=cfg["bias"], backend=backend, **layer_args(cfg))
-        ref_x, ref_w = explicit_gradients(cfg, x.astype(np.complex128), w.astype(np.complex128), g.astype(np.complex128))
+        ref_x, ref_w = explicit_gradients(cfg, *(a.astype(np.complex128) for a in (x, w, g)))
         tol = TOL[np.dtype(dtype)]
         g_sum = np.abs(g).sum(axis=(0, 2)).max()
         assert gx.shape == x.shape and gw.shape == w.shape and gx.dtype == np.dtype(dtype)
@@ -122,7 +122,7 @@ def test_backward_matches_finite_differences(backend):
         args = layer_args(cfg)
         g = random_array(rng, cb.conv1d(x, w, backend="naive", **args).shape, np.float64)
 
-        def loss(x_, w_):
+        def loss(x_, w_, g=g, cfg=cfg):
             return np.sum(g * reference_conv1d(x_, w_, None, cfg["stride"], cfg["pad"], cfg["dilation"], cfg["groups"]))
 
         gx, gw, _ = cb.conv1d_backward(g, x, w, backend=backend, **args)
@@ -209,7 +209,7 @@ def test_layer_inputs_are_not_modified(backend):
     copies = [a.copy() for a in (x, w, b, g)]
     cb.conv1d(x, w, b, stride=2, padding=2, groups=2, backend=backend)
     cb.conv1d_backward(g, x, w, stride=2, padding=2, groups=2, backend=backend)
-    for a, c in zip((x, w, b, g), copies):
+    for a, c in zip((x, w, b, g), copies, strict=False):
         np.testing.assert_array_equal(a, c)
 
 

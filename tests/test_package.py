@@ -141,7 +141,7 @@ def test_interleaved_timing_alternates_samples_and_keeps_each_functions_time():
     assert t_slow.median_s >= 1e-3 > t_fast.median_s
     assert t_slow.calls == order.count("slow") - 2 and t_fast.calls == order.count("fast") - 2
     samples = order[4:]  # after each one's first call and warm-up
-    switches = sum(a != b for a, b in zip(samples, samples[1:]))
+    switches = sum(a != b for a, b in zip(samples, samples[1:], strict=False))
     assert switches == 2 * t_slow.calls - 1  # a sample of each in turn, not all of one then the other
 
 
@@ -173,3 +173,14 @@ def test_a_dtype_the_backend_does_not_take_is_a_type_error(monkeypatch):
         cb.convolve([1j], [1.0], backend="naive")
     with pytest.raises(TypeError, match="does not take dtype float32"):
         cb.conv1d(np.ones((1, 1, 4), np.float32), np.ones((1, 1, 2), np.float32), backend="naive")
+
+
+def test_the_contract_in_docs_is_the_shared_one():
+    """docs/SPEC.md is the repository's copy of the contract; where the shared original sits beside the
+    checkout (as in CI), the two are the same."""
+    ours = ROOT / "docs" / "SPEC.md"
+    assert ours.is_file()
+    shared = ROOT.parent / "shared" / "SPEC.md"
+    if not shared.is_file():
+        pytest.skip("no ../shared/SPEC.md beside this checkout")
+    assert ours.read_text() == shared.read_text(), "docs/SPEC.md differs from ../shared/SPEC.md: copy it over"

@@ -1,13 +1,13 @@
 """Algebraic properties of convolution, checked with hypothesis on every backend."""
 
 import numpy as np
+from conftest import SIMULATED, skip_unless_takes
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
+from reference import TOL
 
 import conv1dbench as cb
-from conftest import SIMULATED, skip_unless_takes
-from reference import TOL
 
 values = st.floats(-100, 100, allow_nan=False, allow_infinity=False)
 signals = st.integers(1, 40).flatmap(lambda n: arrays(np.float64, n, elements=values))
@@ -45,7 +45,7 @@ def test_linear_in_the_signal(backend, a, b, alpha, beta, mode):
 def test_correlate_is_convolve_with_reversed_conjugate(backend, a, b, mode):
     skip_unless_takes(backend, np.complex128)
     if mode == "valid" and len(b) > len(a):
-        # scipy swaps and returns the reversed, conjugated lags (SPEC section 1)
+        # scipy swaps and returns the reversed, conjugated lags (docs/SPEC.md section 1)
         expected = np.conj(cb.correlate(b, a, mode, backend=backend))[::-1]
     else:
         expected = cb.convolve(a, np.conj(b[::-1]), mode, backend=backend)

@@ -3,10 +3,10 @@
 import numpy as np
 import pytest
 import scipy.signal
-
-import conv1dbench as cb
 from conftest import DIRECT_BACKENDS, skip_if_slow, skip_unless_takes, takes
 from reference import assert_signal_close, random_array, scipy_slices
+
+import conv1dbench as cb
 
 OPS = {"convolve": cb.convolve, "correlate": cb.correlate}
 MODES = ["full", "same", "valid"]

@@ -18,7 +18,7 @@ Declarations (module constants)
     ``add_bias(y, bias)`` and ``bias_gradient(g)`` on device arrays.
 ``CONFINES_NON_FINITE``
     Whether a NaN or Inf in an operand reaches only the outputs whose window touches it (a direct
-    method).  Auto never returns the spread result of a backend that does not (SPEC section 1).
+    method).  Auto never returns the spread result of a backend that does not (docs/SPEC.md section 1).
 ``CHECKS_FINITE``
     Whether its three functions take ``finite=True`` and then raise :class:`NonFiniteInput` (a
     :class:`Declined`) on NaN or Inf, found at little cost while computing.  Auto reads the
@@ -27,7 +27,7 @@ Declarations (module constants)
     Whether int64 problems give exact results for any magnitude (direct arithmetic wraps exactly).
 ``RULE``
     What the fallback rule of auto (where no cost model predicts) takes it for: ``"direct"``,
-    ``"gemm"``, ``"fft"``, or ``"reference"`` (never preferred).
+    ``"gemm"``, ``"fourier"`` (the convolution theorem), or ``"reference"`` (never preferred).
 ``COST_FEATURES``
     The work counts of :data:`conv1dbench._model.FEATURES` its cost model is fitted on: the work it
     actually does, so that the model extrapolates the way its time grows.
@@ -72,7 +72,7 @@ numba.cuda) happen in the backend modules, which the registry imports on first u
 DECLARATIONS = ("DTYPES", "AUTO", "DEVICE", "CONFINES_NON_FINITE", "CHECKS_FINITE", "EXACT_INTEGERS", "RULE",
                 "COST_FEATURES")
 FUNCTIONS = ("unavailable_reason", "forward", "backward_input", "backward_weight")
-RULES = ("direct", "gemm", "fft", "reference")
+RULES = ("direct", "gemm", "fourier", "reference")
 
 
 class Declined(Exception):

@@ -9,13 +9,14 @@ and overlap-added.  The work goes in steps of a few blocks of a few batch items 
 set stays small however long or large the input.  Transforms run on one thread: pocketfft's
 ``workers`` gave no steady gain on these batched transforms on 2 cores.
 
-Rounding error is spread over all outputs (SPEC section 5 states the bound), and so is a NaN or
+Rounding error is spread over all outputs (docs/SPEC.md section 5 states the bound), and so is a NaN or
 Inf.  ``backend="auto"`` never lets that happen, and checks nothing beforehand for it: it calls with
 ``finite=True``, and every transform of an operand is then checked at its zero-frequency bin, the
 sum of its samples, which any NaN or Inf among them makes NaN or Inf (no step of a transform turns a
 non-finite value finite).  A hit raises :class:`~conv1dbench._core.NonFiniteInput`, the partial
 result is dropped, and auto runs a direct backend instead.  The check reads a few numbers per
-transformed row; checking the input itself would read it once more (4% of a 3 ms call).  A finite
+transformed row; checking the input itself would read it once more (``results/NOTES.md``, "fft:
+the finiteness check").  A finite
 input whose sums overflow is caught too, rightly: its FFT result would not be finite either.
 Integer problems are
 computed in float64 and rounded, which is exact only while ``max|x| * sum|w| < 2**40``; beyond that
@@ -39,7 +40,7 @@ DEVICE = False
 CONFINES_NON_FINITE = False
 CHECKS_FINITE = True
 EXACT_INTEGERS = False
-RULE = "fft"
+RULE = "fourier"
 COST_FEATURES = ("call", "fft_work", "spectral_products", "bytes")
 
 #: Largest ``max|x| * sum|w|`` for which float64 FFT results round to the exact integers.
@@ -52,11 +53,11 @@ def unavailable_reason() -> str | None:
 
 #: Bytes of the spectra one step of :func:`forward` transforms at once.  A working set this small
 #: stays in the cache and, as much, in memory the allocator reuses: glibc returns larger freed
-#: blocks to the kernel, and every fresh page then costs a page fault on first touch (about 3 us
-#: on a virtual machine, which made one batched call 4x slower than its transforms).
+#: blocks to the kernel, and every fresh page then costs a page fault on first touch
+#: (``results/NOTES.md``, "fft: step size").
 CHUNK_BYTES = 1 << 20
-#: The block-length model, fitted to the best block lengths measured with pocketfft (2-core Zen 4,
-#: float32 and float64; one to 64 signals, N = 10**4..3 * 10**6, K = 2..2047): a transform of size
+#: The block-length model, fitted to the best block lengths measured with pocketfft
+#: (``results/NOTES.md``, "fft: block length"): a transform of size
 #: ``F`` costs ``F (log2 F + TRANSFORM_EXTRA) + ROW_COST``, and beyond ``CACHE_SIZE`` points
 #: (pocketfft transforms several rows at once, and their working set outgrows the cache) another
 #: ``F * LARGE * octaves**2``; splitting into blocks adds the padding and overlap-add passes,

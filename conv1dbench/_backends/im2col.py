@@ -29,9 +29,9 @@ EXACT_INTEGERS = True
 RULE = "gemm"
 COST_FEATURES = ("call", "macs", "column_bytes")
 
-#: Bytes of one materialised column-matrix chunk (unless a single position's column is larger).
-#: Measured on the layer shapes of ``benchmarks/bench_layer.py``: 4-8 MiB ran fastest; 1 MiB
-#: starved the GEMM of columns (up to 3x slower), 64 MiB spilled the cache (up to 2x slower).
+#: Bytes of one materialised column-matrix chunk (unless a single position's column is larger):
+#: smaller chunks starve the GEMM of columns, larger ones spill the cache (``results/NOTES.md``,
+#: "im2col: patch chunk").
 PATCH_BYTES = 8 * 2**20
 #: Output positions from which one batch item's columns alone make an efficient GEMM.
 GEMM_COLUMNS = 512

@@ -5,11 +5,11 @@ positions).  Within a job the tile of outputs stays in cache while the taps stre
 taps per pass (``y[l] += w0*x[l+o0] + ... + w7*x[l+o7]``, then four, then the last one to three),
 which loads and stores each output once per pass instead of once per tap, and whose loop over ``l``
 reads contiguous slices and so vectorizes.  The padding is never materialised: for every tap the
-range of outputs that reads real samples is computed up front (:func:`conv1dbench._core.valid_range`), so the hot loop has no
-branches and no negative indices.  The hot loops index views (``ys = yrow[lo:hi]``) with the loop
+range of outputs that reads real samples is computed up front (:func:`conv1dbench._core.valid_range`),
+so the hot loop has no branches and no negative indices.  The hot loops index views (``ys = yrow[lo:hi]``) with the loop
 counter of ``range(n)``, which LLVM knows is non-negative, so Numba's negative-index wraparound check
-folds away; measured on the 3-tap loop: 0.55 ns per output, the same as with unsigned indices,
-against 1.8 ns and no vector instructions when indexing ``x[i + offset]`` with a signed offset.
+folds away and the loop vectorizes; indexing ``x[i + offset]`` with a signed offset kept the check
+and no vector instructions (the measurement: ``results/NOTES.md``, "numba: index types").
 
 Jobs run in parallel (``prange``) when the problem has at least :data:`PARALLEL_MIN_MACS`
 multiply-adds, serially below that, where waking threads costs more than it saves.  float32 is
@@ -36,13 +36,14 @@ EXACT_INTEGERS = True
 RULE = "direct"
 COST_FEATURES = ("call", "valid_macs", "tap_passes", "strided_macs", "bytes")
 
-#: Output positions per job at most (measured: 16384 ran as fast as 1024 for K = 15..255, and the
-#: fewer jobs save a third of a 10**4-sample, 3-tap convolution).
+#: Output positions per job at most: long tiles run as fast as short ones for long kernels, and fewer
+#: jobs cost less bookkeeping on short signals (``results/NOTES.md``, "numba: tile length").
 TILE_MAX = 16384
 #: Parallel runs cut rows into tiles of at least this many outputs, aiming at this many jobs per thread.
 TILE_MIN = 1024
 JOBS_PER_THREAD = 4
-#: Below this many multiply-adds the serial kernel runs (measured: thread wake-up dominates).
+#: Below this many multiply-adds the serial kernel runs: waking threads costs more than it saves
+#: (``results/NOTES.md``, "numba: parallel threshold").
 PARALLEL_MIN_MACS = 1 << 15
 
 _FASTMATH = {"contract"}
@@ -65,8 +66,9 @@ def work(problem) -> dict:
     return {"tap_passes": float(p.passes * p.batch * p.c_out * (p.c_in // p.groups) * p.l_out * fused)}
 
 
-# Kept apart from _fused_taps(count=1) and inlined: boundary tiles call it for every tap, and as
-# a call it made the many-channel layer shapes (every row a boundary tile) 1.45x slower (measured).
+# Kept apart from _fused_taps(count=1) and inlined: boundary tiles call it for every tap, and as a
+# call it slowed the many-channel layer shapes, where every row is a boundary tile (results/NOTES.md,
+# "numba: inlined edge taps").
 @njit(inline="always", fastmath=_FASTMATH)
 def _add_tap(yrow, xrow, wk, lo, hi, stride, offset):
     if stride == 1:
@@ -80,58 +82,82 @@ def _add_tap(yrow, xrow, wk, lo, hi, stride, offset):
 
 
 @njit(fastmath=_FASTMATH)
+def _strided_taps(yrow, xrow, wrow, k, count, lo, hi, stride, o0, dilation, accumulate):
+    """:func:`_fused_taps` for ``stride > 1``: one output at a time (its reads are not contiguous)."""
+    for l in range(lo, hi):
+        start = l * stride + o0
+        acc = wrow[k] * xrow[start]
+        for j in range(1, count):
+            acc += wrow[k + j] * xrow[start + j * dilation]
+        if accumulate:
+            yrow[l] += acc
+        else:
+            yrow[l] = acc
+
+
+@njit(fastmath=_FASTMATH)
 def _fused_taps(yrow, xrow, wrow, k, count, lo, hi, stride, o0, dilation, accumulate):
     """``y[l] (+)= sum_{j < count} w[k+j] * x[l*stride + o0 + j*dilation]`` for ``l`` in ``[lo, hi)``.
 
     ``count`` is 1 to 4: one pass over the outputs serves all of them.  With ``accumulate`` false the
     outputs are assigned, which spares zeroing them first.  Each case is its own loop with no branch
-    inside (measured: one loop with branches on ``count`` ran about 1.5x slower).
+    inside: one loop with branches on ``count`` ran slower (``results/NOTES.md``, "numba: fused taps").
     """
     if stride != 1:
-        for l in range(lo, hi):
-            start = l * stride + o0
-            acc = wrow[k] * xrow[start]
-            for j in range(1, count):
-                acc += wrow[k + j] * xrow[start + j * dilation]
-            if accumulate:
-                yrow[l] += acc
-            else:
-                yrow[l] = acc
+        _strided_taps(yrow, xrow, wrow, k, count, lo, hi, stride, o0, dilation, accumulate)
         return
     n = hi - lo
     ys = yrow[lo:hi]
     x0 = xrow[lo + o0:hi + o0]
-    w0 = wrow[k]
     if count == 1:
-        if accumulate:
-            for i in range(n):
-                ys[i] += w0 * x0[i]
-        else:
-            for i in range(n):
-                ys[i] = w0 * x0[i]
+        _one_tap(ys, x0, wrow[k], n, accumulate)
         return
     x1 = xrow[lo + o0 + dilation:hi + o0 + dilation]
-    w1 = wrow[k + 1]
     if count == 2:
-        if accumulate:
-            for i in range(n):
-                ys[i] += w0 * x0[i] + w1 * x1[i]
-        else:
-            for i in range(n):
-                ys[i] = w0 * x0[i] + w1 * x1[i]
+        _two_taps(ys, x0, x1, wrow[k], wrow[k + 1], n, accumulate)
         return
     x2 = xrow[lo + o0 + 2 * dilation:hi + o0 + 2 * dilation]
-    w2 = wrow[k + 2]
     if count == 3:
-        if accumulate:
-            for i in range(n):
-                ys[i] += w0 * x0[i] + w1 * x1[i] + w2 * x2[i]
-        else:
-            for i in range(n):
-                ys[i] = w0 * x0[i] + w1 * x1[i] + w2 * x2[i]
+        _three_taps(ys, x0, x1, x2, wrow[k], wrow[k + 1], wrow[k + 2], n, accumulate)
         return
     x3 = xrow[lo + o0 + 3 * dilation:hi + o0 + 3 * dilation]
-    w3 = wrow[k + 3]
+    _four_taps(ys, x0, x1, x2, x3, wrow[k], wrow[k + 1], wrow[k + 2], wrow[k + 3], n, accumulate)
+
+
+# The loops of _fused_taps, one per tap count, each inlined into it (Numba's IR inlining: the same
+# code as written in place, one loop per case with no branch inside).
+@njit(inline="always", fastmath=_FASTMATH)
+def _one_tap(ys, x0, w0, n, accumulate):
+    if accumulate:
+        for i in range(n):
+            ys[i] += w0 * x0[i]
+    else:
+        for i in range(n):
+            ys[i] = w0 * x0[i]
+
+
+@njit(inline="always", fastmath=_FASTMATH)
+def _two_taps(ys, x0, x1, w0, w1, n, accumulate):
+    if accumulate:
+        for i in range(n):
+            ys[i] += w0 * x0[i] + w1 * x1[i]
+    else:
+        for i in range(n):
+            ys[i] = w0 * x0[i] + w1 * x1[i]
+
+
+@njit(inline="always", fastmath=_FASTMATH)
+def _three_taps(ys, x0, x1, x2, w0, w1, w2, n, accumulate):
+    if accumulate:
+        for i in range(n):
+            ys[i] += w0 * x0[i] + w1 * x1[i] + w2 * x2[i]
+    else:
+        for i in range(n):
+            ys[i] = w0 * x0[i] + w1 * x1[i] + w2 * x2[i]
+
+
+@njit(inline="always", fastmath=_FASTMATH)
+def _four_taps(ys, x0, x1, x2, x3, w0, w1, w2, w3, n, accumulate):
     if accumulate:
         for i in range(n):
             ys[i] += w0 * x0[i] + w1 * x1[i] + w2 * x2[i] + w3 * x3[i]
@@ -144,8 +170,8 @@ def _fused_taps(yrow, xrow, wrow, k, count, lo, hi, stride, o0, dilation, accumu
 def _eight_taps(ys, xrow, wrow, k, start, dilation, accumulate):
     """``ys[i] (+)= sum_{j < 8} w[k+j] * x[start + i + j*dilation]``: the bulk of long kernels.
 
-    Eight taps per pass load and store each output once per eight taps (measured: about 12% faster
-    than four for K >= 64).
+    Eight taps per pass load and store each output once per eight taps, which beat four on long
+    kernels (``results/NOTES.md``, "numba: fused taps").
     """
     n = ys.shape[0]
     d = dilation
@@ -245,7 +271,7 @@ def _forward(x, w, pad_left, pad_right, stride, dilation, groups, threads):
 def _threads(x, w) -> int:
     """Numba's thread count, or 1 where the problem is too small to run in parallel anyway.
 
-    (Asking Numba costs about 0.7 us, a tenth of a small convolution.)  The bound uses the input
+    (Asking Numba has a cost of its own that a small convolution notices.)  The bound uses the input
     length for the output length: only its order of magnitude matters here.
     """
     if x.shape[0] * x.shape[2] * w.shape[0] * w.shape[1] * w.shape[2] < PARALLEL_MIN_MACS:

@@ -95,7 +95,7 @@ def _layer_reference(point, x, w):
 def make_case(impl: str, point: dict, arrays: dict) -> Case:
     """The timed call of ``impl`` on ``point`` and a check of its result against a float64 reference.
 
-    Signal errors are ``max|y - ref| / (max|x| * sum|w|)`` (the scale of SPEC section 5's
+    Signal errors are ``max|y - ref| / (max|x| * sum|w|)`` (the scale of docs/SPEC.md section 5's
     tolerance); layer errors ``max|y - ref| / max|ref|``, the worst of the gradients for backward.
     The float64 references: scipy.signal.convolve (direct where N*K <= 10**7, else FFT) for signals;
     the BLAS-based backend in float64 (:func:`reference_backend`) for layers.
@@ -126,7 +126,7 @@ def _signal_case(impl, point, x, w) -> Case:
 
     def error() -> float:
         x64, w64 = x.astype(np.float64), w2.astype(np.float64)
-        method = "direct" if x.size * w.size <= 10**7 else "fft"
+        method = "direct" if x.size * w.size <= 10**7 else "auto"  # (auto: FFT, at these sizes)
         ref = scipy.signal.convolve(x64, w64, mode, method=method)
         y = np.asarray(call(), dtype=np.float64)
         return float(np.max(np.abs(y - ref)) / (np.max(np.abs(x64)) * np.sum(np.abs(w64))))
@@ -136,7 +136,7 @@ def _signal_case(impl, point, x, w) -> Case:
 
 
 def _torch_signal(x, w, mode):
-    import torch
+    import torch  # optional dependency: a peer only where installed
 
     tx = torch.from_numpy(x.reshape(-1, 1, x.shape[-1]))
     tw = torch.from_numpy(np.ascontiguousarray(w[::-1]).reshape(1, 1, -1))
@@ -180,7 +180,7 @@ def _layer_case(impl, point, arrays) -> Case:
 
 
 def _torch_layer(x, w, g, args):
-    import torch
+    import torch  # optional dependency: a peer only where installed
 
     tx, tw = torch.from_numpy(x), torch.from_numpy(w)
     kwargs = {"stride": args["stride"], "padding": args["padding"], "groups": args["groups"]}

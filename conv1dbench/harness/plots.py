@@ -90,7 +90,7 @@ def time_vs_n(frame: pd.DataFrame, folder) -> list[Path]:
 def fastest_map(frame: pd.DataFrame, folder) -> list[Path]:
     """``signal_fastest.png``: per (N, K) cell, the fastest of our backends and its speedup over scipy."""
     plt = _pyplot()
-    from matplotlib.colors import to_rgb
+    from matplotlib.colors import to_rgb  # optional dependency, as in _pyplot
     from matplotlib.patches import Patch
 
     table = fastest_backends(frame)
@@ -119,7 +119,7 @@ def fastest_map(frame: pd.DataFrame, folder) -> list[Path]:
 def speedup_heatmap(frame: pd.DataFrame, folder) -> list[Path]:
     """``signal_speedup.png``: scipy's time over our best backend's per (N, K) cell, on a log2 scale."""
     plt = _pyplot()
-    from matplotlib.colors import Normalize
+    from matplotlib.colors import Normalize  # optional dependency, as in _pyplot
     from matplotlib.ticker import FuncFormatter
 
     table = fastest_backends(frame).dropna(subset=["speedup_vs_scipy"])
@@ -196,10 +196,10 @@ def write_all(frame: pd.DataFrame, peak: dict, folder) -> list[Path]:
 
 def _pyplot():
     """matplotlib.pyplot on the Agg (file-only) backend, imported on first use."""
-    import matplotlib
+    import matplotlib  # optional dependency (the plot extra)
 
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # optional dependency, after choosing the backend
 
     return plt
 

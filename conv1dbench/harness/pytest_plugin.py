@@ -24,6 +24,9 @@ from pathlib import Path
 
 import pytest
 
+# The package is imported inside the hooks (import time): pytest loads this plugin for every test run,
+# before the tests' conftest sets the wisdom file aside.
+
 RESULTS = Path("results") / "pytest-benchmark"  # relative to the directory pytest runs in
 
 
@@ -50,7 +53,7 @@ def pytest_configure(config):
 def pytest_generate_tests(metafunc):
     if "point" not in metafunc.fixturenames:
         return
-    from conv1dbench.harness import cases, grid
+    from conv1dbench.harness import cases, grid  # import time (see above)
 
     api = metafunc.function.__name__.removeprefix("test_")
     points = [p for p in grid.grid(metafunc.config.bench_grid) if p["api"] == api]
@@ -64,7 +67,7 @@ def pytest_benchmark_update_json(config, benchmarks, output_json):
     """Our record of the run beside pytest-benchmark's: machine, measured peak, grid, skips."""
     if not getattr(config, "bench_timing", False):
         return
-    from conv1dbench.harness.peak import measure_peak
+    from conv1dbench.harness.peak import measure_peak  # import time (see above)
     from conv1dbench.machine import machine_info
 
     output_json["conv1dbench"] = {
@@ -82,7 +85,7 @@ def pytest_sessionfinish(session, exitstatus):
     path = config.getoption("benchmark_json")
     if not getattr(config, "bench_timing", False) or not path or not Path(path).is_file():
         return
-    from conv1dbench import _wisdom
+    from conv1dbench import _wisdom  # import time (see above)
     from conv1dbench.harness import report
     from conv1dbench.harness.tune import measurements_from_rows
 

@@ -28,7 +28,7 @@ PEER_COLUMNS = {"signal": ("scipy", "numpy", "oaconvolve", "torch"), "layer": ("
 
 def tidy(run: Run):
     """The rows as a DataFrame with exactly :data:`COLUMNS` (missing values NaN)."""
-    import pandas as pd
+    import pandas as pd  # import time: pandas takes a third of a second, the harness's workers never need it
 
     frame = pd.DataFrame(run.rows)
     for column in COLUMNS:
@@ -50,7 +50,7 @@ def write(run: Run, folder: Path, stem: str = "results", plots: bool = True) -> 
         print("conv1dbench: plots skipped: matplotlib is not installed (pip install 'conv1dbench[plot]')",
               file=sys.stderr)
     elif plots:
-        from . import plots as plotting
+        from . import plots as plotting  # optional dependency: matplotlib
         images = plotting.write_all(frame, run.meta.get("peak", {}), folder)
     paths[2].write_text(markdown(run, frame, [p.name for p in images]))
     return paths + images
@@ -134,7 +134,7 @@ def markdown(run: Run, frame, images: list[str] = ()) -> str:
 
 
 def _findings(frame, times, best_impl, paired) -> list[str]:
-    import pandas as pd
+    import pandas as pd  # import time (see tidy)
 
     out = []
     for (api, dtype), sub in times.groupby(level=[0, 2], sort=True):

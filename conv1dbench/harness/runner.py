@@ -23,7 +23,12 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .. import _auto
 from .._registry import BACKEND_NAMES
+from ..machine import machine_info
+from .cases import kind, skip_reason
+from .grid import PARAMS, label
+from .peak import measure_peak
 
 #: Peers timed once more beside auto at signal points (auto's speed target is set against scipy).
 AUTO_CHECK_PEERS = ("scipy",)
@@ -82,15 +87,10 @@ def _key(row: dict) -> tuple:
 
 def _point_key(point: dict) -> tuple:
     """A point's part of :func:`_key`."""
-    from .grid import label
-
     return point["api"], label(point), point.get("pass"), point.get("dtype"), point.get("mode")
 
 
 def _failed_row(impl: str, point: dict, reason: str) -> dict:
-    from .cases import kind
-    from .grid import PARAMS, label
-
     row = {key: point.get(key) for key in PARAMS}
     try:
         shape = label(point)
@@ -108,17 +108,12 @@ def sweep(points: list[dict], impls: list[str], *, min_time_s: float = 0.1, min_
     On a shared virtual machine the same process can run up to 2x slower for minutes at a time;
     with several rounds the report keeps each measurement's best round (all rounds are in the rows).
     """
-    from ..machine import machine_info
-    from .peak import measure_peak
-
     meta = {"date": datetime.datetime.now().isoformat(timespec="seconds"), "command": command, "grid": grid,
             "machine": machine_info(), "worker_environment": WORKER_ENV,
             "isolation": "each implementation timed in a worker process of its own, one after another",
             "min_time_s": min_time_s, "min_samples": min_samples, "rounds": rounds, "implementations": impls,
             "peak": measure_peak(sorted({p["dtype"] for p in points}), quick=quick_peak)}
     if "auto" in impls:  # what auto's workers decide from (each loads the same wisdom file and models)
-        from .. import _auto
-
         meta["auto"] = _auto.knowledge()
     check_auto = "auto" in impls and any(impl in BACKEND_NAMES for impl in impls)
     beside = [peer for peer in AUTO_CHECK_PEERS if peer in impls] if check_auto else []
@@ -192,8 +187,6 @@ def auto_check(points, rows, min_time_s, min_samples, peers=(), on_row=None) -> 
 
 def _peers_at(point: dict, peers) -> list[str]:
     """The peers timed beside auto at ``point``: at signal points, those that run there."""
-    from .cases import skip_reason
-
     return [peer for peer in peers if point["api"] == "signal" and not skip_reason(peer, point)]
 
 
@@ -219,7 +212,7 @@ def interference_check(points, impls, rows, min_time_s, min_samples) -> list[dic
 
 
 def _progress(total: int, enabled: bool):
-    from tqdm import tqdm
+    from tqdm import tqdm  # import time: only a sweep with its bar needs it
 
     return tqdm(total=total, disable=not enabled, unit="meas", dynamic_ncols=True, file=sys.stderr,
                 bar_format="{l_bar}{bar}| {n_fmt}/{total_fmt} [{elapsed}<{remaining}] {postfix}")
