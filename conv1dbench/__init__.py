@@ -16,8 +16,15 @@ from ._auto import auto_settings, configure_auto
 from ._fastest import fastest
 from ._matrix import conv1d_matrix, conv_matrix
 from ._registry import BACKEND_NAMES, BackendUnavailable, backends
-from .harness.tune import tune
 
 __all__ = ["BACKEND_NAMES", "BackendUnavailable", "auto_settings", "backends", "configure_auto", "conv1d",
            "conv1d_backward", "conv1d_matrix", "conv_matrix", "convolve", "correlate", "fastest", "tune"]
 __version__ = "0.2.0"
+
+
+def __getattr__(name):
+    if name == "tune":  # import time: tuning lives in the harness, which a convolution never needs
+        from .harness.tune import tune
+
+        return tune
+    raise AttributeError(f"module 'conv1dbench' has no attribute {name!r}")

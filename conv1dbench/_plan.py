@@ -127,10 +127,6 @@ class Problem:
         """:attr:`key` as the text the wisdom file stores (its version: :data:`KEY_VERSION`)."""
         return " ".join(map(str, self.key))
 
-    def as_direction(self, direction: str) -> Problem:
-        return Problem(self.dtype, self.batch, self.c_in, self.c_out, self.length, self.taps, self.groups,
-                       self.pad_left, self.pad_right, self.stride, self.dilation, direction)
-
 
 # -- signals ------------------------------------------------------------------------------------
 
@@ -161,13 +157,6 @@ class SignalPlan:
     def moves_axis(self) -> bool:
         return self.axis != len(self.lead)
 
-    @property
-    def out_shape(self) -> tuple:
-        """The result's shape, ``axis`` in its place."""
-        shape = self.lead + (self.problem.l_out,)
-        if self.moves_axis:
-            shape = shape[:self.axis] + shape[-1:] + shape[self.axis:-1]
-        return shape
 
 
 def signal_dtypes(dtype1, dtype2) -> tuple[np.dtype, np.dtype]:

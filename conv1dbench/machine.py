@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import platform
 import sys
-from importlib import metadata
 
 from ._registry import device_backends, is_available, module
 
@@ -43,6 +42,8 @@ def _memory_gib() -> float | None:
 
 
 def _version(package: str) -> str | None:
+    from importlib import metadata  # import time: it pulls in the email package; only reports need it
+
     try:
         return metadata.version(package)
     except metadata.PackageNotFoundError:

@@ -227,3 +227,26 @@ def test_integers_run_only_on_exact_backends(auto_models):
     np.testing.assert_array_equal(cb.convolve(x, w), np.convolve(x, w))
     auto_models({})  # the rule: direct, for any kernel length
     assert cb.fastest("convolve", x, w) == "numba"
+
+
+def test_a_backend_that_declines_lets_the_next_in_the_ranking_run(monkeypatch, auto_models):
+    """Auto's walk is generic: any backend may decline a call (``Declined``), and the next one runs."""
+    from conv1dbench import _registry
+    from conv1dbench._backends import Declined
+
+    auto_models(fake_models())
+    x, w = np.ones(100_000), np.ones(5_000)
+    ranking = _auto.ranking(grid.problem(grid.signal_point(100_000, 5_000, "full")))
+    first, second = ranking.names[:2]
+    declined = []
+
+    def decline(*args, **kwargs):
+        declined.append(first)
+        raise Declined("not this one")
+
+    monkeypatch.setattr(_registry.module(first), "forward", decline)
+    ran = []
+    real = _registry.get_backend
+    monkeypatch.setattr("conv1dbench._signal.get_backend", lambda n, d: ran.append(n) or real(n, d))
+    np.testing.assert_allclose(cb.convolve(x, w), np.convolve(x, w), rtol=1e-9)
+    assert declined == [first] and ran[-1] == second
