@@ -54,6 +54,10 @@ def pytest_generate_tests(metafunc):
 
     api = metafunc.function.__name__.removeprefix("test_")
     points = [p for p in grid.grid(metafunc.config.bench_grid) if p["api"] == api]
+    own = sorted({cases.suite(p) for p in points} & {"gpu", "dask"})
+    if own:  # device synchronisation and single-shot timing are the harness runner's, not pytest-benchmark's
+        raise pytest.UsageError(f"--bench-grid {metafunc.config.bench_grid}: the {own[0]} grids run under "
+                                f"`conv1dbench run --grid {metafunc.config.bench_grid}` only")
     impls = cases.implementations()
     metafunc.parametrize("impl", impls)
     metafunc.parametrize("point", points, ids=[f"{p['pass']}-{p['dtype']}-{p['mode']}-{grid.label(p)}"
