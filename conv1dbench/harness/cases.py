@@ -306,7 +306,7 @@ def _torch_device(gpu: bool):
         return "cpu"
     torch.backends.cudnn.allow_tf32 = False  # full float32 products, as ours
     torch.backends.cuda.matmul.allow_tf32 = False
-    return "cuda:0"
+    return torch.cuda.current_device()  # an index: the current GPU
 
 
 def _torch_sync(gpu: bool):

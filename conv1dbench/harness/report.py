@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .cases import DEVICE_VARIANT, kind
+from .cases import DEVICE_VARIANT
 from .grid import PARAMS
 from .runner import Run
 
@@ -179,6 +179,10 @@ def _first_calls(frame, title: str) -> list[str]:
     return lines
 
 
+def _fmt_rate(value) -> str:
+    return f"{value:.0f}" if value >= 100 else f"{value:.3g}"
+
+
 def _in_order(values) -> list:
     """Distinct values in their order of first appearance (the grid's order)."""
     return list(dict.fromkeys(values))
@@ -186,7 +190,7 @@ def _in_order(values) -> list:
 
 def crossover_section(frame) -> list[str]:
     """Per dtype and N: the backend fastest at the shortest kernel, and up to which K it stays fastest."""
-    ok = frame[(frame.status == "ok") & (frame.impl.map(kind) == "backend") & (frame.impl != "auto")]
+    ok = frame[(frame.status == "ok") & (frame.kind == "backend") & (frame.impl != "auto")]
     if ok.impl.nunique() < 2:
         return []
     times = ok.pivot_table(index=["dtype", "N", "K"], columns="impl", values="median_s", aggfunc="min")
@@ -215,13 +219,13 @@ def crossover_section(frame) -> list[str]:
     return lines
 
 
-def _gpu_columns(impls) -> tuple[list[str], str | None, list[str]]:
+def _gpu_columns(ok) -> tuple[list[str], str | None, list[str]]:
     """``(columns, ours, peers)``: device-resident variants, then with transfers, then the peers; ours is the
     first device-resident one (the peers are device-resident too), else the first of ours."""
-    names = sorted(impls)
-    resident = [i for i in names if i.endswith(DEVICE_VARIANT) and kind(i) == "backend"]
-    transfers = [i for i in names if kind(i) == "backend" and i not in resident]
-    peers = [i for i in names if kind(i) == "peer"]
+    kinds = ok.groupby("impl")["kind"].first()
+    resident = [i for i in kinds.index if i.endswith(DEVICE_VARIANT) and kinds[i] == "backend"]
+    transfers = [i for i in kinds.index if kinds[i] == "backend" and i not in resident]
+    peers = [i for i in kinds.index if kinds[i] == "peer"]
     ours = (resident + transfers + [None])[0]
     return resident + transfers + peers, ours, peers
 
@@ -231,7 +235,7 @@ def gpu_sections(meta, frame) -> list[str]:
     ok = frame[frame.status == "ok"]
     if ok.empty:
         return []
-    columns, ours, peers = _gpu_columns(ok.impl.unique())
+    columns, ours, peers = _gpu_columns(ok)
     lines = ["", "## GPU", "",
              f"`{ours}`: device arrays in and out, the data already on the GPU (what a GPU pipeline sees); our "
              "backends under their own name: NumPy arrays in and out, the host-device transfers in the time; "
@@ -252,7 +256,8 @@ def gpu_sections(meta, frame) -> list[str]:
                                                                                   for p in versus)
                   + f" | max error of {ours} |", "|---|" + "---:|" * (len(shown) + len(versus) + 1)]
         for shape, r in times.iterrows():
-            cells = [f"{r[c] * 1e3:.3g} ({gflops.loc[shape, c]:.3g})" if np.isfinite(r[c]) else "-" for c in shown]
+            cells = [f"{r[c] * 1e3:.3g} ({_fmt_rate(gflops.loc[shape, c])})" if np.isfinite(r[c]) else "-"
+                     for c in shown]
             cells += [_fmt_ratio(r[p] / r[ours]) for p in versus]
             lines.append(f"| {shape} | " + " | ".join(cells) + f" | {errors.get(shape, np.nan):.1e} |")
     lines += _first_calls(ok, "First call on the GPU (kernel compilation included)")
@@ -288,9 +293,9 @@ def out_of_core_section(meta, frame) -> list[str]:
     taps = ", ".join(f"{k:.0f}" for k in sorted(ok.K.unique()))
     lines = ["", "## Out of core: Dask", "",
              f"A float32 signal in a raw file ({signal_gib:.3g} GiB; this machine has {memory} GiB of memory), "
-             f"a kernel of {taps} taps, mode \"same\". `disk`: Dask reads the file chunk by chunk (np.fromfile, no memory "
-             "map), convolves each chunk plus its halo, and writes each output chunk into an output file, with "
-             "the threaded scheduler and `workers` threads; `xB` points hold the same samples as B rows. "
+             f"a kernel of {taps} taps, mode \"same\". `disk`: Dask reads the file chunk by chunk (np.fromfile, "
+             "no memory map), convolves each chunk plus its halo, and writes each output chunk into an output "
+             "file, with the threaded scheduler and `workers` threads; `xB` points hold the same samples as B rows. "
              "`memory`: the first samples read into one NumPy array and convolved. Each point ran in a worker "
              "process of its own, timed once after a tiny warm-up call; peak RSS (getrusage) is that process's, "
              "interpreter and libraries included (`before`: after the warm-up, before the call). `bound`: "
