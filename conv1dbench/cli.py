@@ -91,6 +91,9 @@ def cmd_run(args, argv) -> int:
     from .harness import cases, grid, report, runner
 
     out_of_core = {key: value for key, value in (("gib", args.gib), ("folder", args.dir)) if value is not None}
+    if out_of_core and args.grid not in grid.OUT_OF_CORE:
+        raise ValueError(f"--gib and --dir apply to the out-of-core grids ({', '.join(grid.OUT_OF_CORE)}), "
+                         f"not {args.grid!r}")
     points = grid.grid(args.grid, **out_of_core)
     if args.api != "all":
         points = [p for p in points if p["api"] == args.api]
@@ -101,8 +104,11 @@ def cmd_run(args, argv) -> int:
         raise ValueError("no points left in the grid after --api/--dtypes/--modes")
     suites = list(dict.fromkeys(cases.suite(p) for p in points))
     available = list(dict.fromkeys(name for suite in suites for name in cases.implementations(suite)))
-    impls = _choose(_names(args.backends), [n for n in available if cases.kind(n) == "backend"], "backend")
-    impls += _choose(_names(args.peers), [n for n in available if cases.kind(n) == "peer"], "peer")
+    default = {n for suite in suites for n in cases.timed_by_default(suite, cases.implementations(suite))}
+    backends = [n for n in available if cases.kind(n) == "backend"]
+    peers = [n for n in available if cases.kind(n) == "peer"]
+    impls = (_choose(_names(args.backends), backends, "backend", [n for n in backends if n in default])
+             + _choose(_names(args.peers), peers, "peer", [n for n in peers if n in default]))
     if not impls:
         raise ValueError(f"no implementation of the {args.grid} grid to time here" + _unavailable())
     command = "conv1dbench " + " ".join(shlex.quote(a) for a in argv)
@@ -145,9 +151,10 @@ def cmd_tune(args) -> int:
     return 0
 
 
-def _choose(wanted: list[str] | None, available: list[str], what: str) -> list[str]:
+def _choose(wanted: list[str] | None, available: list[str], what: str, default: list[str]) -> list[str]:
+    """The implementations named (``none``: none), checked against ``available``; ``default`` if none named."""
     if wanted is None:
-        return available
+        return default
     if wanted == ["none"]:
         return []
     missing = [n for n in wanted if n not in available]

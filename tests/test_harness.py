@@ -208,7 +208,8 @@ def test_device_variants_come_from_the_registry():
     assert [i for i in offered if i.endswith(cases.DEVICE_VARIANT)] == [
         v for v in variants if cases.backend_of(v) in offered]
     assert cases.kind("cupy") == "peer" and "no layer API" in cases.skip_reason("cupy", LAYER)
-    assert cases.implementations("dask") == ["auto"]
+    assert cases.implementations("dask")[0] == "auto" and "numba" in cases.implementations("dask")
+    assert cases.timed_by_default("dask", cases.implementations("dask")) == ["auto"]
 
 
 def test_jobs_give_isolated_points_a_worker_each():

@@ -46,7 +46,8 @@ def implementations(suite: str = "cpu") -> list[str]:
     """Every implementation that can run here on the points of ``suite`` (see :func:`suite`).
 
     CPU grids: available backends, auto, installed peers.  GPU grids: the available device backends
-    with transfers and device-resident, and the GPU peers that see a GPU.  Out-of-core grids: auto.
+    with transfers and device-resident, and the GPU peers that see a GPU.  Out-of-core grids: auto
+    and the available CPU backends (each runs every chunk); :func:`timed_by_default` picks auto there.
     """
     import conv1dbench as cb
 
@@ -55,8 +56,14 @@ def implementations(suite: str = "cpu") -> list[str]:
         ours = [n for n in available if declares_device(n)]
         return ours + [n + DEVICE_VARIANT for n in ours] + [p for p in GPU_PEERS if _peer_sees_gpu(p)]
     if suite == "dask":
-        return ["auto"]
+        return ["auto"] + [n for n in available if not declares_device(n)]
     return available + ["auto"] + [p for p in PEERS if p != "torch" or importlib.util.find_spec("torch")]
+
+
+def timed_by_default(suite: str, names: list[str]) -> list[str]:
+    """Of ``names`` (offered on ``suite``'s points), those timed when none are named: all of them, but on
+    the out-of-core grids (minutes a point) auto alone, the choice a user of ``convolve`` on Dask gets."""
+    return [n for n in names if n == "auto"] if suite == "dask" else list(names)
 
 
 def suite(point: dict) -> str:
