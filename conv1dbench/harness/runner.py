@@ -141,10 +141,11 @@ def sweep(points: list[dict], impls: list[str], *, min_time_s: float = 0.1, min_
     with several rounds the report keeps each measurement's best round (all rounds are in the rows).
     """
     from ..machine import machine_info
+    from .grid import label
     from .peak import measure_peak
 
-    from .grid import label
-
+    if not impls or not points:
+        raise ValueError("nothing to time: " + ("no implementations" if not impls else "no points"))
     isolation = "each implementation timed in a worker process of its own, one after another"
     if any(p.get("isolate") for p in points):
         isolation += "; points marked isolate (out of core) each in a worker of its own"
@@ -158,8 +159,6 @@ def sweep(points: list[dict], impls: list[str], *, min_time_s: float = 0.1, min_
         from .. import _select
 
         meta["auto"] = _select.knowledge()
-    if not impls or not points:
-        raise ValueError("nothing to time: " + ("no implementations" if not impls else "no points"))
     repeatable = _repeatable(points)
     check_auto = "auto" in impls and any(impl in BACKEND_NAMES for impl in impls) and bool(repeatable)
     beside = [peer for peer in AUTO_CHECK_PEERS if peer in impls] if check_auto else []

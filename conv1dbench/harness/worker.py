@@ -38,14 +38,13 @@ def row_for(impl: str, point: dict, min_time_s: float, min_samples: int) -> dict
         return row
     try:
         case = setup(impl, point)
-        if point.get("isolate") and point.get("timing") != "once":
-            row["rss_before_gib"] = _peak_rss_gib()
+        before = _peak_rss_gib()
         if point.get("timing") == "once":
-            timing = _once(case, row if point.get("isolate") else {})
+            timing, before = _once(case)
         else:
             timing = measure(case.call, min_time_s=min_time_s, min_samples=min_samples, sync=case.sync)
-        if point.get("isolate"):
-            row["peak_rss_gib"] = _peak_rss_gib()
+        if point.get("isolate"):  # the process is this row's alone: so is its peak memory
+            row.update(rss_before_gib=before, peak_rss_gib=_peak_rss_gib())
         _record(row, point, case, timing)
     except Exception as exc:  # noqa: BLE001 - recorded in the table, the sweep goes on
         row.update(status="failed", reason=_why(exc))
@@ -91,23 +90,21 @@ def _record(row: dict, point: dict, case, t) -> None:
         row["msamples_per_s"] = point["batch"] * point["N"] / t.median_s / 1e6
 
 
-def _once(case, memory: dict) -> Timing:
-    """One timed call after the case's warm-up (for calls of a minute, where repeats would cost hours).
-
-    ``memory`` gets ``rss_before_gib``: the peak resident memory after the warm-up, before the call.
-    """
+def _once(case) -> tuple[Timing, float]:
+    """One timed call after the case's warm-up (for calls of a minute, where repeats would cost hours),
+    and the peak resident memory after the warm-up, before the call."""
     sync = case.sync or (lambda: None)
     start = time.perf_counter()
     if case.warmup:
         case.warmup()
     sync()
     warm = time.perf_counter() - start
-    memory["rss_before_gib"] = _peak_rss_gib()
+    before = _peak_rss_gib()
     start = time.perf_counter()
     case.call()
     sync()
     seconds = time.perf_counter() - start
-    return Timing(seconds, seconds, seconds, 1, warm)
+    return Timing(seconds, seconds, seconds, 1, warm), before
 
 
 def _peak_rss_gib() -> float:
