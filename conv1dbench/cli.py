@@ -32,7 +32,9 @@ def _parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True, metavar="{run,report,compare,tune,info}")
 
     run = sub.add_parser("run", help="time backends and peers over a grid and write the report")
-    run.add_argument("--grid", default="default", help="smoke, default (about 10 min on 2 cores) or large")
+    run.add_argument("--grid", default="default",
+                     help="smoke, default (about 10 min on 2 cores), large, tune, crossover, gpu-smoke, gpu "
+                          "(the GPU benchmark), dask-smoke or dask (out of core)")
     run.add_argument("--api", choices=["signal", "layer", "all"], default="all", help="which points of the grid")
     run.add_argument("--backends", help="comma-separated backends (default: every available one, and auto)")
     run.add_argument("--peers", help="comma-separated peers: numpy, scipy, oaconvolve, torch; 'none' for none "
@@ -47,6 +49,9 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--no-progress", action="store_true", help="no progress bar")
     run.add_argument("--no-interference", action="store_true", help="skip the shared-process check")
     run.add_argument("--no-wisdom", action="store_true", help="do not add the timings to auto's wisdom file")
+    run.add_argument("--gib", type=float, help="out-of-core grids: GiB of float32 signal on disk (dask: 12)")
+    run.add_argument("--dir", help="out-of-core grids: folder for the signal file (made once, reused) and the "
+                                   "outputs (default: conv1dbench-dask in the temporary folder)")
 
     report = sub.add_parser("report", help="rebuild the report from a saved run or pytest-benchmark JSON")
     report.add_argument("path", help="report.json of `conv1dbench run`, or a pytest-benchmark JSON file")
@@ -89,7 +94,11 @@ def _load(path: str):
 
 
 def cmd_run(args, argv) -> int:
-    points = grid.grid(args.grid)
+    out_of_core = {key: value for key, value in (("gib", args.gib), ("folder", args.dir)) if value is not None}
+    if out_of_core and args.grid not in grid.OUT_OF_CORE:
+        raise ValueError(f"--gib and --dir apply to the out-of-core grids ({', '.join(grid.OUT_OF_CORE)}), "
+                         f"not {args.grid!r}")
+    points = grid.grid(args.grid, **out_of_core)
     if args.api != "all":
         points = [p for p in points if p["api"] == args.api]
     for key, wanted in (("dtype", _names(args.dtypes)), ("mode", _names(args.modes))):
@@ -97,21 +106,33 @@ def cmd_run(args, argv) -> int:
             points = [p for p in points if p[key] in wanted or (key == "mode" and p["api"] == "layer")]
     if not points:
         raise ValueError("no points left in the grid after --api/--dtypes/--modes")
-    available = cases.implementations()
-    impls = _choose(_names(args.backends), [n for n in available if cases.kind(n) == "backend"], "backend")
-    impls += _choose(_names(args.peers), [n for n in available if cases.kind(n) == "peer"], "peer")
+    suites = list(dict.fromkeys(cases.suite(p) for p in points))
+    available = list(dict.fromkeys(name for suite in suites for name in cases.implementations(suite)))
+    default = {n for suite in suites for n in cases.timed_by_default(suite, cases.implementations(suite))}
+    backends = [n for n in available if cases.kind(n) == "backend"]
+    peers = [n for n in available if cases.kind(n) == "peer"]
+    impls = (_choose(_names(args.backends), backends, "backend", [n for n in backends if n in default])
+             + _choose(_names(args.peers), peers, "peer", [n for n in peers if n in default]))
+    if not impls:
+        raise ValueError(f"no implementation of the {args.grid} grid to time here" + _unavailable())
     command = "conv1dbench " + " ".join(shlex.quote(a) for a in argv)
     print(f"timing {len(impls)} implementations on {len(points)} points ({args.grid} grid) into {args.out}/",
           file=sys.stderr)
     run = runner.sweep(points, impls, min_time_s=args.min_time, min_samples=args.min_samples,
                        progress=not args.no_progress, interference=not args.no_interference,
-                       quick_peak=args.grid == "smoke", rounds=args.rounds, command=command, grid=args.grid)
+                       quick_peak=args.grid.endswith("smoke"), rounds=args.rounds, command=command, grid=args.grid)
     paths = report.write(run, Path(args.out), "report", plots=not args.no_plots)
     print("wrote " + ", ".join(str(p) for p in paths), file=sys.stderr)
     if not args.no_wisdom:
         wisdom = _wisdom.record(measurements_from_rows(run.rows))
         print(f"added the timings to auto's wisdom: {wisdom}", file=sys.stderr)
     return 0
+
+
+def _unavailable() -> str:
+    """``; unavailable backends: name (why), ...`` or nothing."""
+    missing = [f"{name} ({info['reason']})" for name, info in backends().items() if not info["available"]]
+    return "; unavailable backends: " + ", ".join(missing) if missing else ""
 
 
 def cmd_tune(args) -> int:
@@ -127,9 +148,10 @@ def cmd_tune(args) -> int:
     return 0
 
 
-def _choose(wanted: list[str] | None, available: list[str], what: str) -> list[str]:
+def _choose(wanted: list[str] | None, available: list[str], what: str, default: list[str]) -> list[str]:
+    """The implementations named (``none``: none), checked against ``available``; ``default`` if none named."""
     if wanted is None:
-        return available
+        return default
     if wanted == ["none"]:
         return []
     missing = [n for n in wanted if n not in available]

@@ -115,7 +115,7 @@ def test_device_layer_forward_and_backward_stay_on_the_device():
     np.testing.assert_allclose(_host(y), expected[0], atol=1e-12)
     g = rng.standard_normal(expected.shape)
     grads = cb.conv1d_backward(_to_device(g), _to_device(x), _to_device(w), **args)
-    for got, want in zip(grads, cb.conv1d_backward(g, x, w, backend="numba", **args)):
+    for got, want in zip(grads, cb.conv1d_backward(g, x, w, backend="numba", **args), strict=False):
         np.testing.assert_allclose(_host(got), want, atol=1e-12)
 
 
@@ -220,3 +220,21 @@ def test_kernels_compile_for_an_h100_in_their_dtype_without_spills():
             assert ".local" not in ptx, f"{name} ({dtype.__name__}) spills to local memory"
             if dtype == np.float32:
                 assert ".f64" not in ptx, f"{name} (float32) does float64 arithmetic"
+
+
+@needs_cuda
+def test_gpu_smoke_grid_runs_in_the_harness(tmp_path):
+    """The harness's GPU grid, in worker processes (on the simulator there: Numba reads the variable at import)."""
+    from conv1dbench.harness import cases, grid, report, runner
+
+    points = [p for p in grid.grid("gpu-smoke") if p["pass"] == "forward" and p["K"] == 3]  # a layer, a signal
+    impls = cases.implementations("gpu")
+    assert any(i.endswith(cases.DEVICE_VARIANT) for i in impls) and any(i in cb.backends() for i in impls)
+    run = runner.sweep(points, impls, min_time_s=0.001, min_samples=1, progress=False, interference=False,
+                       quick_peak=True, command="test", grid="gpu-smoke")
+    frame = report.tidy(run)
+    assert (frame.status == "ok").all(), frame.reason.tolist()
+    assert (frame.max_error < 1e-5).all() and (frame.median_s > 0).all() and frame.device.notna().all()
+    text = report.markdown(run, frame)
+    assert "## GPU" in text and "### GPU layers: forward" in text and "## GPU targets (issue 4)" in text
+    assert "## Findings" not in text  # GPU rows have their section instead of the CPU tables

@@ -16,7 +16,7 @@ LAYER = next(p for p in SMOKE if p["api"] == "layer" and p["pass"] == "backward"
 
 
 def test_grids_are_named_and_labelled():
-    assert grid.GRIDS == ("smoke", "default", "large", "tune")
+    assert grid.GRIDS[:4] == ("smoke", "default", "large", "tune")
     default = grid.grid("default")
     assert {p["api"] for p in default} == {"signal", "layer"}
     assert {p["pass"] for p in default if p["api"] == "layer"} == {"forward", "backward"}
@@ -170,3 +170,117 @@ def test_cli_run_end_to_end_on_the_smoke_grid(tmp_path):
     assert (tmp_path / "signal_fastest.png").stat().st_size > 0
     info = subprocess.run([sys.executable, "-m", "conv1dbench", "info"], capture_output=True, text=True, check=False)
     assert info.returncode == 0 and "numba" in info.stdout and "cores" in info.stdout
+
+
+# --------------------------------------------------------------------------------------------
+# The GPU, out-of-core and crossover grids (the GPU smoke grid runs in tests/test_cuda.py)
+# --------------------------------------------------------------------------------------------
+
+def test_gpu_dask_and_crossover_grids_are_declared(tmp_path):
+    gpu = grid.grid("gpu")
+    assert {cases.suite(p) for p in gpu} == {"gpu"} and {p["dtype"] for p in gpu} == {"float32"}
+    assert len([p for p in gpu if p["api"] == "layer"]) == 2 * len(grid.LAYER_SHAPES)
+    assert {(p["N"], p["K"]) for p in gpu if p["api"] == "signal"} == {
+        (n, k) for n in (10**6, 10**7, 10**8) for k in (3, 63, 1023)}
+    assert all(p["mode"] == "same" for p in gpu)
+    dask = grid.grid("dask")
+    assert [(p["store"], p["batch"] > 1, p.get("workers")) for p in dask] == [
+        ("memory", False, None), ("disk", False, 1), ("disk", False, 2), ("disk", True, 1), ("disk", True, 2)]
+    assert 4 * dask[1]["N"] / 2**30 == pytest.approx(12, rel=1e-3) and dask[3]["N"] == grid.DASK_ROW
+    assert all(p["timing"] == "once" and p["isolate"] and p["env"] == "inherited" for p in dask)
+    assert len({grid.label(p) for p in dask}) == len(dask)  # the rows' keys stay apart
+    small = grid.grid("dask", gib=0.25, folder=str(tmp_path))
+    assert small[1]["N"] * 4 == 2**28 and {p["folder"] for p in small} == {str(tmp_path)}
+    with pytest.raises(ValueError, match="out-of-core grids"):
+        grid.grid("default", gib=1)
+    crossover = grid.grid("crossover")
+    assert len(crossover) == 4 * 3 * 10 and {p["dtype"] for p in crossover} >= {"complex64", "complex128"}
+
+
+def test_device_variants_come_from_the_registry():
+    from conv1dbench import _registry
+
+    device = [name for name in _registry.BACKEND_NAMES if cases.declares_device(name)]
+    variants = [name + cases.DEVICE_VARIANT for name in device]
+    assert all(cases.kind(v) == "backend" and cases.backend_of(v) in device for v in variants)
+    offered = cases.implementations("gpu")
+    assert all(cases.runs_on_gpu(impl) for impl in offered)
+    assert [i for i in offered if i.endswith(cases.DEVICE_VARIANT)] == [
+        v for v in variants if cases.backend_of(v) in offered]
+    assert cases.kind("cupy") == "peer" and "no layer API" in cases.skip_reason("cupy", LAYER)
+    assert cases.implementations("dask")[0] == "auto" and "numba" in cases.implementations("dask")
+    assert cases.timed_by_default("dask", cases.implementations("dask")) == ["auto"]
+
+
+def test_jobs_give_isolated_points_a_worker_each():
+    isolated = [dict(SIGNAL, isolate=True, env="inherited"), dict(SIGNAL, isolate=True)]
+    jobs = runner._jobs([SIGNAL, isolated[0], LAYER, isolated[1]])
+    assert jobs == [[SIGNAL, LAYER], [isolated[0]], [isolated[1]]]
+    assert runner._repeatable([SIGNAL, isolated[0], dict(SIGNAL, timing="once")]) == [SIGNAL]
+
+
+@pytest.fixture(scope="module")
+def dask_run(tmp_path_factory):
+    """Three of the dask-smoke grid's points: in memory, a long signal with 2 workers, rows with 1."""
+    folder = tmp_path_factory.mktemp("dask-data")
+    points = grid.grid("dask-smoke", folder=str(folder))
+    chosen = [p for p in points if p["store"] == "memory" or (p["batch"] == 1) == (p["workers"] == 2)]
+    return runner.sweep(chosen, ["auto"], min_time_s=0.01, min_samples=2, progress=False, quick_peak=True,
+                        command="test", grid="dask-smoke"), folder
+
+
+def test_dask_smoke_grid_runs_end_to_end_in_workers(dask_run, tmp_path):
+    run, folder = dask_run
+    frame = report.tidy(run)
+    assert len(frame) == 3 and (frame.status == "ok").all(), frame.reason.tolist()
+    assert (frame.calls == 1).all() and (frame.median_s > 0).all() and (frame.msamples_per_s > 0).all()
+    assert (frame.max_error < 1e-6).all()                       # float32 against the float64 reference
+    assert ((frame.peak_rss_gib >= frame.rss_before_gib) & (frame.rss_before_gib > 0)).all()
+    assert set(frame.store) == {"memory", "disk"} and set(frame.chose.dropna()) <= set(cases.implementations())
+    assert [p.name for p in folder.iterdir()] == [f"signal-{grid.grid('dask-smoke')[0]['file_samples']}.f32"]
+    assert len(run.meta["inherited_environment"]) == 3 and "interference" not in run.meta or not run.meta[
+        "interference"]
+    text = report.markdown(run, frame)
+    for fragment in ("## Out of core: Dask", "peak RSS (GiB)", "bound (GiB)", "disk workers=2",
+                     "the environment as it is", "one call, after a tiny warm-up call"):
+        assert fragment in text
+    assert "## Findings" not in text                           # no CPU tables for out-of-core rows
+    written = report.write(run, tmp_path, "report")            # no plots for these rows either
+    assert [p.name for p in written] == ["report.json", "report.csv", "report.md"]
+
+
+def test_crossover_section_finds_where_direct_stops_winning():
+    rows = []
+    for dtype in ("float32", "complex64"):
+        for k, direct, fft in ((32, 1.0, 3.0), (64, 2.0, 3.0), (128, 4.0, 3.0)):
+            point = {**grid.signal_point(10**4, k, "full", dtype), "suite": "crossover"}
+            rows += [dict(point, impl=name, kind="backend", shape=grid.label(point), status="ok", median_s=t * 1e-3,
+                          first_call_s=0.1, gflops=1.0, max_error=1e-7) for name, t in (("direct", direct),
+                                                                                       ("spectral", fft))]
+    run = runner.Run({"grid": "crossover", "peak": {}}, rows)
+    section = report.crossover_section(report.tidy(run))
+    assert "## Crossover: the fastest backend per kernel length" in section
+    assert any(line.startswith("| float32 | 1e+04 | direct | 64 | 3.00x | 1.50x | 0.75x |") for line in section)
+    assert section[-1] == "Smallest per dtype: complex64 K=64, float32 K=64"
+
+
+def test_gpu_section_shows_ratios_first_calls_and_targets():
+    rows = []
+    times = {"gpu:device": 1.0, "gpu": 3.0, "torch-gpu": 1.5, "cupy": 0.8}
+    points = grid.grid("gpu")
+    for point in (points[0], points[1], next(p for p in points if p["api"] == "signal")):
+        for impl, t in times.items():
+            if impl != "cupy" or point["api"] == "signal":  # cupy has no layer API
+                rows.append(dict(point, impl=impl, kind="peer" if impl in cases.GPU_PEERS else "backend",
+                                 shape=grid.label(point), status="ok", median_s=t * 1e-3, first_call_s=0.5,
+                                 gflops=grid.flops(point) / (t * 1e-3) / 1e9, max_error=1e-7, device="a GPU"))
+    run = runner.Run({"grid": "gpu", "peak": {}}, rows)  # "gpu": a stand-in for a device backend
+    frame = report.tidy(run)
+    lines = report.gpu_sections(run.meta, frame)
+    text = "\n".join(lines)
+    assert "### GPU layers: forward, float32, padding same" in text and "| 32x64x64 L=1024 K=3 |" in text
+    assert "- GPU: a GPU" in report.markdown(run, frame)
+    assert "First call on the GPU" in text and "## GPU targets (issue 4)" in text
+    assert "gpu:device >= 0.5x cuDNN (torch-gpu) on every layer shape and pass: worst 1.50x" in text
+    assert "-> PASS" in text and "gpu:device >= 1x CuPy on every long signal (N >= 10**6): worst 0.80x" in text
+    assert "-> FAIL" in text

@@ -14,8 +14,9 @@ Declarations (module constants)
     Whether ``backend="auto"`` may choose it for host (NumPy) arrays.
 ``DEVICE``
     Whether its functions take CUDA device arrays (and then return device arrays).  The front ends
-    send device arrays to such a backend only; it also defines ``as_device(obj)``,
-    ``add_bias(y, bias)`` and ``bias_gradient(g)`` on device arrays.
+    send device arrays to such a backend only; it also defines ``as_device(obj)`` (a device array
+    for ``obj``: itself, a view, or a copy of host data), ``add_bias(y, bias)`` and
+    ``bias_gradient(g)`` on device arrays, ``synchronize()`` and ``device_name()``.
 ``CONFINES_NON_FINITE``
     Whether a NaN or Inf in an operand reaches only the outputs whose window touches it (a direct
     method).  Auto never returns the spread result of a backend that does not (docs/SPEC.md section 1).

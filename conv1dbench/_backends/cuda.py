@@ -103,11 +103,25 @@ def too_slow(problem) -> str | None:
     return None
 
 
+def _driver():
+    """numba.cuda for the functions the front ends and the harness call first; why not, if it cannot run."""
+    if cuda is None:
+        reason = unavailable_reason()
+        if cuda is None:
+            raise RuntimeError(reason)
+    return cuda
+
+
+def synchronize() -> None:
+    """Wait for the device's work in flight (timing reads the clock only after it)."""
+    _driver().synchronize()
+
+
 def device_name() -> str:
     """The GPU the kernels run on (for reports)."""
     if SIMULATED:
         return "none (the CUDA simulator)"
-    name = cuda.get_current_device().name
+    name = _driver().get_current_device().name
     return name.decode() if isinstance(name, bytes) else str(name)
 
 
@@ -332,8 +346,8 @@ def as_device(obj):
     if getattr(obj, "__cuda_ndarray__", False):
         return obj
     if hasattr(obj, "__cuda_array_interface__"):
-        return _simulated_view(obj) if SIMULATED else cuda.as_cuda_array(obj)
-    return cuda.to_device(np.ascontiguousarray(obj))
+        return _simulated_view(obj) if SIMULATED else _driver().as_cuda_array(obj)
+    return _driver().to_device(np.ascontiguousarray(obj))
 
 
 def _simulated_view(obj):

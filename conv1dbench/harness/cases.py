@@ -5,44 +5,105 @@ user would otherwise pick: ``"numpy"`` (``numpy.convolve``, a loop over the batc
 (``scipy.signal.convolve``, method ``"auto"``), ``"oaconvolve"`` (``scipy.signal.oaconvolve``) and
 ``"torch"`` (``torch.nn.functional.conv1d`` on the CPU; forward and autograd backward) when torch is
 installed.  Peers without a layer API are not timed on layers.
+
+On the GPU grids (points with ``suite == "gpu"``) the implementations are the backends that declare
+``DEVICE = True`` in their module: under their own name with NumPy arrays in and out (the
+transfers in the time), and as ``"<backend>:device"`` with device arrays made before the timing
+(what a GPU pipeline sees); and the GPU peers, offered only where they are installed with a GPU:
+``"torch-gpu"`` (``conv1d`` on the GPU, cuDNN, TF32 off) and ``"cupy"``
+(``cupyx.scipy.signal.convolve``).  Every GPU call is timed with the device synchronised
+(:attr:`Case.sync`).  The out-of-core grids (``suite == "dask"``) time ``conv1dbench.convolve``
+on Dask arrays read from a file (:mod:`conv1dbench.harness.out_of_core`).
 """
 
 from __future__ import annotations
 
 import importlib.util
 import zlib
-from collections.abc import Callable
-from dataclasses import dataclass
 
 import numpy as np
 
 from .. import _api as cb
 from .._fastest import fastest
 from .._plan import padding_from_text
-from .._registry import BACKEND_NAMES, backends, module
+from .._registry import BACKEND_NAMES, backends, get_backend, module
+from .case import Case
 from .grid import label, layer_output_length, problem
+from .out_of_core import make_case as out_of_core_case
 
 PEERS = ("numpy", "scipy", "oaconvolve", "torch")
-LAYER_PEERS = ("torch",)
+#: Peers on the GPU, device-resident; each offered where its library sees a GPU (:func:`implementations`).
+GPU_PEERS = ("torch-gpu", "cupy")
+LAYER_PEERS = ("torch", "torch-gpu")
+#: The device-resident variant of a device backend: ``<backend>:device``.
+DEVICE_VARIANT = ":device"
 
 
-def implementations() -> list[str]:
-    """Every implementation that can run here: available backends, auto, installed peers."""
-    names = [n for n, info in backends().items() if info["available"]] + ["auto"]
-    return names + [p for p in PEERS if p != "torch" or importlib.util.find_spec("torch")]
+def implementations(suite: str = "cpu") -> list[str]:
+    """Every implementation that can run here on the points of ``suite`` (see :func:`suite`).
+
+    CPU grids: available backends, auto, installed peers.  GPU grids: the available device backends
+    with transfers and device-resident, and the GPU peers that see a GPU.  Out-of-core grids: auto
+    and the available CPU backends (each runs every chunk); :func:`timed_by_default` picks auto there.
+    """
+    available = [n for n, info in backends().items() if info["available"]]
+    if suite == "gpu":
+        ours = [n for n in available if declares_device(n)]
+        return ours + [n + DEVICE_VARIANT for n in ours] + [p for p in GPU_PEERS if _peer_sees_gpu(p)]
+    if suite == "dask":
+        return ["auto"] + [n for n in available if not declares_device(n)]
+    return available + ["auto"] + [p for p in PEERS if p != "torch" or importlib.util.find_spec("torch")]
+
+
+def timed_by_default(suite: str, names: list[str]) -> list[str]:
+    """Of ``names`` (offered on ``suite``'s points), those timed when none are named: all of them, but on
+    the out-of-core grids (minutes a point) auto alone, the choice a user of ``convolve`` on Dask gets."""
+    return [n for n in names if n == "auto"] if suite == "dask" else list(names)
+
+
+def suite(point: dict) -> str:
+    """The suite of a point or row: ``"cpu"`` (no ``suite`` key), ``"crossover"``, ``"gpu"`` or ``"dask"``."""
+    value = point.get("suite")
+    return value if isinstance(value, str) else "cpu"  # NaN in a frame read back from CSV
+
+
+def backend_of(impl: str) -> str | None:
+    """The backend ``impl`` runs: its name, or the name before a variant suffix; None for peers and auto."""
+    name = impl.partition(":")[0]
+    return name if name in BACKEND_NAMES else None
+
+
+def declares_device(name: str | None) -> bool:
+    """Whether backend ``name``'s module declares ``DEVICE = True`` (it takes and returns device arrays)."""
+    if name is None:
+        return False
+    declared = module(name)
+    return declared is not None and declared.DEVICE
+
+
+def runs_on_gpu(impl: str) -> bool:
+    return declares_device(backend_of(impl)) or impl in GPU_PEERS
 
 
 def kind(impl: str) -> str:
-    return "backend" if impl in BACKEND_NAMES or impl == "auto" else "peer"
+    return "backend" if backend_of(impl) or impl == "auto" else "peer"
 
 
-@dataclass
-class Case:
-    """One implementation on one point: ``call()`` is what is timed; ``error()`` checks its result."""
 
-    call: Callable[[], object]
-    error: Callable[[], float]
-    chose: str | None = None
+
+def _peer_sees_gpu(peer: str) -> bool:
+    """Whether a GPU peer is installed with GPU support and sees a GPU (a CPU-only torch does not count)."""
+    module = {"torch-gpu": "torch", "cupy": "cupy"}[peer]
+    if importlib.util.find_spec(module) is None:
+        return False
+    try:
+        if module == "torch":
+            import torch  # optional dependency: a peer only where installed
+            return torch.cuda.is_available()
+        import cupy  # optional dependency: a peer only where installed
+        return cupy.cuda.runtime.getDeviceCount() > 0
+    except Exception:  # noqa: BLE001 - a broken peer is left out, as an absent one
+        return False
 
 
 def skip_reason(impl: str, point: dict) -> str | None:
@@ -52,9 +113,9 @@ def skip_reason(impl: str, point: dict) -> str | None:
     if point["api"] == "signal" and point["K"] > point["N"]:  # peers whose semantics part from scipy's here
         if impl == "numpy" and point["mode"] == "same":
             return "numpy.convolve's 'same' gives max(N, K) outputs, scipy's gives N"
-        if impl == "torch" and point["mode"] == "valid":
+        if impl in ("torch", "torch-gpu") and point["mode"] == "valid":
             return "torch's conv1d refuses a kernel longer than the input"
-    declared = module(impl) if impl in BACKEND_NAMES else None
+    declared = module(backend_of(impl)) if backend_of(impl) else None  # device-resident variants too
     if declared is not None and hasattr(declared, "too_slow"):
         return declared.too_slow(problem(point))
     return None
@@ -92,6 +153,13 @@ def _layer_reference(point, x, w):
     return cb.conv1d(x.astype(np.float64), w.astype(np.float64), backend=reference_backend(), **_layer_args(point))
 
 
+def setup(impl: str, point: dict) -> Case:
+    """The case of ``impl`` on ``point`` with its data made (untimed): what a worker times."""
+    if point.get("store"):
+            return out_of_core_case(impl, point)
+    return make_case(impl, point, data(point))
+
+
 def make_case(impl: str, point: dict, arrays: dict) -> Case:
     """The timed call of ``impl`` on ``point`` and a check of its result against a float64 reference.
 
@@ -100,9 +168,26 @@ def make_case(impl: str, point: dict, arrays: dict) -> Case:
     The float64 references: scipy.signal.convolve (direct where N*K <= 10**7, else FFT) for signals;
     the BLAS-based backend in float64 (:func:`reference_backend`) for layers.
     """
-    if point["api"] == "signal":
-        return _signal_case(impl, point, arrays["x"], arrays["w"])
-    return _layer_case(impl, point, arrays)
+    case = (_signal_case(impl, point, arrays["x"], arrays["w"]) if point["api"] == "signal"
+            else _layer_case(impl, point, arrays))
+    if runs_on_gpu(impl):
+        case.device = gpu_name(impl)
+    return case
+
+
+def gpu_name(impl: str) -> str:
+    """The name of the GPU ``impl`` runs on, as its library reports it."""
+    if impl == "torch-gpu":
+        import torch  # optional dependency: a peer only where installed
+
+        return torch.cuda.get_device_name()
+    if impl == "cupy":
+        import cupy  # optional dependency: a peer only where installed
+
+        name = cupy.cuda.runtime.getDeviceProperties(cupy.cuda.Device().id)["name"]
+    else:
+        return _device_backend(impl).device_name()
+    return name.decode() if isinstance(name, bytes) else str(name)
 
 
 def _signal_case(impl, point, x, w) -> Case:
@@ -110,36 +195,91 @@ def _signal_case(impl, point, x, w) -> Case:
 
     mode = point["mode"]
     w2 = w if x.ndim == 1 else w[None]
-    if impl in BACKEND_NAMES or impl == "auto":
-        call = lambda: cb.convolve(x, w, mode, backend=impl)
-    elif impl == "numpy":
-        call = (lambda: np.convolve(x, w, mode)) if x.ndim == 1 else (
-            lambda: np.stack([np.convolve(row, w, mode) for row in x]))
-    elif impl == "scipy":
-        call = lambda: scipy.signal.convolve(x, w2, mode)
-    elif impl == "oaconvolve":
-        call = lambda: scipy.signal.oaconvolve(x, w2, mode, axes=-1)
-    elif impl == "torch":
-        call = _torch_signal(x, w, mode)
-    else:
-        raise ValueError(f"unknown implementation {impl!r}")
+    call, sync = _signal_call(impl, x, w, w2, mode)
 
     def error() -> float:
         x64, w64 = x.astype(np.float64), w2.astype(np.float64)
         method = "direct" if x.size * w.size <= 10**7 else "auto"  # (auto: FFT, at these sizes)
         ref = scipy.signal.convolve(x64, w64, mode, method=method)
-        y = np.asarray(call(), dtype=np.float64)
+        y = np.asarray(to_host(call()), dtype=np.float64)
         return float(np.max(np.abs(y - ref)) / (np.max(np.abs(x64)) * np.sum(np.abs(w64))))
 
     chose = fastest("convolve", x, w, mode) if impl == "auto" else None
-    return Case(call, error, chose)
+    return Case(call, error, chose, sync)
 
 
-def _torch_signal(x, w, mode):
+def _signal_call(impl, x, w, w2, mode):
+    """``(call, sync)``: the timed call of ``impl`` and how to wait for its device (None on the CPU)."""
+    import scipy.signal  # import time: only signal cases need it
+
+    if impl in BACKEND_NAMES or impl == "auto":
+        return (lambda: cb.convolve(x, w, mode, backend=impl)), _device_sync(impl)
+    if impl.endswith(DEVICE_VARIANT) and declares_device(backend_of(impl)):
+        name = backend_of(impl)
+        device = _device_backend(impl)
+        xd, wd = device.as_device(x), device.as_device(w)
+        return (lambda: cb.convolve(xd, wd, mode, backend=name)), device.synchronize
+    if impl == "numpy":
+        return ((lambda: np.convolve(x, w, mode)) if x.ndim == 1 else (
+            lambda: np.stack([np.convolve(row, w, mode) for row in x]))), None
+    if impl == "scipy":
+        return (lambda: scipy.signal.convolve(x, w2, mode)), None
+    if impl == "oaconvolve":
+        return (lambda: scipy.signal.oaconvolve(x, w2, mode, axes=-1)), None
+    if impl in ("torch", "torch-gpu"):
+        return _torch_signal(x, w, mode, gpu=impl == "torch-gpu")
+    if impl == "cupy":
+        return _cupy_signal(x, w2, mode)
+    raise ValueError(f"unknown implementation {impl!r}")
+
+
+def _device_backend(impl):
+    """The (available) device backend ``impl`` runs, loaded and checked as a call would load it."""
+    name = backend_of(impl)
+    return get_backend(name, next(iter(module(name).DTYPES)))
+
+
+def _device_sync(impl):
+    """The device's synchronisation for a backend that declares ``DEVICE`` (its host results are copies
+    already, but a sample must not end with work in flight), else None."""
+    return _device_backend(impl).synchronize if declares_device(backend_of(impl)) else None
+
+
+def to_host(result):
+    """A call's result as NumPy: device arrays (Numba, torch, CuPy) copied back; tuples element-wise."""
+    if isinstance(result, (tuple, list)):
+        return tuple(to_host(r) for r in result)
+    if hasattr(result, "copy_to_host"):        # Numba device array
+        return result.copy_to_host()
+    if hasattr(result, "detach"):              # torch tensor, on the CPU or a GPU
+        return result.detach().cpu().numpy()
+    if hasattr(result, "get") and hasattr(result, "__cuda_array_interface__"):  # CuPy
+        return result.get()
+    return np.asarray(result)
+
+
+def _torch_device(gpu: bool):
     import torch  # optional dependency: a peer only where installed
 
-    tx = torch.from_numpy(x.reshape(-1, 1, x.shape[-1]))
-    tw = torch.from_numpy(np.ascontiguousarray(w[::-1]).reshape(1, 1, -1))
+    if not gpu:
+        return "cpu"
+    torch.backends.cudnn.allow_tf32 = False  # full float32 products, as ours
+    torch.backends.cuda.matmul.allow_tf32 = False
+    return torch.cuda.current_device()  # an index: the current GPU
+
+
+def _torch_sync(gpu: bool):
+    import torch  # optional dependency: a peer only where installed
+
+    return torch.cuda.synchronize if gpu else None
+
+
+def _torch_signal(x, w, mode, gpu=False):
+    import torch  # optional dependency: a peer only where installed
+
+    device = _torch_device(gpu)
+    tx = torch.from_numpy(x.reshape(-1, 1, x.shape[-1])).to(device)
+    tw = torch.from_numpy(np.ascontiguousarray(w[::-1]).reshape(1, 1, -1)).to(device)
     k = w.shape[0]
     pad = {"full": k - 1, "same": "same", "valid": 0}[mode]
     shape = x.shape[:-1]
@@ -147,54 +287,72 @@ def _torch_signal(x, w, mode):
     def call():
         with torch.no_grad():
             y = torch.nn.functional.conv1d(tx, tw, padding=pad)
-        return y.numpy().reshape(shape + (-1,))
-    return call
+        return y.reshape(shape + (-1,))
+    return call, _torch_sync(gpu)
+
+
+def _cupy_signal(x, w2, mode):
+    import cupy  # optional dependency: a peer only where installed
+    import cupyx.scipy.signal  # optional dependency: a peer only where installed
+
+    cx, cw = cupy.asarray(x), cupy.asarray(w2)
+    return (lambda: cupyx.scipy.signal.convolve(cx, cw, mode)), cupy.cuda.Device().synchronize
 
 
 def _layer_case(impl, point, arrays) -> Case:
     x, w, args = arrays["x"], arrays["w"], _layer_args(point)
     backward = point["pass"] == "backward"
-    if impl == "torch":
-        call = _torch_layer(x, w, arrays.get("g"), args)
-    elif backward:
-        g = arrays["g"]
-        call = lambda: cb.conv1d_backward(g, x, w, bias=False, backend=impl, **args)[:2]
-    else:
-        call = lambda: cb.conv1d(x, w, backend=impl, **args)
+    call, sync = _layer_call(impl, arrays, args, backward)
 
     def error() -> float:
         x64, w64 = x.astype(np.float64), w.astype(np.float64)
         if backward:
             refs = cb.conv1d_backward(arrays["g"].astype(np.float64), x64, w64, bias=False,
                                       backend=reference_backend(), **args)[:2]
-            got = call()
+            got = to_host(call())
         else:
-            refs, got = (_layer_reference(point, x, w),), (call(),)
-        return max(float(np.max(np.abs(np.asarray(y, np.float64) - r)) / np.max(np.abs(r))) for y, r in zip(got, refs))
+            refs, got = (_layer_reference(point, x, w),), (to_host(call()),)
+        pairs = zip(got, refs, strict=True)
+        return max(float(np.max(np.abs(np.asarray(y, np.float64) - r)) / np.max(np.abs(r))) for y, r in pairs)
 
     chose = None
     if impl == "auto":
         chose = (fastest("conv1d_backward", arrays["g"], x, w, **args) if backward
                  else fastest("conv1d", x, w, **args))
-    return Case(call, error, chose)
+    return Case(call, error, chose, sync)
 
 
-def _torch_layer(x, w, g, args):
+def _layer_call(impl, arrays, args, backward):
+    """``(call, sync)`` of one layer pass: forward, or backward (grad_x and grad_w)."""
+    if impl in ("torch", "torch-gpu"):
+        return _torch_layer(arrays["x"], arrays["w"], arrays.get("g"), args, gpu=impl == "torch-gpu")
+    name, sync = impl, _device_sync(impl)
+    operands = [arrays[key] for key in (("g", "x", "w") if backward else ("x", "w"))]
+    if impl.endswith(DEVICE_VARIANT) and declares_device(backend_of(impl)):  # device arrays, made here
+        name = backend_of(impl)
+        device = _device_backend(impl)
+        operands, sync = [device.as_device(a) for a in operands], device.synchronize
+    if backward:
+        return (lambda: cb.conv1d_backward(*operands, bias=False, backend=name, **args)[:2]), sync
+    return (lambda: cb.conv1d(*operands, backend=name, **args)), sync
+
+
+def _torch_layer(x, w, g, args, gpu=False):
     import torch  # optional dependency: a peer only where installed
 
-    tx, tw = torch.from_numpy(x), torch.from_numpy(w)
+    device = _torch_device(gpu)
+    tx, tw = torch.from_numpy(x).to(device), torch.from_numpy(w).to(device)
     kwargs = {"stride": args["stride"], "padding": args["padding"], "groups": args["groups"]}
     if g is None:
         def forward():
             with torch.no_grad():
-                return torch.nn.functional.conv1d(tx, tw, **kwargs).numpy()
-        return forward
+                return torch.nn.functional.conv1d(tx, tw, **kwargs)
+        return forward, _torch_sync(gpu)
     tx.requires_grad_(True)
     tw.requires_grad_(True)
     ty = torch.nn.functional.conv1d(tx, tw, **kwargs)
-    tg = torch.from_numpy(g)
+    tg = torch.from_numpy(g).to(device)
 
     def backward():
-        gx, gw = torch.autograd.grad(ty, (tx, tw), tg, retain_graph=True)
-        return gx.numpy(), gw.numpy()
-    return backward
+        return torch.autograd.grad(ty, (tx, tw), tg, retain_graph=True)
+    return backward, _torch_sync(gpu)

@@ -21,16 +21,45 @@ Grids
     default grid measures auto on shapes its models never saw.  About 8 minutes on 2 cores (our
     backends only).  Its committed run, ``results/tune``, is what the package's default models
     are fitted on.
+``crossover``
+    Where direct (Numba) stops beating FFT on signals: N in 10**4..10**6, K from 32 to 1024, four
+    dtypes (complex too), mode "full"; the threshold of auto's rule for dtypes without a cost model
+    (:data:`conv1dbench._select.DIRECT_MAX_TAPS`).  Meant for two backends
+    (``--backends numba,fft --peers none``); the report adds a table of the crossover.
+``gpu``, ``gpu-smoke``
+    The GPU benchmark: the five layer shapes (float32, padding "same", forward and backward) and
+    signals N in 10**6..10**8 x K in {3, 63, 1023} ("same", float32), for the device backends with
+    NumPy arrays (transfers included), device-resident (``<backend>:device``), and the GPU peers
+    (:func:`conv1dbench.harness.cases.implementations`).  ``gpu-smoke`` is a few tiny points that
+    run on Numba's CUDA simulator (``NUMBA_ENABLE_CUDASIM=1``), as CI does.
+``dask``, ``dask-smoke``
+    The out-of-core workload: a seeded float32 signal in a raw file (``folder``, made once and
+    reused), read by Dask chunk by chunk, convolved (K = 63, "same") and written chunk by chunk
+    into an output file, with 1 and 2 threaded-scheduler workers, as one long signal and as the
+    same bytes in rows of 65 536; plus the first 2 GiB in memory as one NumPy array for comparison.
+    ``dask`` is a 12 GiB signal by default (``gib``), ``dask-smoke`` 16 MiB.  Each point is timed
+    once (after a tiny warm-up call), in a worker process of its own that keeps the allocator as
+    it is, so the peak memory it reports is its own (:func:`out_of_core_points`).
+
+Points of the last three carry a ``suite`` ("crossover", "gpu", "dask"; absent on the others),
+which the report reads to give their rows a section of their own.  Points may also carry how they
+are run, which travels to the worker with them: ``"timing": "once"`` (one timed call after the
+case's warm-up, for calls that take a minute), ``"isolate": True`` (a worker process of its own),
+``"env": "inherited"`` (the worker gets the environment as it is, without
+:data:`conv1dbench.harness.runner.WORKER_ENV`).
 """
 
 from __future__ import annotations
 
 import itertools
+import os
+import tempfile
 
 from .._plan import Problem, padding_from_text, plan_layer, plan_signal
 
 #: Parameter columns of the tidy table, in order (NaN where they do not apply).
-PARAMS = ["api", "pass", "dtype", "mode", "N", "K", "batch", "B", "C_in", "C_out", "L", "stride", "groups"]
+PARAMS = ["api", "pass", "dtype", "mode", "N", "K", "batch", "B", "C_in", "C_out", "L", "stride", "groups",
+          "suite", "store", "workers", "chunk_mib"]
 
 LAYER_SHAPES = [(32, 64, 64, 1024, 3), (16, 128, 128, 2048, 9), (8, 256, 256, 512, 5),
                 (64, 16, 32, 8192, 31), (4, 32, 32, 65536, 15)]  # (B, C_in, C_out, L, K)
@@ -56,7 +85,53 @@ def _layers(shapes, directions=("forward", "backward"), **kwargs) -> list[dict]:
     return [layer_point(*shape, direction=d, **kwargs) for shape in shapes for d in directions]
 
 
+#: The out-of-core workload: kernel length, row length of the batch layout, chunk size, in-memory part.
+DASK_TAPS = 63
+DASK_ROW = 65_536
+DASK_FOLDER = os.path.join(tempfile.gettempdir(), "conv1dbench-dask")
+OUT_OF_CORE = {"dask": {"gib": 12.0, "chunk_mib": 64, "memory_gib": 2.0},
+               "dask-smoke": {"gib": 1 / 64, "chunk_mib": 1, "memory_gib": 1 / 64}}
+
+
+def out_of_core_points(gib: float, chunk_mib: int, memory_gib: float, folder: str) -> list[dict]:
+    """The out-of-core points over one seeded signal file of ``gib`` GiB of float32 in ``folder``.
+
+    ``store="disk"``: Dask reads the file chunk by chunk (``chunk_mib`` MiB), convolves and writes
+    each output chunk into an output file, with ``workers`` threads of the threaded scheduler; as
+    one long signal, and as the same samples in rows of :data:`DASK_ROW`.  ``store="memory"``: the
+    first ``memory_gib`` GiB read into one NumPy array and convolved, for comparison.
+    """
+    samples = int(gib * 2**30 / 4) // DASK_ROW * DASK_ROW
+    if samples == 0:
+        raise ValueError(f"the out-of-core signal must hold at least one row of {DASK_ROW} float32 samples "
+                         f"({4 * DASK_ROW / 2**20:.2f} MiB); got {gib} GiB")
+    in_memory = min(samples, int(memory_gib * 2**30 / 4) // DASK_ROW * DASK_ROW)
+    how = {"suite": "dask", "folder": str(folder), "file_samples": samples, "timing": "once", "isolate": True,
+           "env": "inherited"}
+    points = [{**signal_point(in_memory, DASK_TAPS, "same", "float32"), **how, "store": "memory"}]
+    for n, batch in ((samples, 1), (DASK_ROW, samples // DASK_ROW)):
+        points += [{**signal_point(n, DASK_TAPS, "same", "float32", batch), **how, "store": "disk",
+                    "workers": workers, "chunk_mib": chunk_mib} for workers in (1, 2)]
+    return points
+
+
+def _suite(name: str, points: list[dict]) -> list[dict]:
+    return [{**p, "suite": name} for p in points]
+
+
+def _gpu(smoke: bool) -> list[dict]:
+    if smoke:  # the simulator runs every GPU thread in Python: a few thousand multiply-adds each
+        return _suite("gpu", _layers([(2, 4, 4, 64, 3)]) + _signals([2000], [3], ["same"], ["float32"])
+                      + _signals([1000], [63], ["same"], ["float32"]))
+    return _suite("gpu", _layers(LAYER_SHAPES) + _signals([10**6, 10**7, 10**8], [3, 63, 1023], ["same"], ["float32"]))
+
+
 def _grid(name: str) -> list[dict]:
+    if name in ("gpu", "gpu-smoke"):
+        return _gpu(name == "gpu-smoke")
+    if name == "crossover":
+        return _suite("crossover", _signals([10**4, 10**5, 10**6], [32, 64, 96, 128, 192, 256, 384, 512, 768, 1024],
+                                            ["full"], ["float32", "float64", "complex64", "complex128"]))
     if name == "smoke":
         return (_signals([1000], [3, 63], ["full"], ["float64"]) + _signals([500], [5], ["same"], ["float32"], [4])
                 + _layers([(2, 8, 8, 128, 3)]) + _layers([(2, 8, 8, 128, 3)], groups=8))
@@ -85,21 +160,34 @@ def _grid(name: str) -> list[dict]:
     return points
 
 
-GRIDS = ("smoke", "default", "large", "tune")
+GRIDS = ("smoke", "default", "large", "tune", "crossover", "gpu-smoke", "gpu", "dask-smoke", "dask")
 
 
-def grid(name: str) -> list[dict]:
-    """The points of grid ``name`` (one of :data:`GRIDS`)."""
+def grid(name: str, *, gib: float | None = None, folder: str | None = None) -> list[dict]:
+    """The points of grid ``name`` (one of :data:`GRIDS`).
+
+    ``gib`` (the signal's size on disk) and ``folder`` (where its file and the outputs go, default
+    :data:`DASK_FOLDER`) apply to the out-of-core grids only.
+    """
     if name not in GRIDS:
         raise ValueError(f"unknown grid {name!r}; known grids are {', '.join(map(repr, GRIDS))}")
+    if name in OUT_OF_CORE:
+        sizes = dict(OUT_OF_CORE[name])
+        if gib is not None:
+            sizes.update(gib=gib, memory_gib=min(gib, sizes["memory_gib"]))
+        return out_of_core_points(folder=folder or DASK_FOLDER, **sizes)
+    if gib is not None or folder is not None:
+        raise ValueError(f"gib and folder apply to the out-of-core grids ({', '.join(OUT_OF_CORE)}), not {name!r}")
     return _grid(name)
 
 
 def label(point: dict) -> str:
     """A short human label: ``N=1e+05 K=63`` or ``32x64x64 L=1024 K=3`` (plus batch, stride, groups)."""
     if point["api"] == "signal":
-        text = f"N={point['N']:.0e} K={point['K']}"
-        return text + (f" x{point['batch']}" if point["batch"] > 1 else "")
+        text = f"N={point['N']:.0e} K={point['K']}" + (f" x{point['batch']}" if point["batch"] > 1 else "")
+        if point.get("store"):  # out of core: where the data is, and how many threads work on it
+            text += f" {point['store']}" + (f" workers={point['workers']}" if point.get("workers") else "")
+        return text
     text = f"{point['B']}x{point['C_in']}x{point['C_out']} L={point['L']} K={point['K']}"
     if point["stride"] > 1:
         text += f" s={point['stride']}"
@@ -112,8 +200,8 @@ def flops(point: dict) -> float:
     """Effective floating-point operations of one call: 2 per multiply-add of the direct method.
 
     Signals: ``2 * batch * N * K`` in every mode (the products that touch real samples differ by
-    mode only at the edges; one convention keeps modes comparable).  Layers: ``2*B*C_out*(C_in/groups)*K*L_out`` per pass,
-    twice that for backward (grad_x and grad_w).
+    mode only at the edges; one convention keeps modes comparable).  Layers:
+    ``2*B*C_out*(C_in/groups)*K*L_out`` per pass, twice that for backward (grad_x and grad_w).
     """
     if point["api"] == "signal":
         return 2.0 * point["batch"] * point["N"] * point["K"]

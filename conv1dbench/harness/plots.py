@@ -37,7 +37,7 @@ EMPTY_CELL = "#ebebeb"
 
 def impl_colours(names) -> dict[str, str]:
     """Colour of each implementation: the known ones fixed, unknown ``names`` (sorted) the spare colours."""
-    colours = dict(zip(KNOWN_IMPLS, _TAB10))
+    colours = dict(zip(KNOWN_IMPLS, _TAB10, strict=False))
     unknown = sorted({str(name) for name in names} - set(colours))
     colours.update({name: _SPARE[i % len(_SPARE)] for i, name in enumerate(unknown)})
     return colours
@@ -136,7 +136,7 @@ def speedup_heatmap(frame: pd.DataFrame, folder) -> list[Path]:
             values[ks.index(k), ns.index(n)] = math.log2(row["speedup_vs_scipy"])
         images.append(ax.imshow(np.ma.masked_invalid(values), origin="lower", aspect="auto",
                                 cmap=cmap, norm=norm))
-        for y, x in zip(*np.nonzero(np.isfinite(values))):
+        for y, x in zip(*np.nonzero(np.isfinite(values)), strict=True):
             _annotate(ax, x, y, _format_ratio(2.0 ** values[y, x]), cmap(norm(values[y, x]))[:3], len(ns))
 
     fig = _draw_cell_maps(plt, table, draw)
@@ -164,12 +164,12 @@ def layer_bars(frame: pd.DataFrame, peak: dict, folder) -> list[Path]:
     peaks = {d: float(gemm[d]) for d in dtypes if np.isfinite(gemm.get(d, np.nan))}
     width = 0.8 / len(impls)
     fig, axes = _grid(plt, len(passes), 1, (max(6.0, 0.25 * len(points) * len(impls) + 2), 3.2), sharex=True)
-    for ax, direction in zip(axes[:, 0], passes):
+    for ax, direction in zip(axes[:, 0], passes, strict=False):
         for i, impl in enumerate(impls):
             heights = [best.get((direction, point, impl), np.nan) for point in points]
             ax.bar(np.arange(len(points)) + (i - (len(impls) - 1) / 2) * width, heights, width,
                    color=colours[impl], label=impl)
-        for style, (dtype, value) in zip(("--", "-.", (0, (8, 3))), peaks.items()):
+        for style, (dtype, value) in zip(("--", "-.", (0, (8, 3))), peaks.items(), strict=False):
             label = "GEMM peak (measured)" + (f", {dtype}" if len(dtypes) > 1 else "") + f": {value:.0f} GFLOP/s"
             ax.axhline(value, color="0.2", linestyle=style, linewidth=1.2, label=label)
         ax.set(title=f"{direction} pass", ylabel="throughput (GFLOP/s)")

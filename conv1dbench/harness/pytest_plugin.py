@@ -32,8 +32,9 @@ RESULTS = Path("results") / "pytest-benchmark"  # relative to the directory pyte
 
 def pytest_addoption(parser):
     parser.addoption("--bench-grid", default=None,
-                     help="conv1dbench grid for the benchmarks: smoke, default, large "
-                          "(default: 'default' with --benchmark-only, else 'smoke')")
+                     help="conv1dbench grid for the benchmarks: smoke, default, large, tune, crossover "
+                          "(default: 'default' with --benchmark-only, else 'smoke'; the gpu and dask grids run "
+                          "under `conv1dbench run` only)")
 
 
 @pytest.hookimpl(tryfirst=True)  # before pytest-benchmark reads its options
@@ -42,6 +43,16 @@ def pytest_configure(config):
     if not timing:
         config.option.benchmark_disable = True
     config.bench_grid = config.getoption("bench_grid") or ("default" if timing else "smoke")
+    if config.getoption("bench_grid"):
+        from conv1dbench.harness import cases, grid  # import time (see above)
+
+        try:
+            own = sorted({cases.suite(p) for p in grid.grid(config.bench_grid)} & {"gpu", "dask"})
+        except ValueError as exc:  # an unknown grid: pytest's one-line usage error
+            raise pytest.UsageError(str(exc)) from None
+        if own:  # device synchronisation and single-shot timing are the harness runner's, not pytest-benchmark's
+            raise pytest.UsageError(f"--bench-grid {config.bench_grid}: the {own[0]} grids run under "
+                                    f"`conv1dbench run --grid {config.bench_grid}` only")
     config.bench_timing = timing
     config.bench_skipped = []  # rows of the measurements skipped from a predicted cost
     if timing and not config.getoption("benchmark_json"):

@@ -4,6 +4,10 @@ Everything in the Markdown is computed from the saved run (``run.json``: the mac
 peak, the rows), so ``conv1dbench report`` rebuilds exactly the same file from the same data.  A
 pytest-benchmark JSON file (``pytest --benchmark-only`` writes one) converts to the same run
 (:func:`from_pytest_benchmark`).
+
+Rows of the GPU and out-of-core grids (their ``suite`` column) get sections of their own
+(:func:`gpu_sections`, :func:`out_of_core_section`) instead of the CPU tables and plots; the
+crossover grid's rows get the CPU tables and a crossover table (:func:`crossover_section`).
 """
 
 from __future__ import annotations
@@ -16,12 +20,20 @@ from pathlib import Path
 import numpy as np
 
 from .._registry import BACKEND_NAMES
+from .cases import DEVICE_VARIANT
 from .grid import PARAMS
 from .runner import Run
 
 #: Columns of the tidy table, in order.
 COLUMNS = ["impl", "kind", "shape"] + PARAMS + ["status", "reason", "median_s", "q25_s", "q75_s", "calls",
-                                                "first_call_s", "gflops", "max_error", "chose", "round"]
+                                                "first_call_s", "gflops", "max_error", "chose", "round",
+                                                "device", "msamples_per_s", "rss_before_gib", "peak_rss_gib"]
+#: Suites whose rows have sections of their own instead of the CPU tables.
+OWN_SECTIONS = ("gpu", "dask")
+#: The GPU targets: (peer, API, least speed of ours relative to the peer, the peer's name, where).
+GPU_TARGETS = (("torch-gpu", "layer", 0.5, "cuDNN (torch-gpu)", "every layer shape and pass"),
+               ("cupy", "signal", 1.0, "CuPy", "every long signal (N >= 10**6)"))
+LONG_SIGNAL = 10**6
 OURS = BACKEND_NAMES
 PEER_COLUMNS = {"signal": ("scipy", "numpy", "oaconvolve", "torch"), "layer": ("torch",)}
 
@@ -46,14 +58,20 @@ def write(run: Run, folder: Path, stem: str = "results", plots: bool = True) -> 
     run.save(paths[0])
     frame.to_csv(paths[1], index=False)
     images = []
+    standard = frame[~suites(frame).isin(OWN_SECTIONS)]  # the plots draw the CPU grids' rows
     if plots and importlib.util.find_spec("matplotlib") is None:
         print("conv1dbench: plots skipped: matplotlib is not installed (pip install 'conv1dbench[plot]')",
               file=sys.stderr)
-    elif plots:
+    elif plots and not standard.empty:
         from . import plots as plotting  # optional dependency: matplotlib
-        images = plotting.write_all(frame, run.meta.get("peak", {}), folder)
+        images = plotting.write_all(standard, run.meta.get("peak", {}), folder)
     paths[2].write_text(markdown(run, frame, [p.name for p in images]))
     return paths + images
+
+
+def suites(frame):
+    """Each row's suite (``"cpu"`` where the column is empty), as a Series aligned with ``frame``."""
+    return frame["suite"].where(frame["suite"].notna(), "cpu")
 
 
 def _fmt_ratio(value) -> str:
@@ -72,17 +90,39 @@ def _best_table(frame):
 
 def markdown(run: Run, frame, images: list[str] = ()) -> str:
     meta = run.meta
+    of = suites(frame)
+    standard = frame[~of.isin(OWN_SECTIONS)]
+    lines = _header(meta, frame)
+    if (standard.status == "ok").any():
+        lines += _cpu_sections(meta, standard)
+    lines += (crossover_section(frame[of == "crossover"]) + gpu_sections(meta, frame[of == "gpu"])
+              + out_of_core_section(meta, frame[of == "dask"]) + _skips(frame) + _interference(meta))
+    if images:
+        lines += ["", "## Plots", ""] + [f"![{name}]({name})" for name in images]
+    return "\n".join(lines) + "\n"
+
+
+def _header(meta, frame) -> list[str]:
+    """The title, the command and the date, the machine and the settings, the measured peak."""
     peak = meta.get("peak", {})
     lines = [f"# conv1dbench results: {meta.get('grid') or 'custom'} grid", "",
              f"Command: `{meta.get('command')}`  ", f"Date: {meta.get('date')}", "", "## Machine", ""]
     lines += [f"- {k}: {v}" for k, v in meta.get("machine", {}).items()]
+    devices = sorted(set(frame["device"].dropna()))
+    if devices:
+        lines.append(f"- GPU: {', '.join(devices)}")
     lines += [f"- isolation: {meta.get('isolation')}"]
     if meta.get("worker_environment"):
         lines.append(f"- worker environment: {' '.join(f'{k}={v}' for k, v in meta['worker_environment'].items())}")
+    if meta.get("inherited_environment"):
+        lines.append(f"- worker environment of the {len(meta['inherited_environment'])} points marked `env: "
+                     "inherited` (out of core): the environment as it is, without those allocator settings")
+    once = frame["calls"].eq(1) & suites(frame).eq("dask")
     lines += [f"- timing: median of adaptive repeats, at least {meta.get('min_samples')} samples and "
               f"{meta.get('min_time_s')} s per measurement; the first call (JIT compilation, page faults) apart"
               + (f"; the best of {meta['rounds']} rounds (the order of implementations rotated each round)"
-                 if meta.get("rounds", 1) > 1 else "")]
+                 if meta.get("rounds", 1) > 1 else "")
+              + ("; out-of-core points: one call, after a tiny warm-up call" if once.any() else "")]
     if meta.get("auto"):
         auto = meta["auto"]
         learned = ", ".join(auto["models_from_wisdom"]) or "none"
@@ -94,11 +134,17 @@ def markdown(run: Run, frame, images: list[str] = ()) -> str:
         lines += ["", "## This machine's measured peak", "",
                   f"- GEMM (2048 x 2048 matrix product, NumPy's BLAS, all threads): {gemm}",
                   f"- memory bandwidth (256 MiB copy, read + write): {peak.get('bandwidth_gbs')} GB/s"]
+    return lines
+
+
+def _cpu_sections(meta, frame) -> list[str]:
+    """Findings, a table per (API, pass, dtype, mode), first calls and auto's choices, for the CPU grids."""
+    peak = meta.get("peak", {})
     times, best_impl, key = _best_table(frame)
     fastest_rows = (frame[frame.status == "ok"].sort_values("median_s").groupby(key + ["impl"]).head(1)
                     .set_index(key + ["impl"]))
     paired = _auto_checks(meta)
-    lines += ["", "## Findings", ""] + _findings(frame, times, best_impl, paired)
+    lines = ["", "## Findings", ""] + _findings(frame, times, best_impl, paired)
     for group, sub in times.groupby(level=[0, 1, 2, 3], sort=True):
         api, direction, dtype, mode = group
         title = (f"Signals: {dtype}, mode \"{mode}\"" if api == "signal"
@@ -119,18 +165,154 @@ def markdown(run: Run, frame, images: list[str] = ()) -> str:
     lines += ["", "`vs X` = X's time / the fastest of our backends' time (above 1: ours is faster). "
               + ("`auto / fastest`: auto's regret, timed beside the fastest backend (see *Auto's choices*). "
                  if paired else "")
-              + 
-              "Max error of the fastest, against a float64 reference: signals `max|y - ref| / (max|x| sum|w|)`, "
+              + "Max error of the fastest, against a float64 reference: signals `max|y - ref| / (max|x| sum|w|)`, "
               "layers `max|y - ref| / max|ref|`."]
-    lines += ["", "## First call (JIT compilation, caches, page faults)", "",
-              "| implementation | median first call (ms) | slowest first call (ms) |", "|---|---:|---:|"]
+    lines += _first_calls(frame, "First call (JIT compilation, caches, page faults)")
+    return lines + _auto_section(meta, times)
+
+
+def _first_calls(frame, title: str) -> list[str]:
+    lines = ["", f"## {title}", "",
+             "| implementation | median first call (ms) | slowest first call (ms) |", "|---|---:|---:|"]
     ok = frame[frame.status == "ok"]
     for impl, sub in ok.groupby("impl", sort=True):
         lines.append(f"| {impl} | {sub.first_call_s.median() * 1e3:.3g} | {sub.first_call_s.max() * 1e3:.3g} |")
-    lines += _auto_section(meta, times) + _skips(frame) + _interference(meta)
-    if images:
-        lines += ["", "## Plots", ""] + [f"![{name}]({name})" for name in images]
-    return "\n".join(lines) + "\n"
+    return lines
+
+
+def _fmt_rate(value) -> str:
+    return f"{value:.0f}" if value >= 100 else f"{value:.3g}"
+
+
+def _in_order(values) -> list:
+    """Distinct values in their order of first appearance (the grid's order)."""
+    return list(dict.fromkeys(values))
+
+
+def crossover_section(frame) -> list[str]:
+    """Per dtype and N: the backend fastest at the shortest kernel, and up to which K it stays fastest."""
+    ok = frame[(frame.status == "ok") & (frame.kind == "backend") & (frame.impl != "auto")]
+    if ok.impl.nunique() < 2:
+        return []
+    times = ok.pivot_table(index=["dtype", "N", "K"], columns="impl", values="median_s", aggfunc="min")
+    ks = sorted(ok.K.unique())
+    lines = ["", "## Crossover: the fastest backend per kernel length", "",
+             "Per dtype and signal length N: the backend fastest at the shortest kernel, the longest kernel at "
+             "which it is still the fastest, and at each K the other backends' best time over its time (above "
+             "1: it is faster). Auto's rule where no cost model applies (dtypes without one, such as complex) "
+             "goes direct up to a number of taps per dtype, `conv1dbench._select.DIRECT_MAX_TAPS`: at or "
+             "below the smallest of these.", "",
+             "| dtype | N | fastest at the shortest K | ... up to K | " + " | ".join(f"K={k:.0f}" for k in ks) + " |",
+             "|---|---:|---|---:|" + "---:|" * len(ks)]
+    smallest = {}
+    for (dtype, n), sub in times.groupby(level=[0, 1], sort=True):
+        sub = sub.droplevel([0, 1]).dropna(axis=1, how="all")
+        lead = sub.iloc[0].idxmin()
+        ratio = sub.drop(columns=lead).min(axis=1) / sub[lead]
+        faster = [k for k in ratio.index if ratio[k] >= 1]
+        up_to = f"{max(faster):.0f}" if faster else "-"
+        if faster:
+            smallest[dtype] = min(smallest.get(dtype, np.inf), max(faster))
+        cells = [_fmt_ratio(ratio.get(k, np.nan)) for k in ks]
+        lines.append(f"| {dtype} | {n:.0e} | {lead} | {up_to} | " + " | ".join(cells) + " |")
+    if smallest:
+        lines += ["", "Smallest per dtype: " + ", ".join(f"{d} K={k:.0f}" for d, k in smallest.items())]
+    return lines
+
+
+def _gpu_columns(ok) -> tuple[list[str], str | None, list[str]]:
+    """``(columns, ours, peers)``: device-resident variants, then with transfers, then the peers; ours is the
+    first device-resident one (the peers are device-resident too), else the first of ours."""
+    kinds = ok.groupby("impl")["kind"].first()
+    resident = [i for i in kinds.index if i.endswith(DEVICE_VARIANT) and kinds[i] == "backend"]
+    transfers = [i for i in kinds.index if kinds[i] == "backend" and i not in resident]
+    peers = [i for i in kinds.index if kinds[i] == "peer"]
+    ours = (resident + transfers + [None])[0]
+    return resident + transfers + peers, ours, peers
+
+
+def gpu_sections(meta, frame) -> list[str]:
+    """The GPU grid's rows: per point each implementation's time and GFLOP/s, peer / ours, the targets."""
+    ok = frame[frame.status == "ok"]
+    if ok.empty:
+        return []
+    columns, ours, peers = _gpu_columns(ok)
+    lines = ["", "## GPU", "",
+             f"`{ours}`: device arrays in and out, the data already on the GPU (what a GPU pipeline sees); our "
+             "backends under their own name: NumPy arrays in and out, the host-device transfers in the time; "
+             "the peers device-resident (torch with TF32 off). Every sample synchronises the device; the first "
+             "call (kernel compilation) is timed apart. Cells: median ms (effective GFLOP/s). "
+             f"`X / {ours}`: X's time over ours (above 1: ours is faster)."]
+    for (api, direction, dtype, mode), sub in ok.groupby(["api", "pass", "dtype", "mode"], sort=False):
+        title = (f"signals: {dtype}, mode \"{mode}\"" if api == "signal"
+                 else f"layers: {direction}, {dtype}, padding {mode}")
+        times = sub.pivot_table(index="shape", columns="impl", values="median_s", aggfunc="min")
+        times = times.reindex(_in_order(sub["shape"]))
+        gflops = sub.pivot_table(index="shape", columns="impl", values="gflops", aggfunc="max")
+        errors = sub[sub.impl == ours].groupby("shape")["max_error"].max()
+        shown = [c for c in columns if c in times]
+        versus = [p for p in peers if p in times and ours in times]
+        lines += ["", f"### GPU {title}", "",
+                  "| point | " + " | ".join(f"{c} ms (GFLOP/s)" for c in shown) + "".join(f" | {p} / {ours}"
+                                                                                  for p in versus)
+                  + f" | max error of {ours} |", "|---|" + "---:|" * (len(shown) + len(versus) + 1)]
+        for shape, r in times.iterrows():
+            cells = [f"{r[c] * 1e3:.3g} ({_fmt_rate(gflops.loc[shape, c])})" if np.isfinite(r[c]) else "-"
+                     for c in shown]
+            cells += [_fmt_ratio(r[p] / r[ours]) for p in versus]
+            lines.append(f"| {shape} | " + " | ".join(cells) + f" | {errors.get(shape, np.nan):.1e} |")
+    lines += _first_calls(ok, "First call on the GPU (kernel compilation included)")
+    return lines + _gpu_targets(meta, ok, ours)
+
+
+def _gpu_targets(meta, ok, ours) -> list[str]:
+    lines = ["", "## GPU targets (issue 4)", ""]
+    if meta.get("grid") != "gpu":
+        lines += [f"The targets are set on the gpu grid; this is the {meta.get('grid') or 'custom'} grid.", ""]
+    for peer, api, least, name, where in GPU_TARGETS:
+        rows = ok[(ok.api == api) & ((ok.api != "signal") | (ok.N >= LONG_SIGNAL))]
+        times = rows.pivot_table(index=["pass", "shape"], columns="impl", values="median_s", aggfunc="min")
+        ratio = (times[peer] / times[ours]).dropna() if peer in times and ours in times else times.index[:0]
+        target = f"{ours} >= {least:g}x {name} on {where}"
+        if len(ratio) == 0:
+            lines.append(f"- {target}: not checked ({peer} was not timed on such points in this run)")
+            continue
+        worst = ratio.idxmin()
+        lines.append(f"- {target}: worst {_fmt_ratio(ratio[worst])} ({' '.join(worst)}) -> "
+                     f"{'PASS' if ratio[worst] >= least else 'FAIL'}")
+    return lines
+
+
+def out_of_core_section(meta, frame) -> list[str]:
+    """The out-of-core rows: throughput, peak memory against the memory bound, the check."""
+    ok = frame[frame.status == "ok"]
+    if ok.empty:
+        return []
+    disk = ok[ok.store == "disk"]
+    signal_gib = (4 * disk.N * disk.batch / 2**30).max() if len(disk) else np.nan
+    memory = meta.get("machine", {}).get("memory_gib")
+    taps = ", ".join(f"{k:.0f}" for k in sorted(ok.K.unique()))
+    lines = ["", "## Out of core: Dask", "",
+             f"A float32 signal in a raw file ({signal_gib:.3g} GiB; this machine has {memory} GiB of memory), "
+             f"a kernel of {taps} taps, mode \"same\". `disk`: Dask reads the file chunk by chunk (np.fromfile, "
+             "no memory map), convolves each chunk plus its halo, and writes each output chunk into an output "
+             "file, with the threaded scheduler and `workers` threads; `xB` points hold the same samples as B rows. "
+             "`memory`: the first samples read into one NumPy array and convolved. Each point ran in a worker "
+             "process of its own, timed once after a tiny warm-up call; peak RSS (getrusage) is that process's, "
+             "interpreter and libraries included (`before`: after the warm-up, before the call). `bound`: "
+             "workers x 3 chunks (per worker an input chunk with its halo, an output chunk, the backend's "
+             "temporaries), what the chunked computation needs whatever the signal's length; the peak above "
+             "`before` is what it held (Dask may also keep neighbouring chunks for the halos, and read ahead).",
+             "", "| point | GiB | seconds | Msamples/s | peak RSS (GiB) | before (GiB) | bound (GiB) | backend | "
+             "max error |", "|---|---:|---:|---:|---:|---:|---:|---|---:|"]
+    for _, r in ok.iterrows():
+        bound = f"{r.workers * 3 * r.chunk_mib / 1024:.3g}" if r.store == "disk" else "- (input and output whole)"
+        lines.append(f"| {r.impl} {r['shape']} | {4 * r.N * r.batch / 2**30:.3g} | {r.median_s:.3g} | "
+                     f"{r.msamples_per_s:.0f} | {r.peak_rss_gib:.3g} | {r.rss_before_gib:.3g} | {bound} | "
+                     f"{r.chose if isinstance(r.chose, str) else r.impl} | {r.max_error:.1e} |")
+    lines += ["", "Max error: sampled windows (rows, for `xB`) of the output against a float64 scipy.signal.convolve "
+              "of the same input, `max|y - ref| / (max|x| sum|w|)`."]
+    return lines
 
 
 def _findings(frame, times, best_impl, paired) -> list[str]:
@@ -185,8 +367,8 @@ def _auto_section(meta, times) -> list[str]:
              "After the sweep, auto and the backend fastest at each point (best of rounds) were timed again in one "
              "process, in turn sample by sample, so that a slow stretch of this shared machine hits both alike; "
              "`auto / fastest` is auto's regret. At signal points auto was timed the same way beside "
-             "scipy.signal.convolve (`scipy / auto`: above 1, auto is faster). The sweep's own ratio (best of rounds of each, timed "
-             "in separate processes at different minutes) is shown beside it.", "",
+             "scipy.signal.convolve (`scipy / auto`: above 1, auto is faster). The sweep's own ratio (best of "
+             "rounds of each, timed in separate processes at different minutes) is shown beside it.", "",
              f"- auto chose the fastest backend at {right} of {len(checks)} points",
              f"- regret: median {np.median(ratios):.2f}, worst {ratios.max():.2f}; "
              f"above 1.1 at {int((ratios > 1.1).sum())} of them"]
@@ -195,7 +377,8 @@ def _auto_section(meta, times) -> list[str]:
                      f"{_fmt_ratio(speedups.min())}; slower than scipy at {int((speedups < 1).sum())} of "
                      f"{len(speedups)} signal points")
     lines += ["", "Points where auto chose another backend, its regret is above 1.1, or scipy was faster:", "",
-              "| point | fastest | auto chose | fastest (ms) | auto (ms) | auto / fastest | in the sweep | scipy / auto |",
+              "| point | fastest | auto chose | fastest (ms) | auto (ms) | auto / fastest | in the sweep "
+              "| scipy / auto |",
               "|---|---|---|---:|---:|---:|---:|---:|"]
     for c in sorted(checks, key=lambda c: -c["ratio"]):
         vs_scipy = _scipy_over_auto(c)
@@ -203,9 +386,9 @@ def _auto_section(meta, times) -> list[str]:
             continue
         index = (c["api"], c["pass"], c["dtype"], c["mode"], c["shape"])
         sweep = times.loc[index, "auto"] / times.loc[index, c["fastest"]] if index in times.index else np.nan
-        lines.append(f"| {c['api']} {c['shape']} {c['pass']} {c['dtype']} {c['mode']} | {c['fastest']} | {c['chose']} | "
-                     f"{c['fastest_s'] * 1e3:.3g} | {c['auto_s'] * 1e3:.3g} | {c['ratio']:.2f} | {sweep:.2f} | "
-                     f"{_fmt_ratio(vs_scipy)} |")
+        lines.append(f"| {c['api']} {c['shape']} {c['pass']} {c['dtype']} {c['mode']} | {c['fastest']} | "
+                     f"{c['chose']} | {c['fastest_s'] * 1e3:.3g} | {c['auto_s'] * 1e3:.3g} | {c['ratio']:.2f} | "
+                     f"{sweep:.2f} | {_fmt_ratio(vs_scipy)} |")
     return lines
 
 
@@ -222,7 +405,8 @@ def _skips(frame) -> list[str]:
     rest = frame[frame.status != "ok"]
     if rest.empty:
         return []
-    lines = ["", "## Skipped and failed", "", "| implementation | status | measurements | reason |", "|---|---|---:|---|"]
+    lines = ["", "## Skipped and failed", "", "| implementation | status | measurements | reason |",
+             "|---|---|---:|---|"]
     for (impl, status, reason), sub in rest.groupby(["impl", "status", "reason"], sort=True, dropna=False):
         shown = str(reason).split(": ")[0] if str(reason).startswith("predicted too slow") else reason
         lines.append(f"| {impl} | {status} | {len(sub)} | {shown} |")

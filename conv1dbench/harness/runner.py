@@ -11,6 +11,12 @@ Every worker runs with ``MALLOC_MMAP_THRESHOLD_`` and ``MALLOC_TRIM_THRESHOLD_``
 keeps freed memory instead of returning it to the OS: otherwise a call can pay first-touch page
 faults for its temporaries depending on what ran before it (measured: the same FFT convolution took
 0.6 or 1.9 ms).  The thread counts and these settings are recorded with the results.
+
+Points can ask for more (:mod:`conv1dbench.harness.grid`): ``"isolate": True`` gives each such point
+a worker of its own (the out-of-core points, whose peak memory must be their own), and
+``"env": "inherited"`` a worker with the environment as it is, without these allocator settings
+(the out-of-core points again: their peak memory is the one glibc's defaults give).  The run's
+``meta`` records which points ran so.  This module is the only place that starts timing processes.
 """
 
 from __future__ import annotations
@@ -53,12 +59,16 @@ class Run:
 
 def _work(impls: list[str], points: list[dict], min_time_s: float, min_samples: int, on_row=None,
           interleave: bool = False) -> list[dict]:
-    """Run one worker process; rows as they arrive; points it could not finish come back as failed."""
+    """Run one worker process; rows as they arrive; points it could not finish come back as failed.
+
+    The points of one worker share its environment (:func:`_jobs` groups them so).
+    """
     job = json.dumps({"impls": impls, "points": points, "min_time_s": min_time_s, "min_samples": min_samples,
                       "interleave": interleave})
+    inherited = bool(points) and _inherits(points[0])
     proc = subprocess.Popen([sys.executable, "-m", "conv1dbench.harness.worker"], stdin=subprocess.PIPE,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env={**os.environ, **WORKER_ENV})
+                            env=dict(os.environ) if inherited else {**os.environ, **WORKER_ENV})
     proc.stdin.write(job)
     proc.stdin.close()
     rows = []
@@ -79,6 +89,28 @@ def _work(impls: list[str], points: list[dict], min_time_s: float, min_samples: 
                     if on_row:
                         on_row(row)
     return rows
+
+
+def _inherits(point: dict) -> bool:
+    """Whether ``point``'s worker gets the environment as it is (no :data:`WORKER_ENV`)."""
+    return point.get("env") == "inherited"
+
+
+def _jobs(points: list[dict]) -> list[list[dict]]:
+    """The points of one implementation as worker jobs: one per environment, and one per isolated point."""
+    shared: dict[bool, list[dict]] = {}
+    alone = []
+    for point in points:
+        if point.get("isolate"):
+            alone.append([point])
+        else:
+            shared.setdefault(_inherits(point), []).append(point)
+    return list(shared.values()) + alone
+
+
+def _repeatable(points: list[dict]) -> list[dict]:
+    """The points timed by repeats (not ``"timing": "once"``): those the checks after the sweep time again."""
+    return [p for p in points if p.get("timing") != "once" and not p.get("isolate")]
 
 
 def _key(row: dict) -> tuple:
@@ -108,26 +140,34 @@ def sweep(points: list[dict], impls: list[str], *, min_time_s: float = 0.1, min_
     On a shared virtual machine the same process can run up to 2x slower for minutes at a time;
     with several rounds the report keeps each measurement's best round (all rounds are in the rows).
     """
+    if not impls or not points:
+        raise ValueError("nothing to time: " + ("no implementations" if not impls else "no points"))
+    isolation = "each implementation timed in a worker process of its own, one after another"
+    if any(p.get("isolate") for p in points):
+        isolation += "; points marked isolate (out of core) each in a worker of its own"
     meta = {"date": datetime.datetime.now().isoformat(timespec="seconds"), "command": command, "grid": grid,
             "machine": machine_info(), "worker_environment": WORKER_ENV,
-            "isolation": "each implementation timed in a worker process of its own, one after another",
+            "inherited_environment": [label(p) for p in points if _inherits(p)],
+            "isolation": isolation,
             "min_time_s": min_time_s, "min_samples": min_samples, "rounds": rounds, "implementations": impls,
             "peak": measure_peak(sorted({p["dtype"] for p in points}), quick=quick_peak)}
     if "auto" in impls:  # what auto's workers decide from (each loads the same wisdom file and models)
         meta["auto"] = _auto.knowledge()
-    check_auto = "auto" in impls and any(impl in BACKEND_NAMES for impl in impls)
+    repeatable = _repeatable(points)
+    check_auto = "auto" in impls and any(impl in BACKEND_NAMES for impl in impls) and bool(repeatable)
     beside = [peer for peer in AUTO_CHECK_PEERS if peer in impls] if check_auto else []
-    extra = sum(2 * (1 + len(_peers_at(p, beside))) for p in points) if check_auto else 0  # two rows a pair
+    extra = sum(2 * (1 + len(_peers_at(p, beside))) for p in repeatable) if check_auto else 0  # two rows a pair
     bar = _progress(len(points) * len(impls) * rounds + extra, progress)
     run = Run(meta)
     for r in range(rounds):  # the order rotates, so no implementation always runs at the same time
         for impl in impls[r % len(impls):] + impls[:r % len(impls)]:
             bar.set_postfix_str(f"round {r + 1}/{rounds}: {impl}")
-            rows = _work([impl], points, min_time_s, min_samples, on_row=lambda row: bar.update(1))
-            run.rows += [{**row, "round": r + 1} for row in rows]
+            for job in _jobs(points):
+                rows = _work([impl], job, min_time_s, min_samples, on_row=lambda row: bar.update(1))
+                run.rows += [{**row, "round": r + 1} for row in rows]
     if check_auto:
         bar.set_postfix_str("auto beside the fastest backend")
-        meta["auto_check"] = auto_check(points, run.rows, min_time_s, min_samples, peers=beside,
+        meta["auto_check"] = auto_check(repeatable, run.rows, min_time_s, min_samples, peers=beside,
                                         on_row=lambda row: bar.update(1))
     bar.close()
     if interference:
@@ -174,7 +214,7 @@ def auto_check(points, rows, min_time_s, min_samples, peers=(), on_row=None) -> 
         impl = fastest.get(key, (None, None))[1]
         auto, best = timed.get((impl, "auto") + key), timed.get((impl, impl) + key)
         if auto and best:
-            check = {**dict(zip(("api", "shape", "pass", "dtype", "mode"), key)), "fastest": impl,
+            check = {**dict(zip(("api", "shape", "pass", "dtype", "mode"), key, strict=False)), "fastest": impl,
                      "chose": auto["chose"], "auto_s": auto["median_s"], "fastest_s": best["median_s"],
                      "ratio": auto["median_s"] / best["median_s"]}
             for peer in peers:
@@ -191,12 +231,18 @@ def _peers_at(point: dict, peers) -> list[str]:
 
 
 def interference_check(points, impls, rows, min_time_s, min_samples) -> list[dict]:
-    """Time one point per API with every implementation in one shared process; compare with the sweep."""
+    """Time one point per API with every implementation in one shared process; compare with the sweep.
+
+    Points timed once or in a worker of their own (out of core) are left out: they take minutes each
+    and share a process with nothing by design.
+    """
     chosen = []
     for api in ("signal", "layer"):
-        candidates = [p for p in points if p["api"] == api]
+        candidates = [p for p in _repeatable(points) if p["api"] == api]
         if candidates:
             chosen.append(candidates[len(candidates) // 2])
+    if not chosen:
+        return []
     shared = _work(impls, chosen, min_time_s, min_samples)
     isolated = {}
     for r in sorted((r for r in rows if r["status"] == "ok"), key=lambda r: -r["median_s"]):

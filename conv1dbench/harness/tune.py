@@ -15,6 +15,7 @@ from .. import _auto, _model, _wisdom
 from .._fastest import bind, plan_call
 from .._registry import BACKEND_NAMES, auto_candidates, module
 from . import grid as grids
+from .cases import suite
 from .runner import Run, sweep
 
 
@@ -90,11 +91,15 @@ def _measure_call(op, args, kwargs, path) -> int:
 
 
 def measurements_from_rows(rows) -> list[dict]:
-    """Wisdom entries from the harness's tidy rows: auto's candidates' successful timings (best round)."""
+    """Wisdom entries from the harness's tidy rows: auto's candidates' successful timings (best round).
+
+    Only in-memory calls on the CPU are auto's wisdom: not the GPU or out-of-core rows (files, Dask
+    and its threads in the time).
+    """
     best: dict[str, dict] = {}
     for row in rows:
         declared = module(row.get("impl", "")) if row.get("impl") in BACKEND_NAMES else None
-        if row.get("status") != "ok" or declared is None or not declared.AUTO:
+        if row.get("status") != "ok" or declared is None or not declared.AUTO or suite(row) in ("gpu", "dask"):
             continue
         problem = grids.problem(row)
         key = f"{problem.key_text()}|{row['impl']}"

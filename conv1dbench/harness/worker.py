@@ -7,15 +7,25 @@ parent shows progress from them).  A point that raises is recorded as ``failed``
 next point still runs.  The runner gives each implementation a worker of its own, so that thread
 pools (Numba's OpenMP, OpenBLAS, pocketfft, torch) never compete; only its interference check and
 its check of auto put several in one (:mod:`conv1dbench.harness.runner`).
+
+How a point is timed travels with it (:mod:`conv1dbench.harness.grid`): by default
+:func:`conv1dbench.timing.measure` (the first call apart, adaptive repeats), with the case's device
+synchronisation; with ``"timing": "once"``, the case's tiny warm-up call and then one timed call
+(``calls`` is 1, ``first_call_s`` is the warm-up's time).  A point run in a worker of its own
+(``"isolate": True``) also records the process's peak resident memory (``getrusage``) before and
+after the timed call, ``rss_before_gib`` and ``peak_rss_gib``: then they are the row's own.
+Out-of-core points (``store``) record their throughput, ``msamples_per_s``.
 """
 
 from __future__ import annotations
 
 import json
+import resource
 import sys
+import time
 
-from ..timing import measure, measure_interleaved
-from .cases import data, kind, make_case, skip_reason
+from ..timing import Timing, measure, measure_interleaved
+from .cases import data, kind, make_case, setup, skip_reason
 from .grid import PARAMS, flops, label
 
 
@@ -27,8 +37,15 @@ def row_for(impl: str, point: dict, min_time_s: float, min_samples: int) -> dict
         row.update(status="skipped", reason=reason)
         return row
     try:
-        case = make_case(impl, point, data(point))
-        _record(row, point, case, measure(case.call, min_time_s=min_time_s, min_samples=min_samples))
+        case = setup(impl, point)
+        before = _peak_rss_gib()
+        if point.get("timing") == "once":
+            timing, before = _once(case)
+        else:
+            timing = measure(case.call, min_time_s=min_time_s, min_samples=min_samples, sync=case.sync)
+        if point.get("isolate"):  # the process is this row's alone: so is its peak memory
+            row.update(rss_before_gib=before, peak_rss_gib=_peak_rss_gib())
+        _record(row, point, case, timing)
     except Exception as exc:  # noqa: BLE001 - recorded in the table, the sweep goes on
         row.update(status="failed", reason=_why(exc))
     return row
@@ -46,8 +63,10 @@ def rows_interleaved(impls: list[str], point: dict, min_time_s: float, min_sampl
             raise ValueError(reasons[0])
         arrays = data(point)
         cases = [make_case(impl, point, arrays) for impl in impls]
-        timings = measure_interleaved([case.call for case in cases], min_time_s=min_time_s, min_samples=min_samples)
-        for row, case, timing in zip(rows, cases, timings):
+        syncs = [case.sync for case in cases if case.sync]
+        timings = measure_interleaved([case.call for case in cases], min_time_s=min_time_s, min_samples=min_samples,
+                                      sync=(lambda: [sync() for sync in syncs]) if syncs else None)
+        for row, case, timing in zip(rows, cases, timings, strict=False):
             _record(row, point, case, timing)
     except Exception as exc:  # noqa: BLE001 - recorded, the check goes on
         for row in rows:
@@ -65,6 +84,33 @@ def _record(row: dict, point: dict, case, t) -> None:
     row.update(median_s=t.median_s, q25_s=t.q25_s, q75_s=t.q75_s, calls=t.calls,
                first_call_s=t.first_call_s, gflops=flops(point) / t.median_s / 1e9,
                max_error=case.error(), chose=case.chose)
+    if case.device:
+        row["device"] = case.device
+    if point.get("store"):
+        row["msamples_per_s"] = point["batch"] * point["N"] / t.median_s / 1e6
+
+
+def _once(case) -> tuple[Timing, float]:
+    """One timed call after the case's warm-up (for calls of a minute, where repeats would cost hours),
+    and the peak resident memory after the warm-up, before the call."""
+    sync = case.sync or (lambda: None)
+    start = time.perf_counter()
+    if case.warmup:
+        case.warmup()
+    sync()
+    warm = time.perf_counter() - start
+    before = _peak_rss_gib()
+    start = time.perf_counter()
+    case.call()
+    sync()
+    seconds = time.perf_counter() - start
+    return Timing(seconds, seconds, seconds, 1, warm), before
+
+
+def _peak_rss_gib() -> float:
+    """This process's peak resident memory so far (Linux reports KiB, macOS bytes)."""
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / 2**30 if sys.platform == "darwin" else peak * 1024 / 2**30
 
 
 def _why(exc: Exception) -> str:
