@@ -33,7 +33,8 @@ def _parser() -> argparse.ArgumentParser:
 
     run = sub.add_parser("run", help="time backends and peers over a grid and write the report")
     run.add_argument("--grid", default="default",
-                     help="smoke, default (about 10 min on 2 cores), large, tune, crossover, gpu-smoke, gpu "
+                     help=f"smoke, default (about {grid.MINUTES['default']} min a round on 2 cores), large, tune, "
+                          "crossover, gpu-smoke, gpu "
                           "(the GPU benchmark), dask-smoke or dask (out of core)")
     run.add_argument("--api", choices=["signal", "layer", "all"], default="all", help="which points of the grid")
     run.add_argument("--backends", help="comma-separated backends (default: every available one, and auto)")
@@ -65,7 +66,8 @@ def _parser() -> argparse.ArgumentParser:
                          help="flag a measurement this many times slower (default 1.15)")
 
     tune = sub.add_parser("tune", help="time the backends for backend='auto' and keep the timings as wisdom")
-    tune.add_argument("--grid", default="tune", help="the grid to time (default: tune, about 6 minutes)")
+    tune.add_argument("--grid", default="tune",
+                      help=f"the grid to time (default: tune, about {grid.MINUTES['tune']} min a round)")
     tune.add_argument("--backends", help="comma-separated backends (default: every available CPU backend)")
     tune.add_argument("--wisdom", help="the wisdom file (default: $CONV1DBENCH_WISDOM or the user cache)")
     tune.add_argument("--min-time", type=float, default=0.05, help="seconds of repeats per measurement")

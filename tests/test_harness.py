@@ -3,6 +3,7 @@
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -284,3 +285,12 @@ def test_gpu_section_shows_ratios_first_calls_and_targets():
     assert "gpu:device >= 0.5x cuDNN (torch-gpu) on every layer shape and pass: worst 1.50x" in text
     assert "-> PASS" in text and "gpu:device >= 1x CuPy on every long signal (N >= 10**6): worst 0.80x" in text
     assert "-> FAIL" in text
+
+
+def test_the_readme_cites_the_grids_times_from_one_place():
+    """The time estimates live in ``grid.MINUTES`` (from the committed runs' durations); the README agrees."""
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    default, tune = grid.MINUTES["default"], grid.MINUTES["tune"]
+    assert f"`results/`; about {default} minutes on 2 cores" in readme
+    assert f"`conv1dbench run --rounds 2` (about {2 * default} minutes)" in readme
+    assert f"each backend in its own process (about {tune} minutes)" in readme

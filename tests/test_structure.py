@@ -172,3 +172,18 @@ def test_plans_come_from_a_cache():
     assert plan_signal("convolve", (1000,), (3,), np.dtype(np.float64), np.dtype(np.float64), "same", -1) is first
     layer = plan_layer((2, 4, 100), (8, 4, 3), np.float32, 1, [1, 1], 1, 1)
     assert plan_layer((2, 4, 100), (8, 4, 3), np.float32, 1, (1, 1), 1, 1) is layer
+
+
+def test_only_the_harness_runner_starts_processes():
+    """One runner owns isolation: no other module of the package, nor a benchmark script, starts one."""
+    sources = {f"conv1dbench.{name}": path for name, path in MODULES.items()}
+    sources.update({f"benchmarks/{p.name}": p for p in (PACKAGE.parent / "benchmarks").glob("*.py")})
+    starting = []
+    for name, path in sources.items():
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = ([a.name for a in node.names] if isinstance(node, ast.Import)
+                     else [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
+            if any(n.split(".")[0] in ("subprocess", "multiprocessing") for n in names):
+                starting.append(f"{name}:{node.lineno}")
+    assert set(starting) <= {f"conv1dbench.harness.runner:{n}" for n in range(1, 10_000)}, starting
+    assert any(s.startswith("conv1dbench.harness.runner:") for s in starting)

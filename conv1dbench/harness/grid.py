@@ -12,14 +12,14 @@ Grids
     What ``conv1dbench run`` and ``pytest --benchmark-only`` time: signals N in 10**3..10**6, K in
     {3, 15, 63, 255, 1023}, modes full/same/valid, float32 and float64, plus batches of signals;
     the five layer shapes of the layer issue and a depthwise and a strided layer, forward and
-    backward, float32.  About 10 minutes on 2 cores.
+    backward, float32.  Its time: :data:`MINUTES`.
 ``large``
     The default grid plus N = 10**7, K = 4095 and batches of 256 signals: long runs.
 ``tune``
     What ``conv1dbench tune`` times to fit the cost models of ``backend="auto"``: other lengths,
     kernels and layer shapes than the default grid's (layers in float32 and float64), so that the
-    default grid measures auto on shapes its models never saw.  About 8 minutes on 2 cores (our
-    backends only).  Its committed run, ``results/tune``, is what the package's default models
+    default grid measures auto on shapes its models never saw (our backends only; its time:
+    :data:`MINUTES`).  Its committed run, ``results/tune``, is what the package's default models
     are fitted on.
 ``crossover``
     Where direct (Numba) stops beating FFT on signals: N in 10**4..10**6, K from 32 to 1024, four
@@ -161,6 +161,11 @@ def _grid(name: str) -> list[dict]:
 
 
 GRIDS = ("smoke", "default", "large", "tune", "crossover", "gpu-smoke", "gpu", "dask-smoke", "dask")
+#: Minutes one round of a grid takes on the project's 2-core benchmark machine, every available
+#: backend and installed peer (``tune``: our backends only), from the ``duration_s`` its committed
+#: run records (``results/report.json``, ``results/tune/report.json``).  The command line's help and
+#: the README cite these; the progress bar gives the time left of a run as it goes.
+MINUTES = {"default": 10, "tune": 8}
 
 
 def grid(name: str, *, gib: float | None = None, folder: str | None = None) -> list[dict]:

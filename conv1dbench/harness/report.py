@@ -106,7 +106,9 @@ def _header(meta, frame) -> list[str]:
     """The title, the command and the date, the machine and the settings, the measured peak."""
     peak = meta.get("peak", {})
     lines = [f"# conv1dbench results: {meta.get('grid') or 'custom'} grid", "",
-             f"Command: `{meta.get('command')}`  ", f"Date: {meta.get('date')}", "", "## Machine", ""]
+             f"Command: `{meta.get('command')}`  ", f"Date: {meta.get('date')}"
+             + (f"  \nDuration: {meta['duration_s'] / 60:.1f} minutes" if meta.get("duration_s") else ""),
+             "", "## Machine", ""]
     lines += [f"- {k}: {v}" for k, v in meta.get("machine", {}).items()]
     devices = sorted(set(frame["device"].dropna()))
     if devices:

@@ -26,6 +26,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -142,6 +143,7 @@ def sweep(points: list[dict], impls: list[str], *, min_time_s: float = 0.1, min_
     """
     if not impls or not points:
         raise ValueError("nothing to time: " + ("no implementations" if not impls else "no points"))
+    started = time.perf_counter()
     isolation = "each implementation timed in a worker process of its own, one after another"
     if any(p.get("isolate") for p in points):
         isolation += "; points marked isolate (out of core) each in a worker of its own"
@@ -172,6 +174,7 @@ def sweep(points: list[dict], impls: list[str], *, min_time_s: float = 0.1, min_
     bar.close()
     if interference:
         meta["interference"] = interference_check(points, impls, run.rows, min_time_s, min_samples)
+    meta["duration_s"] = round(time.perf_counter() - started, 1)  # where the grids' time estimates come from
     return run
 
 
