@@ -9,8 +9,9 @@ is timed, its regret is timed once more beside the fastest backend (:func:`auto_
 
 Every worker runs with ``MALLOC_MMAP_THRESHOLD_`` and ``MALLOC_TRIM_THRESHOLD_`` raised, so glibc
 keeps freed memory instead of returning it to the OS: otherwise a call can pay first-touch page
-faults for its temporaries depending on what ran before it (measured: the same FFT convolution took
-0.6 or 1.9 ms).  The thread counts and these settings are recorded with the results.
+faults for its temporaries depending on what ran before it (``results/NOTES.md``, "harness:
+allocator settings and paired timing").  The thread counts and these settings are recorded with
+the results.
 
 Points can ask for more (:mod:`conv1dbench.harness.grid`): ``"isolate": True`` gives each such point
 a worker of its own (the out-of-core points, whose peak memory must be their own), and
@@ -138,8 +139,8 @@ def sweep(points: list[dict], impls: list[str], *, min_time_s: float = 0.1, min_
           command: str | None = None, grid: str | None = None) -> Run:
     """Time every implementation on every point, ``rounds`` times; measure the peak and the interference.
 
-    On a shared virtual machine the same process can run up to 2x slower for minutes at a time;
-    with several rounds the report keeps each measurement's best round (all rounds are in the rows).
+    On a shared virtual machine the same process can run slower for minutes at a time; with several
+    rounds the report keeps each measurement's best round (all rounds are in the rows).
     """
     if not impls or not points:
         raise ValueError("nothing to time: " + ("no implementations" if not impls else "no points"))
@@ -182,16 +183,16 @@ def auto_check(points, rows, min_time_s, min_samples, peers=(), on_row=None) -> 
     """Auto's regret per point, timed beside the fastest of our backends: ``auto_s / fastest_s``.
 
     The sweep's best-of-rounds times of auto and of the fastest backend come from different
-    processes at different minutes; on a shared machine one can land in a slow stretch (2x and more
-    on memory-bound work) and the other not, whatever auto chose.  So after the sweep, auto and the
+    processes at different minutes; on a shared machine one can land in a slow stretch and the other
+    not, whatever auto chose.  So after the sweep, auto and the
     backend that was fastest at the point are timed again in one worker, in turn sample by sample
     (:func:`conv1dbench.timing.measure_interleaved`), where every stretch hits both alike.  At signal
     points auto is timed the same way beside each of the ``peers`` (scipy: auto's speed target is set
     against it), giving ``<peer>_s`` and ``auto_beside_<peer>_s``.
 
     Every ratio comes from a pair of its own.  With three in turn, auto would always follow the same
-    one, and a peer that leaves the caches cold would tax auto's samples alone: scipy before auto
-    made auto up to 1.37x slower than the very backend it ran.
+    one, and a peer that leaves the caches cold would tax auto's samples alone (``results/NOTES.md``,
+    "harness: allocator settings and paired timing").
     """
     fastest = {}
     for r in rows:
