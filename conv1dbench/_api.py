@@ -145,16 +145,18 @@ _DOC_COMMON = """
     -------
     numpy.ndarray
         Same dtype as scipy.signal.{name} gives: ``numpy.result_type(in1, in2)`` in native byte
-        order; integer and bool inputs give exact integer (bool) results.
+        order; integer and bool inputs give exact integer (bool) results; float16 is computed in
+        float32 and returned as float16.  Two 0-d operands give their product (``in1 * in2``, for
+        ``correlate`` with `in2` conjugated), a NumPy scalar, as scipy does.
 
     Raises
     ------
     ValueError
-        Empty or 0-d input, unknown mode, `axis` out of range, leading shapes that do not broadcast,
-        an `in2` with more dimensions than `in1`, unknown backend.
+        Empty input, one 0-d operand with an n-d other, unknown mode, `axis` out of range, leading
+        shapes that do not broadcast, an `in2` with more dimensions than `in1`, unknown backend.
     TypeError
-        Unsupported dtype (float16, longdouble, object, strings, datetimes), or a dtype the chosen
-        backend does not take; a non-string mode.
+        Unsupported dtype (longdouble, object, strings, datetimes), or a dtype the chosen backend
+        does not take; a non-string mode.
     conv1dbench.BackendUnavailable
         The named backend cannot run on this machine.
 """

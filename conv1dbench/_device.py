@@ -75,6 +75,8 @@ def signal(op: str, in1, in2, mode, axis, backend):
     """
     module, (x, w) = operands(backend, ("in1", in1), ("in2", in2))
     plan = plan_signal(op, tuple(x.shape), tuple(w.shape), x.dtype, w.dtype, mode, axis)
+    if plan.problem is None:
+        raise ValueError("in1 and in2 are 0-d device arrays; their product is a scalar: multiply them as they are")
     if plan.moves_axis:
         raise ValueError(f"device arrays are convolved along their last axis; got axis={plan.axis} for "
                          f"in1 with {len(x.shape)} dimensions")

@@ -30,6 +30,8 @@ def plan_call(name: str, a: dict):
     if name in ("convolve", "correlate"):
         in1, in2 = (v if hasattr(v, "shape") and hasattr(v, "dtype") else np.asarray(v) for v in (a["in1"], a["in2"]))
         plan = plan_signal(name, tuple(in1.shape), tuple(in2.shape), in1.dtype, in2.dtype, a["mode"], a["axis"])
+        if plan.problem is None:
+            raise ValueError(f"no backend runs {name} of two 0-d operands: the result is their product")
         return plan.problem, (in1, in2)
     x, w = (v if hasattr(v, "shape") and hasattr(v, "dtype") else np.asarray(v) for v in (a["x"], a["weight"]))
     direction = BACKWARD if name == "conv1d_backward" else FORWARD

@@ -41,11 +41,12 @@ MODES = ("full", "same", "valid")
 PADDING_STRINGS = ("valid", "same", "full")
 #: The dtypes backends compute in: integer and bool inputs are computed in int64.
 CORE_DTYPES = frozenset(np.dtype(t) for t in (np.float32, np.float64, np.complex64, np.complex128, np.int64))
-SIGNAL_DTYPES = "bool, integer, float32, float64, complex64 and complex128"
+SIGNAL_DTYPES = "bool, integer, float16 (computed in float32), float32, float64, complex64 and complex128"
 LAYER_DTYPES = "float32, float64, complex64 and complex128"
-_INT64 = np.dtype(np.int64)
-#: dtype.char of every accepted signal input: bool, the integers, float32/64, complex64/128.
-_SIGNAL_CHARS = frozenset("?bBhHiIlLqQpPfdFD")
+_INT64, _FLOAT16, _FLOAT32 = np.dtype(np.int64), np.dtype(np.float16), np.dtype(np.float32)
+#: dtype.char of every accepted signal input: bool, the integers, float16/32/64, complex64/128.
+#: (longdouble is refused: no backend computes in it, and scipy's FFT path does not either.)
+_SIGNAL_CHARS = frozenset("?bBhHiIlLqQpPefdFD")
 _LAYER_CHARS = frozenset("fdFD")
 _PLANS_CACHED = 4096
 #: The version of :attr:`Problem.key`; part of the wisdom file's machine fingerprint, so that timings
@@ -141,7 +142,7 @@ class SignalPlan:
     ``reverse``, cast to ``result_dtype``, ``axis`` moved back.
     """
 
-    problem: Problem
+    problem: Problem | None        # None: two 0-d operands, whose product is the result (as in scipy)
     swap: bool
     flip: bool
     conjugate_in2: bool
@@ -160,14 +161,17 @@ class SignalPlan:
 
 
 def signal_dtypes(dtype1, dtype2) -> tuple[np.dtype, np.dtype]:
-    """``(result dtype, core dtype)`` of a signal call; TypeError naming an unsupported operand."""
+    """``(result dtype, core dtype)`` of a signal call; TypeError naming an unsupported operand.
+
+    Integers and bool compute in int64, float16 in float32 (scipy's result dtype, float16, keeps).
+    """
     for name, dtype in (("in1", dtype1), ("in2", dtype2)):
         if dtype.char not in _SIGNAL_CHARS:
             raise TypeError(f"{name} has unsupported dtype {dtype}; supported dtypes are {SIGNAL_DTYPES}")
     result = dtype1 if dtype1 == dtype2 else np.result_type(dtype1, dtype2)
     if not result.isnative:
         result = result.newbyteorder("=")
-    return result, (_INT64 if result.kind in "biu" else result)
+    return result, (_INT64 if result.kind in "biu" else _FLOAT32 if result == _FLOAT16 else result)
 
 
 def check_mode(mode) -> str:
@@ -216,9 +220,13 @@ def _plan_signal(op, shape1, shape2, dtype1, dtype2, mode, axis) -> SignalPlan:
     if op not in ("convolve", "correlate"):
         raise ValueError(f"unknown signal operation {op!r}; use 'convolve' or 'correlate'")
     result_dtype, core_dtype = signal_dtypes(dtype1, dtype2)
+    conjugate = op == "correlate" and dtype2.kind == "c"
+    if not shape1 and not shape2:  # scipy: the product (correlate: with in2 conjugated), whatever the mode
+        return SignalPlan(None, False, False, conjugate, False, result_dtype, (), 0, "scalar", None, None)
     for name, shape in (("in1", shape1), ("in2", shape2)):
         if not shape:
-            raise ValueError(f"{name} is 0-d; it needs at least one dimension")
+            raise ValueError(f"{name} is 0-d and the other operand is not; two 0-d operands give their product, "
+                             f"otherwise both need at least one dimension")
         if math.prod(shape) == 0:
             raise ValueError(f"{name} is empty (shape {shape})")
     ndim = len(shape1)
@@ -238,8 +246,8 @@ def _plan_signal(op, shape1, shape2, dtype1, dtype2, mode, axis) -> SignalPlan:
     layout, batch, channels, c_out, groups, signal_lead, kernel_lead = _layout(s_shape[:-1], k_shape[:-1], lead)
     pad_left, pad_right = pad_for_mode(mode, taps)
     problem = Problem(core_dtype, batch, channels, c_out, n, taps, groups, pad_left, pad_right)
-    return SignalPlan(problem, swap, op == "convolve", op == "correlate" and result_dtype.kind == "c",
-                      swap and op == "correlate", result_dtype, lead, axis, layout, signal_lead, kernel_lead)
+    return SignalPlan(problem, swap, op == "convolve", conjugate, swap and op == "correlate", result_dtype, lead,
+                      axis, layout, signal_lead, kernel_lead)
 
 
 def _moved_last(shape: tuple, axis: int) -> tuple:

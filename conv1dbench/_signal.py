@@ -54,6 +54,8 @@ def run(op: str, in1, in2, mode, axis, backend):
     """``op(in1, in2, mode, axis=axis)`` on host arrays, on ``backend`` (or auto's choice)."""
     in1, in2 = host_array(in1), host_array(in2)
     plan = plan_signal(op, in1.shape, in2.shape, in1.dtype, in2.dtype, mode, axis)
+    if plan.problem is None:  # two 0-d operands: their product, a NumPy scalar, as scipy gives it
+        return in1 * (np.conj(in2) if plan.conjugate_in2 else in2)
     x, w = core_operands(plan, in1, in2)
     p = plan.problem
 
