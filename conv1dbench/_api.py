@@ -11,20 +11,35 @@ from __future__ import annotations
 from . import _dask, _device, _layer, _signal
 from ._kinds import DASK, DEVICE, HOST, array_kind
 
-_SIGNAL = {HOST: _signal.run, DEVICE: _device.signal, DASK: _dask.signal}
-_LAYER = {HOST: _layer.forward, DEVICE: _device.layer_forward, DASK: _dask.layer}
-_LAYER_BACKWARD = {HOST: _layer.backward, DEVICE: _device.layer_backward}
+_SIGNAL = {DEVICE: _device.signal, DASK: _dask.signal}
+_LAYER = {DEVICE: _device.layer_forward, DASK: _dask.layer}
+_LAYER_BACKWARD = {DEVICE: _device.layer_backward}
 
 
-def convolve(in1, in2, mode="full", *, axis=-1, backend="auto"):
-    return _SIGNAL[array_kind(in1, in2)]("convolve", in1, in2, mode, axis, backend)
+def _kind(out, *operands) -> str:
+    """Where a call runs (:func:`conv1dbench._kinds.array_kind`); ``out=`` is for host results only."""
+    kind = array_kind(*operands)
+    if out is not None and kind != HOST:
+        raise TypeError(f"out= takes NumPy results only; with {kind} operands the result is a new {kind} array "
+                        f"(leave out= unset)")
+    return kind
 
 
-def correlate(in1, in2, mode="full", *, axis=-1, backend="auto"):
-    return _SIGNAL[array_kind(in1, in2)]("correlate", in1, in2, mode, axis, backend)
+def convolve(in1, in2, mode="full", *, axis=-1, backend="auto", out=None):
+    kind = _kind(out, in1, in2)
+    if kind == HOST:
+        return _signal.run("convolve", in1, in2, mode, axis, backend, out)
+    return _SIGNAL[kind]("convolve", in1, in2, mode, axis, backend)
 
 
-def conv1d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, *, backend="auto"):
+def correlate(in1, in2, mode="full", *, axis=-1, backend="auto", out=None):
+    kind = _kind(out, in1, in2)
+    if kind == HOST:
+        return _signal.run("correlate", in1, in2, mode, axis, backend, out)
+    return _SIGNAL[kind]("correlate", in1, in2, mode, axis, backend)
+
+
+def conv1d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, *, backend="auto", out=None):
     """A 1-D convolutional layer, as ``torch.nn.functional.conv1d`` computes it.
 
     ``y[b, o, l] = bias[o] + sum_{c, k} weight[o, c, k] * xpad[b, g*Cg + c, l*stride + k*dilation]``
@@ -44,6 +59,9 @@ def conv1d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, *, b
         ``dilation*(K-1)`` in total, the extra zero on the right, as torch does.
     backend : str
         ``"auto"`` or a name from :func:`conv1dbench.backends`.
+    out : numpy.ndarray, optional
+        A C-contiguous, writeable array of exactly the result's shape and dtype, sharing no memory
+        with an input: the result is written into it and it is returned.
 
     Returns
     -------
@@ -71,11 +89,14 @@ def conv1d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, *, b
     >>> cb.conv1d(x, w, bias=[1.0], padding="same")
     array([[21., 39., 57., 40.]])
     """
-    return _LAYER[array_kind(x, weight, bias)](x, weight, bias, stride, padding, dilation, groups, backend)
+    kind = _kind(out, x, weight, bias)
+    if kind == HOST:
+        return _layer.forward(x, weight, bias, stride, padding, dilation, groups, backend, out)
+    return _LAYER[kind](x, weight, bias, stride, padding, dilation, groups, backend)
 
 
 def conv1d_backward(grad_output, x, weight, stride=1, padding=0, dilation=1, groups=1, *, bias=True,
-                    backend="auto"):
+                    backend="auto", out=None):
     """The gradients of :func:`conv1d` with respect to `x`, `weight` and the bias.
 
     For a loss ``L`` with ``grad_output = dL/dy``::
@@ -98,6 +119,10 @@ def conv1d_backward(grad_output, x, weight, stride=1, padding=0, dilation=1, gro
         Whether the layer has a bias, i.e. whether to return its gradient.
     backend : str
         ``"auto"`` or a name from :func:`conv1dbench.backends`.
+    out : tuple, optional
+        ``(grad_x, grad_weight, grad_bias)`` arrays to write the results into, each as `out` of
+        :func:`conv1d` requires; ``None`` for one to allocate (and for ``grad_bias`` when
+        ``bias=False``).
 
     Returns
     -------
@@ -116,7 +141,9 @@ def conv1d_backward(grad_output, x, weight, stride=1, padding=0, dilation=1, gro
     >>> gb
     array([2.])
     """
-    kind = array_kind(grad_output, x, weight)
+    kind = _kind(out, grad_output, x, weight)
+    if kind == HOST:
+        return _layer.backward(grad_output, x, weight, stride, padding, dilation, groups, bias, backend, out)
     if kind not in _LAYER_BACKWARD:
         raise TypeError("conv1d_backward takes NumPy or CUDA device arrays, not Dask arrays")
     return _LAYER_BACKWARD[kind](grad_output, x, weight, stride, padding, dilation, groups, bias, backend)
@@ -140,6 +167,9 @@ _DOC_COMMON = """
         The axis of `in1` (and of an `in2` with as many dimensions) that holds the signals.
     backend : str
         ``"auto"`` (default) or one of :func:`conv1dbench.backends`.
+    out : numpy.ndarray, optional
+        A C-contiguous, writeable array of exactly the result's shape and dtype, sharing no memory
+        with an input: the result is written into it and it is returned.  NumPy operands only.
 
     Returns
     -------

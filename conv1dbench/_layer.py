@@ -12,7 +12,7 @@ import numpy as np
 from . import _auto
 from ._plan import BACKWARD, LayerPlan, check_layer_dtype, layer_dtype, plan_layer
 from ._registry import get_backend
-from ._signal import host_array
+from ._signal import checked_out, host_array, into
 
 
 def plan(x, weight, stride, padding, dilation, groups, direction="forward") -> LayerPlan:
@@ -30,12 +30,13 @@ def checked_bias(bias, c_out: int) -> np.ndarray:
     return bias
 
 
-def forward(x, weight, bias, stride, padding, dilation, groups, backend):
+def forward(x, weight, bias, stride, padding, dilation, groups, backend, out=None):
     x, weight = host_array(x), host_array(weight)
     layer = plan(x, weight, stride, padding, dilation, groups)
     p = layer.problem
     if bias is not None:
         bias = checked_bias(bias, p.c_out)
+    out = checked_out(out, layer.grad_output_shape, layer.dtype, (x, weight, bias))
     xs = np.ascontiguousarray(x.reshape(p.x_shape), dtype=layer.dtype)
     w = np.ascontiguousarray(weight, dtype=layer.dtype)
 
@@ -45,10 +46,10 @@ def forward(x, weight, bias, stride, padding, dilation, groups, backend):
     y = _auto.run(p, backend, call, (xs, w))
     if bias is not None:
         y += bias.astype(layer.dtype)[None, :, None]
-    return y[0] if layer.unbatched else y
+    return into(out, y[0] if layer.unbatched else y)
 
 
-def backward(grad_output, x, weight, stride, padding, dilation, groups, bias, backend):
+def backward(grad_output, x, weight, stride, padding, dilation, groups, bias, backend, out=None):
     x, weight = host_array(x), host_array(weight)
     layer = plan(x, weight, stride, padding, dilation, groups, BACKWARD)
     p = layer.problem
@@ -57,6 +58,7 @@ def backward(grad_output, x, weight, stride, padding, dilation, groups, bias, ba
     if g.shape != layer.grad_output_shape:
         raise ValueError(f"grad_output must have shape {layer.grad_output_shape} (C_out={p.c_out}, "
                          f"L_out={p.l_out}), got {g.shape}")
+    outs = checked_outs(out, layer, bias, (g, x, weight))
     g = np.ascontiguousarray(g.reshape(p.y_shape), dtype=layer.dtype)
     xs = np.ascontiguousarray(x.reshape(p.x_shape), dtype=layer.dtype)
     w = np.ascontiguousarray(weight, dtype=layer.dtype)
@@ -70,4 +72,24 @@ def backward(grad_output, x, weight, stride, padding, dilation, groups, bias, ba
 
     grad_x, grad_w = _auto.run(p, backend, call, (g, xs, w))
     grad_b = g.sum(axis=(0, 2)) if bias else None
-    return (grad_x[0] if layer.unbatched else grad_x), grad_w, grad_b
+    results = (grad_x[0] if layer.unbatched else grad_x), grad_w, grad_b
+    return tuple(into(o, r) for o, r in zip(outs, results, strict=True))
+
+
+def checked_outs(out, layer: LayerPlan, bias: bool, operands) -> tuple:
+    """``conv1d_backward``'s ``out``: None, or ``(grad_x, grad_weight, grad_bias)`` with None where a
+    gradient is not computed (or is to be allocated), each checked as :func:`checked_out` does."""
+    if out is None:
+        return None, None, None
+    if not isinstance(out, tuple) or len(out) != 3:
+        raise TypeError(f"out must be a tuple (grad_x, grad_weight, grad_bias), None for any not wanted; got {out!r}"
+                        if not isinstance(out, tuple) else f"out must have 3 entries, got {len(out)}")
+    if not bias and out[2] is not None:
+        raise ValueError("out[2] must be None: with bias=False no bias gradient is computed")
+    p = layer.problem
+    shapes = (layer.grad_x_shape, p.w_shape, (p.c_out,))
+    names = ("out[0] (grad_x)", "out[1] (grad_weight)", "out[2] (grad_bias)")
+    checked = tuple(checked_out(o, s, layer.dtype, operands, n) for o, s, n in zip(out, shapes, names, strict=True))
+    if len({id(o) for o in checked if o is not None}) < sum(o is not None for o in checked):
+        raise ValueError("the arrays of out must be three different arrays")
+    return checked

@@ -158,6 +158,14 @@ class SignalPlan:
     def moves_axis(self) -> bool:
         return self.axis != len(self.lead)
 
+    @property
+    def out_shape(self) -> tuple:
+        """The result's shape, ``axis`` in its place (``()`` for two 0-d operands)."""
+        if self.problem is None:
+            return ()
+        shape = self.lead + (self.problem.l_out,)
+        return shape[:self.axis] + shape[-1:] + shape[self.axis:-1] if self.moves_axis else shape
+
 
 
 def signal_dtypes(dtype1, dtype2) -> tuple[np.dtype, np.dtype]:
@@ -294,8 +302,14 @@ class LayerPlan:
 
     @property
     def grad_output_shape(self) -> tuple:
+        """The shape of the layer's output (and of ``grad_output``)."""
         p = self.problem
         return p.y_shape[1:] if self.unbatched else p.y_shape
+
+    @property
+    def grad_x_shape(self) -> tuple:
+        p = self.problem
+        return p.x_shape[1:] if self.unbatched else p.x_shape
 
 
 def layer_dtype(x_dtype, w_dtype) -> np.dtype:

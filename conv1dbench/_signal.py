@@ -18,6 +18,37 @@ def host_array(value) -> np.ndarray:
     return value if type(value) is np.ndarray else np.asarray(value)
 
 
+def checked_out(out, shape: tuple, dtype: np.dtype, operands=(), name: str = "out"):
+    """``out`` if it can take a result of ``shape`` and ``dtype`` (None: there is none to write into).
+
+    It must be a C-contiguous, writeable NumPy array of exactly that shape and dtype, sharing no
+    memory with an operand; otherwise ``TypeError`` or ``ValueError`` says what was expected, and
+    ``out`` is left untouched (the check comes before any computing).
+    """
+    if out is None:
+        return None
+    expected = f"a C-contiguous, writeable numpy.ndarray of shape {shape} and dtype {dtype}"
+    if type(out) is not np.ndarray:
+        raise TypeError(f"{name} must be {expected}; got {type(out).__name__}")
+    if out.shape != shape or out.dtype != dtype:
+        raise ValueError(f"{name} must be {expected}; got shape {out.shape} and dtype {out.dtype}")
+    if not out.flags.c_contiguous or not out.flags.writeable:
+        raise ValueError(f"{name} must be {expected}; got one that is "
+                         f"{'not C-contiguous' if not out.flags.c_contiguous else 'read-only'}")
+    for operand in operands:
+        if isinstance(operand, np.ndarray) and np.shares_memory(out, operand):
+            raise ValueError(f"{name} overlaps an input; it must be {expected} of its own")
+    return out
+
+
+def into(out, result):
+    """The result, written into ``out`` where one is given."""
+    if out is None:
+        return result
+    np.copyto(out, result)
+    return out
+
+
 def core_operands(plan: SignalPlan, in1: np.ndarray, in2: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The core ``(x, w)`` of a call: C-contiguous, of the core dtype."""
     x = np.moveaxis(in1, plan.axis, -1) if plan.moves_axis else in1
@@ -50,16 +81,17 @@ def finish(plan: SignalPlan, y: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(y)
 
 
-def run(op: str, in1, in2, mode, axis, backend):
-    """``op(in1, in2, mode, axis=axis)`` on host arrays, on ``backend`` (or auto's choice)."""
+def run(op: str, in1, in2, mode, axis, backend, out=None):
+    """``op(in1, in2, mode, axis=axis)`` on host arrays, on ``backend`` (or auto's choice), into ``out``."""
     in1, in2 = host_array(in1), host_array(in2)
     plan = plan_signal(op, in1.shape, in2.shape, in1.dtype, in2.dtype, mode, axis)
+    out = checked_out(out, plan.out_shape, plan.result_dtype, (in1, in2))
     if plan.problem is None:  # two 0-d operands: their product, a NumPy scalar, as scipy gives it
-        return in1 * (np.conj(in2) if plan.conjugate_in2 else in2)
+        return into(out, in1 * (np.conj(in2) if plan.conjugate_in2 else in2))
     x, w = core_operands(plan, in1, in2)
     p = plan.problem
 
     def forward(name, **options):
         return get_backend(name, p.dtype).forward(x, w, *p.geometry, **options)
 
-    return finish(plan, _auto.run(p, backend, forward, (x, w)))
+    return into(out, finish(plan, _auto.run(p, backend, forward, (x, w))))

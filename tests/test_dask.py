@@ -104,3 +104,9 @@ def test_runs_on_a_local_cluster_of_processes():
         wl = rng.standard_normal((6, 3, 7)).astype(np.float32)
         got = client.compute(cb.conv1d(da.from_array(xl, chunks=(2, 3, 500)), wl, padding="same")).result()
         np.testing.assert_allclose(got, cb.conv1d(xl, wl, padding="same"), atol=1e-4)
+
+
+def test_out_is_refused_with_dask_operands():
+    x = da.from_array(np.ones(100), chunks=30)
+    with pytest.raises(TypeError, match="out= takes NumPy results only"):
+        cb.convolve(x, np.ones(3), out=np.empty(102))

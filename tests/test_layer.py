@@ -284,3 +284,36 @@ def test_fft_block_length_model():
     assert block_length(10_000, 255, True, rows=128, products=64) == 10_000  # 64 signals share one kernel spectrum
     assert 4 * 2047 <= block_length(3_000_000, 2047, True) <= 8 * 2047  # a few kernel spans, not a cache-busting size
     assert block_length(3_000_000, 2, True) >= 64                       # not transforms of ten points
+
+
+def test_out_receives_the_layer_results(backend):
+    skip_unless_takes(backend, np.float64)
+    rng = np.random.default_rng(8)
+    x, w, b = rng.standard_normal((2, 4, 30)), rng.standard_normal((6, 2, 3)), rng.standard_normal(6)
+    args = {"stride": 2, "padding": 1, "groups": 2}
+    y = cb.conv1d(x, w, b, backend=backend, **args)
+    out = np.empty_like(y)
+    assert cb.conv1d(x, w, b, backend=backend, out=out, **args) is out
+    np.testing.assert_array_equal(out, y)
+    g = rng.standard_normal(y.shape)
+    want = cb.conv1d_backward(g, x, w, backend=backend, **args)
+    outs = (np.empty_like(x), np.empty_like(w), np.empty(6))
+    got = cb.conv1d_backward(g, x, w, backend=backend, out=outs, **args)
+    assert all(a is o for a, o in zip(got, outs, strict=True))
+    for a, o in zip(want, outs, strict=True):
+        np.testing.assert_array_equal(a, o)
+    got = cb.conv1d_backward(g, x, w, bias=False, backend=backend, out=(None, outs[1], None), **args)
+    assert got[0] is not None and got[1] is outs[1] and got[2] is None
+
+
+def test_a_wrong_layer_out_is_refused():
+    x, w = np.ones((1, 2, 10)), np.ones((3, 2, 3))
+    g = np.ones((1, 3, 8))
+    with pytest.raises(ValueError, match=r"shape \(1, 3, 8\)"):
+        cb.conv1d(x, w, out=np.empty((1, 3, 9)))
+    with pytest.raises(ValueError, match="bias=False"):
+        cb.conv1d_backward(g, x, w, bias=False, out=(None, None, np.empty(3)))
+    with pytest.raises(TypeError, match="tuple"):
+        cb.conv1d_backward(g, x, w, out=np.empty_like(x))
+    with pytest.raises(ValueError, match="grad_weight"):
+        cb.conv1d_backward(g, x, w, out=(None, np.empty((3, 2, 4)), None))

@@ -1,5 +1,7 @@
 """convolve / correlate on every backend against scipy.signal's direct method."""
 
+import re
+
 import numpy as np
 import pytest
 import scipy.signal
@@ -268,3 +270,43 @@ def test_float16_is_computed_in_float32_and_returned_as_float16(op, mode, backen
     # float16's own rounding of the float32 result: half an ulp of float16 at each value, plus float32's bound
     ulp = np.spacing(np.abs(exact).astype(np.float16)).astype(np.float64)
     assert np.all(np.abs(y.astype(np.float64) - exact) <= ulp / 2 + 1e-5 * np.abs(x).max() * np.abs(w).sum())
+
+
+@pytest.mark.parametrize("op", ["convolve", "correlate"])
+@pytest.mark.parametrize("mode", ["full", "same", "valid"])
+def test_out_receives_the_result_and_is_returned(op, mode, backend):
+    skip_unless_takes(backend, np.float64)
+    rng = np.random.default_rng(7)
+    x, w = rng.standard_normal((3, 40)), rng.standard_normal(5)
+    want = getattr(cb, op)(x, w, mode, backend=backend)
+    out = np.full(want.shape, np.nan)
+    got = getattr(cb, op)(x, w, mode, backend=backend, out=out)
+    assert got is out
+    np.testing.assert_array_equal(out, want)
+
+
+@pytest.mark.parametrize("make, exc, fragment", [
+    (lambda x: np.empty(41), ValueError, "shape (42,)"),
+    (lambda x: np.empty(42, np.float32), ValueError, "dtype float64"),
+    (lambda x: np.empty(84)[::2], ValueError, "not C-contiguous"),
+    (lambda x: _read_only(np.empty(42)), ValueError, "read-only"),
+    (lambda x: [0.0] * 42, TypeError, "numpy.ndarray"),
+])
+def test_a_wrong_out_is_refused_and_left_untouched(make, exc, fragment):
+    x, w = np.arange(40.0), np.ones(3)
+    out = make(x)
+    before = np.array(out, copy=True)
+    with pytest.raises(exc, match=re.escape(fragment)):
+        cb.convolve(x, w, out=out)
+    np.testing.assert_array_equal(np.asarray(out), before)
+
+
+def test_out_may_not_overlap_an_input():
+    buffer = np.arange(60.0)
+    with pytest.raises(ValueError, match="overlaps an input"):
+        cb.convolve(buffer[:40], np.ones(3), out=buffer[18:60])
+
+
+def _read_only(a):
+    a.flags.writeable = False
+    return a
