@@ -52,6 +52,7 @@ class AutoState:
         self.models: dict | None = None     # model key -> model; None: not loaded yet
         self.measured: dict | None = None   # problem key text -> {backend: seconds}
         self.decisions: dict = {}           # problem key -> Ranking
+        self.shortcuts: dict = {}           # a front end's call key -> what it runs (valid with the decisions)
 
     def load(self) -> None:
         if self.models is not None and self.measured is not None:
@@ -68,7 +69,7 @@ class AutoState:
 
     def reset(self) -> None:
         self.models = self.measured = None
-        self.decisions = {}
+        self.decisions, self.shortcuts = {}, {}
 
 
 _state = AutoState()
@@ -123,7 +124,7 @@ def auto_settings(*, models: dict | None = None, measured: dict | None = None, m
     ...     cb.fastest("convolve", np.ones(10_000), np.ones(2_000))
     'fft'
     """
-    saved = (_state.measure, _state.wisdom_path, _state.models, _state.measured, _state.decisions)
+    saved = (_state.measure, _state.wisdom_path, _state.models, _state.measured, _state.decisions, _state.shortcuts)
     try:
         if wisdom is not None:
             _state.wisdom_path, _state.models, _state.measured = wisdom, None, None
@@ -133,10 +134,11 @@ def auto_settings(*, models: dict | None = None, measured: dict | None = None, m
             _state.measured = {key: dict(times) for key, times in measured.items()}
         if measure is not None:
             _state.measure = bool(measure)
-        _state.decisions = {}
+        _state.decisions, _state.shortcuts = {}, {}
         yield
     finally:
-        _state.measure, _state.wisdom_path, _state.models, _state.measured, _state.decisions = saved
+        (_state.measure, _state.wisdom_path, _state.models, _state.measured, _state.decisions,
+         _state.shortcuts) = saved
 
 
 def reset() -> None:
@@ -168,8 +170,24 @@ def ranking(problem: Problem) -> Ranking:
         decision = rank(problem, candidates, _state.models, measured)
         if len(_state.decisions) >= _CACHE_LIMIT:
             _state.decisions.clear()
+            _state.shortcuts.clear()
         _state.decisions[problem.key] = decision
     return decision
+
+
+def shortcuts() -> dict:
+    """The front ends' cache of what a repeated call runs, ``{call key: entry}``: it lives as long as
+    the decisions it was made from (a reset or an :func:`auto_settings` block starts it afresh)."""
+    return _state.shortcuts
+
+
+def runs_first(problem: Problem, backend: str) -> str | None:
+    """The backend a call of ``problem`` runs without reading its operands: ``backend`` itself, or
+    auto's first choice where that confines NaN and Inf (None where finiteness could change it)."""
+    if backend != "auto":
+        return backend
+    first = ranking(problem).names[0]
+    return first if module(first).CONFINES_NON_FINITE else None
 
 
 def choose(problem: Problem, operands=()) -> tuple[str, str, dict]:

@@ -310,3 +310,38 @@ def test_out_may_not_overlap_an_input():
 def _read_only(a):
     a.flags.writeable = False
     return a
+
+
+@pytest.mark.parametrize("op", ["convolve", "correlate"])
+@pytest.mark.parametrize("mode", ["full", "same", "valid"])
+@pytest.mark.parametrize("n, k", [(50, 7), (7, 50), (1000, 3), (1, 1)])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_repeated_short_calls_take_the_short_path_and_agree(op, mode, n, k, dtype):
+    """The second call of a shape runs the remembered short path; it gives what the first gave."""
+    from conv1dbench import _auto
+
+    rng = np.random.default_rng(n * k)
+    x, w = rng.standard_normal(n).astype(dtype), rng.standard_normal(k).astype(dtype)
+    with cb.auto_settings(models={}, measured={}):  # the rule: direct (a backend with a short path)
+        first = getattr(cb, op)(x, w, mode)
+        assert len(_auto.shortcuts()) == 1
+        again = getattr(cb, op)(x, w, mode)
+        strided = getattr(cb, op)(np.repeat(x, 2)[::2], w, mode)  # not contiguous: the full path
+    want = SCIPY_OPS[op](x.astype(np.float64), w.astype(np.float64), mode, method="direct")
+    for y in (first, again, strided):
+        assert y.dtype == dtype and y.shape == want.shape and y.flags.c_contiguous
+        assert_signal_close(y, want, x, w, dtype, f"{op} {mode} {n} {k}")
+    np.testing.assert_array_equal(again, first)
+
+
+def test_the_short_path_follows_auto_when_its_knowledge_changes():
+    from conv1dbench import _auto
+
+    x, w = np.ones(100_000), np.ones(5_000)
+    x[7] = np.nan
+    with cb.auto_settings(models={}, measured={}):   # the rule: FFT for this long kernel, so no shortcut
+        y = cb.convolve(x, w)
+        assert not _auto.shortcuts()
+        assert np.isnan(y).sum() == w.size and np.isfinite(cb.convolve(x, w)).sum() == y.size - w.size
+    with cb.auto_settings(models={}, measured={}):
+        assert not _auto.shortcuts()  # every scope starts afresh
