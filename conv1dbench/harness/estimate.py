@@ -2,7 +2,7 @@
 
 The sweep's progress bar (:func:`conv1dbench.harness.runner.sweep`) advances by these predictions,
 not by one per measurement: measurements differ by orders of magnitude (a 4 µs call spends the
-``--min-time`` budget, a 1.5 s call of torch on a long kernel spends five calls), so a count of
+``--min-time`` budget, a 1.5 s call of torch on a long kernel six calls), so a count of
 them says little about the time left.  The time left is then the predicted seconds left scaled by
 how the run so far compares with its predictions (seconds elapsed over predicted seconds done),
 which converges on the truth as the run goes, however far off the predictions are on this machine.
@@ -19,10 +19,12 @@ measurement costs nothing.
 without a model for this dtype and pass, its model of the other pass on this problem's work counts
 (they count both products of a backward pass), and for a complex dtype four times its model of the
 real dtype of the same precision.  For a backend with no model at all (a GPU backend), auto and
-peers, the proxy is the fastest model's prediction on the point (auto runs that backend; scipy and
-oaconvolve come down to similar transforms or loops), and for the direct-only peers on signals
-(``numpy.convolve``, torch's ``conv1d`` on one channel) at least the point's flops at their nominal
-rate (:data:`PEER_GFLOPS`).  With no model predicting at all, the flops at :data:`NOMINAL_GFLOPS`.
+the peers, the proxy is the fastest model's prediction on the point (auto runs that backend), times
+:data:`PEER_SLOWER` for scipy and oaconvolve (similar transforms and loops, in one thread), and for
+the direct-only peers on signals (``numpy.convolve``, torch's ``conv1d`` on one channel) at least
+the point's flops at their nominal rate (:data:`PEER_GFLOPS`).  With no model predicting at all,
+the flops at :data:`NOMINAL_GFLOPS`.  The constants come from the committed runs on the project's
+2-core machine; another machine's speed is what the bar's scaling absorbs.
 """
 
 from __future__ import annotations
@@ -47,11 +49,11 @@ NOMINAL_GFLOPS = 10.0
 #: median 10 GFLOP/s; torch's conv1d on one channel 1.3 GFLOP/s at N = 10**6, K = 1023).
 PEER_GFLOPS = {"numpy": 10.0, "torch": 1.5}
 #: The peers' time over the fastest model's prediction: scipy.signal.convolve took 4.4x auto's time in
-#: median in results/report.json, oaconvolve as long.
+#: median in results/report.json, oaconvolve about as long.
 PEER_SLOWER = {"scipy": 4.0, "oaconvolve": 4.0}
-#: Seconds to make one input element (seeded normal numbers, cast) and a fixed cost of the setup.
+#: Seconds to make one input element (seeded normal numbers, cast: 13-15 ns here) and a fixed cost of the setup.
 DATA_S, SETUP_S = 2e-8, 1e-3
-#: Bytes per second an out-of-core point reads and writes (its 12 GiB ran at about 1.5 GB/s here).
+#: Bytes per second an out-of-core point reads and writes (results/dask: 1.5 GB/s, both together).
 IO_BYTES_S = 1e9
 #: The sampling defaults of :func:`conv1dbench.timing.measure_interleaved`, which the worker uses.
 _TIMING = {name: p.default for name, p in inspect.signature(timing.measure_interleaved).parameters.items()}
