@@ -8,7 +8,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from conv1dbench import _model, cli
+from conv1dbench import _model, _registry, cli
 from conv1dbench.harness import cases, estimate, grid, report, runner, worker
 
 SMOKE = grid.grid("smoke")
@@ -223,7 +223,7 @@ def test_measurements_are_predicted_from_the_cost_models():
     assert 0.2 <= pair < est.measurement_s(["auto", "scipy"], light) + 0.2
 
 
-def test_predictions_without_a_model_have_proxies():
+def test_predictions_without_a_model_have_proxies(monkeypatch):
     est = estimate.Estimate(min_time_s=0.05, min_samples=3)
     device = next((name for name in cases.BACKEND_NAMES if cases.declares_device(name)), None)
     points = [grid.signal_point(10**5, 64, "full", dtype) for dtype in ("complex64", "complex128")]
@@ -235,6 +235,8 @@ def test_predictions_without_a_model_have_proxies():
     nothing = estimate.Estimate(0.05, 3, models={})           # no model at all: the flops at a nominal rate
     light, heavy = grid.signal_point(1000, 3), grid.signal_point(10**6, 63)
     assert 0 < nothing.call_s("numba", light) < nothing.call_s("numba", heavy)
+    monkeypatch.setitem(_registry._modules, "numba", None)  # a backend with a shipped model that does not load here
+    assert 0 < estimate.Estimate(0.05, 3).measurement_s(["auto", "numba"], heavy) < float("inf")
 
 
 def test_predicting_a_grid_is_cheap():

@@ -34,7 +34,7 @@ import inspect
 import numpy as np
 
 from .. import _model, timing
-from .._registry import BACKEND_NAMES
+from .._registry import BACKEND_NAMES, module
 from .cases import backend_of, skip_reason
 from .grid import flops, problem
 
@@ -123,6 +123,8 @@ class Estimate:
 
 
 def _predict(models: dict, backend: str, core) -> float | None:
+    if module(backend) is None:  # it does not load here (a broken dependency): no work counts, no prediction
+        return None
     tries = [(core.dtype.name, 1.0)]
     if core.dtype.kind == "c":  # a complex multiply-add is four real ones
         tries.append((np.dtype(f"float{core.dtype.itemsize * 4}").name, 4.0))
