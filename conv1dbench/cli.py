@@ -1,6 +1,8 @@
-"""The command line: ``conv1dbench run | report | compare | info`` (also ``python -m conv1dbench``).
+"""The command line: ``conv1dbench run | report | compare | tune | info`` (also ``python -m conv1dbench``).
 
-Errors print one line, ``conv1dbench: error: ...``, and exit with status 2; no tracebacks.
+Errors print one line, ``conv1dbench: error: ...``, and exit with status 2; no tracebacks.  Usage
+errors (an unknown option, a grid that is not one of ``--grid``'s choices) are argparse's: the
+usage, then the error, and status 2 too.
 """
 
 from __future__ import annotations
@@ -32,10 +34,9 @@ def _parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True, metavar="{run,report,compare,tune,info}")
 
     run = sub.add_parser("run", help="time backends and peers over a grid and write the report")
-    run.add_argument("--grid", default="default",
-                     help=f"smoke, default (about {grid.MINUTES['default']} min a round on 2 cores), large, tune, "
-                          "crossover, gpu-smoke, gpu "
-                          "(the GPU benchmark), dask-smoke or dask (out of core)")
+    run.add_argument("--grid", default="default", choices=grid.GRIDS,
+                     help=f"the points to time (default: default, about {grid.MINUTES['default']} min a round on "
+                          "2 cores; gpu and gpu-smoke: the GPU benchmark; dask and dask-smoke: out of core)")
     run.add_argument("--api", choices=["signal", "layer", "all"], default="all", help="which points of the grid")
     run.add_argument("--backends", help="comma-separated backends (default: every available one, and auto)")
     run.add_argument("--peers", help="comma-separated peers: numpy, scipy, oaconvolve, torch; 'none' for none "
@@ -55,18 +56,19 @@ def _parser() -> argparse.ArgumentParser:
                                    "outputs (default: conv1dbench-dask in the temporary folder)")
 
     report = sub.add_parser("report", help="rebuild the report from a saved run or pytest-benchmark JSON")
-    report.add_argument("path", help="report.json of `conv1dbench run`, or a pytest-benchmark JSON file")
-    report.add_argument("--out", help="folder to write into (default: the file's folder)")
+    report.add_argument("path", help="report.json of `conv1dbench run`, a pytest-benchmark JSON file, or the folder "
+                                     "holding either (its report.json, else its benchmark.json)")
+    report.add_argument("--out", help="folder to write into (default: the run's folder)")
     report.add_argument("--no-plots", action="store_true")
 
     compare = sub.add_parser("compare", help="two runs side by side, regressions flagged")
-    compare.add_argument("old", help="the baseline run (report.json or pytest-benchmark JSON)")
-    compare.add_argument("new", help="the run to check")
+    compare.add_argument("old", help="the baseline run (report.json or pytest-benchmark JSON, or its folder)")
+    compare.add_argument("new", help="the run to check (the same)")
     compare.add_argument("--threshold", type=float, default=1.15,
                          help="flag a measurement this many times slower (default 1.15)")
 
     tune = sub.add_parser("tune", help="time the backends for backend='auto' and keep the timings as wisdom")
-    tune.add_argument("--grid", default="tune",
+    tune.add_argument("--grid", default="tune", choices=grid.GRIDS,
                       help=f"the grid to time (default: tune, about {grid.MINUTES['tune']} min a round)")
     tune.add_argument("--backends", help="comma-separated backends (default: every available CPU backend)")
     tune.add_argument("--wisdom", help="the wisdom file (default: $CONV1DBENCH_WISDOM or the user cache)")
@@ -80,10 +82,26 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
+#: The files a run's folder holds, the first found read: `conv1dbench run`'s, then pytest-benchmark's.
+RUN_FILES = ("report.json", "benchmark.json")
+
+
+def _run_file(path: str) -> Path:
+    """The saved run ``path`` names: the file itself, or in a folder the first of :data:`RUN_FILES` there."""
+    given = Path(path)
+    if given.is_dir():
+        found = [given / name for name in RUN_FILES if (given / name).is_file()]
+        if not found:
+            raise ValueError(f"{path} holds no saved run: looked for {' and '.join(RUN_FILES)} in it")
+        return found[0]
+    if not given.is_file():
+        raise ValueError(f"no such file or folder: {path}")
+    return given
+
+
 def _load(path: str):
-    file = Path(path)
-    if not file.is_file():
-        raise ValueError(f"no such file: {path}")
+    file = _run_file(path)
+    path = str(file)
     try:
         raw = json.loads(file.read_text())
     except json.JSONDecodeError as exc:
@@ -164,7 +182,7 @@ def _choose(wanted: list[str] | None, available: list[str], what: str, default: 
 
 def cmd_report(args) -> int:
     run = _load(args.path)
-    out = Path(args.out) if args.out else Path(args.path).parent
+    out = Path(args.out) if args.out else _run_file(args.path).parent
     paths = report.write(run, out, "report", plots=not args.no_plots)
     print("wrote " + ", ".join(str(p) for p in paths), file=sys.stderr)
     return 0

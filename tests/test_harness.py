@@ -8,8 +8,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from conv1dbench import _model, cli
-from conv1dbench.harness import cases, grid, report, runner, worker
+from conv1dbench import _model, _registry, cli
+from conv1dbench.harness import cases, estimate, grid, report, runner, worker
 
 SMOKE = grid.grid("smoke")
 SIGNAL = next(p for p in SMOKE if p["api"] == "signal")
@@ -97,6 +97,10 @@ def test_report_is_rebuilt_identically(toy_run, tmp_path):
     assert [p.name for p in first] == ["report.json", "report.csv", "report.md"]
     assert cli.main(["report", str(tmp_path / "a" / "report.json"), "--out", str(tmp_path / "b"), "--no-plots"]) == 0
     assert (tmp_path / "a" / "report.md").read_text() == (tmp_path / "b" / "report.md").read_text()
+    # a run's folder names its report.json, and the report is rebuilt where the run is
+    (tmp_path / "a" / "report.md").unlink()
+    assert cli.main(["report", str(tmp_path / "a"), "--no-plots"]) == 0
+    assert (tmp_path / "a" / "report.md").read_text() == (tmp_path / "b" / "report.md").read_text()
     text = (tmp_path / "a" / "report.md").read_text()
     for fragment in ("## Machine", "measured peak", "## Findings", "vs scipy", "max error", "First call",
                      "Interference check", "Skipped and failed", "auto decided from: the shipped cost models",
@@ -120,6 +124,9 @@ def test_report_from_pytest_benchmark_json(toy_run, tmp_path):
     frame = report.tidy(run)
     assert len(frame) == len(toy_run.rows) and (frame.calls[frame.status == "ok"] == 6).all()
     assert frame.gflops.notna().sum() == len(ok)
+    # its folder (benchmark.json, no report.json yet) is read the same way
+    assert cli.main(["report", str(tmp_path), "--no-plots"]) == 0
+    assert (tmp_path / "report.md").is_file() and (tmp_path / "report.json").is_file()
 
 
 def test_compare_flags_regressions(toy_run, tmp_path, capsys):
@@ -132,6 +139,12 @@ def test_compare_flags_regressions(toy_run, tmp_path, capsys):
     out = capsys.readouterr().out
     assert "REGRESSION" in out and "regressions" in out
     assert cli.main(["compare", str(old), str(old)]) == 0
+    folders = [tmp_path / "old", tmp_path / "new"]  # runs named by their folders
+    for folder, run in zip(folders, (toy_run, slower), strict=True):
+        folder.mkdir()
+        run.save(folder / "report.json")
+    assert cli.main(["compare", *map(str, folders)]) == 1
+    assert "REGRESSION" in capsys.readouterr().out
 
 
 def test_tune_fits_the_default_models_from_a_saved_run(toy_run, tmp_path):
@@ -149,14 +162,29 @@ def test_tune_fits_the_default_models_from_a_saved_run(toy_run, tmp_path):
 
 
 @pytest.mark.parametrize("argv, fragment", [
-    (["run", "--grid", "huge"], "unknown grid 'huge'"),
     (["run", "--backends", "gpu9"], "gpu9 not available"),
     (["report", "/no/such/file.json"], "no such file"),
+    (["report", "{empty}"], "holds no saved run: looked for report.json and benchmark.json in it"),
+    (["compare", "{empty}", "/no/such/file.json"], "holds no saved run"),
 ])
-def test_cli_errors_are_one_line(argv, fragment, capsys):
-    assert cli.main(argv) == 2
+def test_cli_errors_are_one_line(argv, fragment, capsys, tmp_path):
+    assert cli.main([a.format(empty=tmp_path) for a in argv]) == 2
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and err.startswith("conv1dbench: error:") and fragment in err
+
+
+@pytest.mark.parametrize("command", ["run", "tune"])
+def test_grid_choices_are_argparse_choices(command, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        cli.main([command, "--help"])
+    assert exit_.value.code == 0
+    usage = " ".join(capsys.readouterr().out.split())
+    assert "--grid {" + ",".join(grid.GRIDS) + "}" in usage
+    assert f"about {grid.MINUTES['default' if command == 'run' else 'tune']} min a round" in usage
+    with pytest.raises(SystemExit) as exit_:
+        cli.main([command, "--grid", "huge"])
+    assert exit_.value.code == 2
+    assert "argument --grid: invalid choice: 'huge'" in capsys.readouterr().err
 
 
 def test_cli_run_end_to_end_on_the_smoke_grid(tmp_path):
@@ -171,6 +199,95 @@ def test_cli_run_end_to_end_on_the_smoke_grid(tmp_path):
     assert (tmp_path / "signal_fastest.png").stat().st_size > 0
     info = subprocess.run([sys.executable, "-m", "conv1dbench", "info"], capture_output=True, text=True, check=False)
     assert info.returncode == 0 and "numba" in info.stdout and "cores" in info.stdout
+
+
+# --------------------------------------------------------------------------------------------
+# The progress bar: predicted seconds, not counts of measurements
+# --------------------------------------------------------------------------------------------
+
+def test_measurements_are_predicted_from_the_cost_models():
+    est = estimate.Estimate(min_time_s=0.1, min_samples=3)
+    impls = cases.implementations()
+    total = sum(est.measurement_s(impls, p) for p in SMOKE)
+    assert 0 < total < float("inf")
+    light, heavy = grid.signal_point(1000, 3), grid.signal_point(10**6, 1023)
+    for impl in impls:
+        assert 0.1 <= est.measurement_s([impl], light) < est.measurement_s([impl], heavy) or cases.skip_reason(
+            impl, heavy), impl
+    # a call of 2 s spends the min_samples, not the min_time: five calls and more
+    assert est.measurement_s(["numpy"], heavy) > 5 * est.call_s("numpy", heavy) > 5 * est.call_s("auto", heavy)
+    small, big = grid.layer_point(2, 8, 8, 128, 3), grid.layer_point(16, 128, 128, 2048, 9, direction="backward")
+    assert est.measurement_s(["auto"], small) < est.measurement_s(["auto"], big)
+    assert est.measurement_s(["numpy"], LAYER) == 0           # skipped: no layer API
+    pair = est.measurement_s(["auto", "scipy"], light, interleave=True, min_time_s=0.2)
+    assert 0.2 <= pair < est.measurement_s(["auto", "scipy"], light) + 0.2
+
+
+def test_predictions_without_a_model_have_proxies(monkeypatch):
+    est = estimate.Estimate(min_time_s=0.05, min_samples=3)
+    device = next((name for name in cases.BACKEND_NAMES if cases.declares_device(name)), None)
+    points = [grid.signal_point(10**5, 64, "full", dtype) for dtype in ("complex64", "complex128")]
+    points += [{**p, "suite": "gpu"} for p in grid.grid("gpu-smoke")] + grid.grid("dask-smoke")
+    for point in points:
+        for impl in ["auto", "numba"] + ([device, device + cases.DEVICE_VARIANT] if device else []):
+            seconds = est.call_s(impl, point)
+            assert 0 < seconds < 60, (impl, point)
+    nothing = estimate.Estimate(0.05, 3, models={})           # no model at all: the flops at a nominal rate
+    light, heavy = grid.signal_point(1000, 3), grid.signal_point(10**6, 63)
+    assert 0 < nothing.call_s("numba", light) < nothing.call_s("numba", heavy)
+    monkeypatch.setitem(_registry._modules, "numba", None)  # a backend with a shipped model that does not load here
+    assert 0 < estimate.Estimate(0.05, 3).measurement_s(["auto", "numba"], heavy) < float("inf")
+
+
+def test_predicting_a_grid_is_cheap():
+    import time
+
+    est = estimate.Estimate(0.1, 3)
+    points, impls = grid.grid("default"), cases.implementations()
+    start = time.perf_counter()
+    checked, chosen = runner._repeatable(points), runner._interference_points(points)
+    plan = runner._Plan(points, impls, est, 2, checked, ["scipy"], chosen)
+    assert time.perf_counter() - start < 1.0
+    assert plan.total_s > 2 * plan.round_s > 0 and plan.check_s > 0
+    assert plan.count == 2 * len(points) * len(impls) + 2 * len(impls) + 2 * len(points) + 2 * len(
+        [p for p in points if p["api"] == "signal"])
+
+
+def test_the_bar_advances_by_predicted_seconds_to_its_total(monkeypatch):
+    """Every measurement moves the bar by its prediction; the phases end where the prediction says."""
+    ticks = []
+
+    class Recording(runner._Progress):
+        def tick(self, seconds, measurements=1):
+            ticks.append((seconds, measurements))
+            super().tick(seconds, measurements)
+
+    def work(impls, points, min_time_s, min_samples, on_row=None, interleave=False):
+        rows = [dict(worker._row(impl, p), median_s=1e-3, chose=None) for p in points for impl in impls]
+        for row in rows:
+            on_row and on_row(row)
+        return rows
+
+    monkeypatch.setattr(runner, "_Progress", Recording)
+    monkeypatch.setattr(runner, "_work", work)
+    monkeypatch.setattr(runner, "measure_peak", lambda *args, **kwargs: {})
+    run = runner.sweep(SMOKE, ["numba", "im2col", "auto", "scipy"], min_time_s=0.01, min_samples=2, progress=False,
+                       rounds=2)
+    assert sum(s for s, _ in ticks) == pytest.approx(run.meta["predicted_s"], abs=0.1)
+    signals = len([p for p in SMOKE if p["api"] == "signal"])
+    # the sweep's rows, auto's pairs (beside the fastest at every point, beside scipy at signals), interference
+    assert sum(n for _, n in ticks) == len(run.rows) + 2 * (len(SMOKE) + signals) + 2 * 4
+    assert all(s >= 0 for s, _ in ticks)
+
+
+def test_the_time_left_scales_the_predicted_seconds_left_by_the_run_so_far(capsys):
+    bar = runner._Progress(total_s=100.0, count=4, enabled=True)
+    bar.phase("round 1/1: numba")
+    bar.tick(25.0)                  # a quarter of the predicted seconds done...
+    bar.bar.start_t -= 50           # ... in 50 s: twice as slow as predicted, so 75 s left take 150 s
+    text = str(bar.bar)
+    assert "25%" in text and "<02:30]" in text and "1/4 measurements" in text
+    bar.close()
 
 
 # --------------------------------------------------------------------------------------------

@@ -28,6 +28,7 @@ import os
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -35,6 +36,7 @@ from .. import _auto
 from .._registry import BACKEND_NAMES
 from ..machine import machine_info
 from .cases import kind, skip_reason
+from .estimate import Estimate, process_s
 from .grid import PARAMS, label
 from .peak import measure_peak
 
@@ -159,22 +161,29 @@ def sweep(points: list[dict], impls: list[str], *, min_time_s: float = 0.1, min_
     repeatable = _repeatable(points)
     check_auto = "auto" in impls and any(impl in BACKEND_NAMES for impl in impls) and bool(repeatable)
     beside = [peer for peer in AUTO_CHECK_PEERS if peer in impls] if check_auto else []
-    extra = sum(2 * (1 + len(_peers_at(p, beside))) for p in repeatable) if check_auto else 0  # two rows a pair
-    bar = _progress(len(points) * len(impls) * rounds + extra, progress)
+    chosen = _interference_points(points) if interference else []
+    plan = _Plan(points, impls, Estimate(min_time_s, min_samples), rounds, repeatable if check_auto else [], beside,
+                 chosen)
+    meta["predicted_s"] = round(plan.total_s, 1)  # the progress bar's prediction, to set against duration_s
+    bar = _Progress(plan.total_s, plan.count, progress)
     run = Run(meta)
     for r in range(rounds):  # the order rotates, so no implementation always runs at the same time
         for impl in impls[r % len(impls):] + impls[:r % len(impls)]:
-            bar.set_postfix_str(f"round {r + 1}/{rounds}: {impl}")
+            bar.phase(f"round {r + 1}/{rounds}: {impl}")
             for job in _jobs(points):
-                rows = _work([impl], job, min_time_s, min_samples, on_row=lambda row: bar.update(1))
+                rows = _work([impl], job, min_time_s, min_samples, on_row=bar.worker(process_s([impl]), plan.seconds))
                 run.rows += [{**row, "round": r + 1} for row in rows]
+        bar.through(plan.round_s * (r + 1))
     if check_auto:
-        bar.set_postfix_str("auto beside the fastest backend")
+        bar.phase("auto beside the fastest backend")
         meta["auto_check"] = auto_check(repeatable, run.rows, min_time_s, min_samples, peers=beside,
-                                        on_row=lambda row: bar.update(1))
+                                        on_row=lambda row: bar.tick(plan.seconds(row, check=True)))
+        bar.through(plan.round_s * rounds + plan.check_s)
+    if chosen:
+        bar.phase("interference check")
+        meta["interference"] = interference_check(points, impls, run.rows, min_time_s, min_samples,
+                                                  on_row=bar.worker(process_s(impls), plan.seconds))
     bar.close()
-    if interference:
-        meta["interference"] = interference_check(points, impls, run.rows, min_time_s, min_samples)
     meta["duration_s"] = round(time.perf_counter() - started, 1)  # where the grids' time estimates come from
     return run
 
@@ -234,20 +243,16 @@ def _peers_at(point: dict, peers) -> list[str]:
     return [peer for peer in peers if point["api"] == "signal" and not skip_reason(peer, point)]
 
 
-def interference_check(points, impls, rows, min_time_s, min_samples) -> list[dict]:
+def interference_check(points, impls, rows, min_time_s, min_samples, on_row=None) -> list[dict]:
     """Time one point per API with every implementation in one shared process; compare with the sweep.
 
     Points timed once or in a worker of their own (out of core) are left out: they take minutes each
     and share a process with nothing by design.
     """
-    chosen = []
-    for api in ("signal", "layer"):
-        candidates = [p for p in _repeatable(points) if p["api"] == api]
-        if candidates:
-            chosen.append(candidates[len(candidates) // 2])
+    chosen = _interference_points(points)
     if not chosen:
         return []
-    shared = _work(impls, chosen, min_time_s, min_samples)
+    shared = _work(impls, chosen, min_time_s, min_samples, on_row=on_row)
     isolated = {}
     for r in sorted((r for r in rows if r["status"] == "ok"), key=lambda r: -r["median_s"]):
         isolated[_key(r)] = r  # the best round last, so it stays
@@ -261,8 +266,97 @@ def interference_check(points, impls, rows, min_time_s, min_samples) -> list[dic
     return report
 
 
-def _progress(total: int, enabled: bool):
-    from tqdm import tqdm  # import time: only a sweep with its bar needs it
+def _interference_points(points: list[dict]) -> list[dict]:
+    """The points of the interference check: the middle repeatable point of each API."""
+    chosen = []
+    for api in ("signal", "layer"):
+        candidates = [p for p in _repeatable(points) if p["api"] == api]
+        if candidates:
+            chosen.append(candidates[len(candidates) // 2])
+    return chosen
 
-    return tqdm(total=total, disable=not enabled, unit="meas", dynamic_ncols=True, file=sys.stderr,
-                bar_format="{l_bar}{bar}| {n_fmt}/{total_fmt} [{elapsed}<{remaining}] {postfix}")
+
+class _Plan:
+    """A sweep's predicted seconds (:mod:`conv1dbench.harness.estimate`), per row and per phase.
+
+    ``row_s``: each sweep row's (by :func:`_key`; the interference check's rows are the same
+    measurements); ``round_s``: a round, its workers' start-up included; ``check_row_s``: each row of
+    auto's check, by point (a pair's prediction, shared by its two rows; the partner is the backend
+    predicted fastest, as the sweep has not said yet); ``check_s``: the check; ``total_s``: the whole
+    run after the peak.  ``count``: the measurements, for the bar's postfix.
+    """
+
+    def __init__(self, points, impls, estimate: Estimate, rounds: int, checked: list[dict], beside: list[str],
+                 chosen: list[dict]):
+        self.row_s = {(impl,) + _point_key(p): estimate.measurement_s([impl], p) for impl in impls for p in points}
+        self.round_s = sum(self.row_s.values()) + len(_jobs(points)) * sum(process_s([impl]) for impl in impls)
+        ours = [impl for impl in impls if impl in BACKEND_NAMES]
+        pairs = {}  # point key -> seconds of its pairs, and their rows (two a pair)
+        partners = set(beside)
+        for p in checked:  # auto's pairs run at twice the sweep's min_time_s (auto_check)
+            best = min(ours, key=lambda impl: estimate.call_s(impl, p))
+            partners.add(best)
+            with_auto = [best] + _peers_at(p, beside)
+            pairs[_point_key(p)] = (sum(estimate.measurement_s(["auto", partner], p, interleave=True,
+                                                               min_time_s=2 * estimate.min_time_s)
+                                        for partner in with_auto), 2 * len(with_auto))
+        rows = sum(n for _, n in pairs.values())
+        start_s = sum(process_s(["auto", partner]) for partner in partners) if pairs else 0.0
+        self.check_s = sum(s for s, _ in pairs.values()) + start_s
+        # the workers' start-up spread over the rows: which worker times which point is known after the sweep only
+        self.check_row_s = {key: (s + n * start_s / rows) / n for key, (s, n) in pairs.items()}
+        interference_s = (process_s(impls) + sum(self.row_s[(impl,) + _point_key(p)] for impl in impls for p in chosen)
+                          if chosen else 0.0)
+        self.total_s = rounds * self.round_s + self.check_s + interference_s
+        self.count = rounds * len(points) * len(impls) + rows + len(chosen) * len(impls)
+
+    def seconds(self, row: dict, check: bool = False) -> float:
+        """The predicted seconds of the measurement ``row`` reports (of auto's check, if ``check``)."""
+        key = tuple(row.get(k) for k in ("impl", "api", "shape", "pass", "dtype", "mode"))  # _key, failed rows too
+        return self.check_row_s.get(key[1:], 0.0) if check else self.row_s.get(key, 0.0)
+
+
+class _Progress:
+    """The run's progress bar, over predicted seconds: it advances by each measurement's prediction, and
+    its time left is the predicted seconds left times the seconds elapsed over the predicted seconds
+    done (tqdm's rate averaged over the whole run: ``smoothing=0``)."""
+
+    def __init__(self, total_s: float, count: int, enabled: bool):
+        from tqdm import tqdm  # import time: only a sweep with its bar needs it
+
+        self.bar = tqdm(total=total_s, disable=not enabled, unit="s", dynamic_ncols=True, file=sys.stderr,
+                        smoothing=0, miniters=0, bar_format="{l_bar}{bar}| [{elapsed}<{remaining}]{postfix}")
+        self.done_s, self.count, self.measured, self.text = 0.0, count, 0, ""
+
+    def phase(self, text: str) -> None:
+        self.text = text
+        self._postfix(refresh=True)
+
+    def tick(self, seconds: float, measurements: int = 1) -> None:
+        self.measured += measurements
+        self.done_s += seconds
+        if measurements:
+            self._postfix()
+        self.bar.update(seconds)
+
+    def worker(self, start_s: float, seconds) -> Callable[[dict], None]:
+        """The ``on_row`` of one worker: its start-up ``start_s`` done with its first row, then each
+        row's ``seconds(row)``."""
+        pending = [start_s]
+
+        def on_row(row: dict) -> None:
+            if pending:
+                self.tick(pending.pop(), measurements=0)
+            self.tick(seconds(row))
+        return on_row
+
+    def through(self, mark_s: float) -> None:
+        """A phase is done: the bar at its predicted end (a measurement the phase did not run, too)."""
+        if mark_s > self.done_s:
+            self.tick(mark_s - self.done_s, measurements=0)
+
+    def _postfix(self, refresh: bool = False) -> None:
+        self.bar.set_postfix_str(f"{self.text}; {self.measured}/{self.count} measurements", refresh=refresh)
+
+    def close(self) -> None:
+        self.bar.close()
