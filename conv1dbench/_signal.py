@@ -97,9 +97,10 @@ def run(op: str, in1, in2, mode, axis, backend, out=None):
             and in1.ndim == 1 and in2.ndim == 1 and type(mode) is str and type(backend) is str):
         entry = _auto.shortcuts().get((op, in1.shape[0], in2.shape[0], in1.dtype, in2.dtype, mode, backend))
         if entry is not None and in1.flags.c_contiguous and in2.flags.c_contiguous:
-            forward_1d, swap, flip, pad_left, pad_right, reverse = entry
-            y = forward_1d(in2, in1, flip, pad_left, pad_right) if swap else forward_1d(in1, in2, flip, pad_left,
-                                                                                         pad_right)
+            forward_1d, threads_1d, swap, flip, pad_left, pad_right, reverse, threads = entry
+            signal, kernel = (in2, in1) if swap else (in1, in2)
+            y = forward_1d(signal, kernel, flip, pad_left, pad_right,
+                           threads or threads_1d(signal.shape[0], kernel.shape[0]))
             return y[::-1].copy() if reverse else y
     in1, in2 = host_array(in1), host_array(in2)
     plan = plan_signal(op, in1.shape, in2.shape, in1.dtype, in2.dtype, mode, axis)
@@ -125,6 +126,8 @@ def _remember_shortcut(op, in1, in2, mode, backend, plan: SignalPlan) -> None:
     declared = module(name) if name is not None else None
     if declared is None or not hasattr(declared, "forward_1d"):
         return
-    p = plan.problem
+    p, chosen = plan.problem, get_backend(name, plan.problem.dtype)
+    threads = chosen.threads_1d(p.length, p.taps)  # 1 stays right for this shape; more is asked each call
     _auto.shortcuts()[(op, in1.shape[0], in2.shape[0], in1.dtype, in2.dtype, mode, backend)] = (
-        get_backend(name, p.dtype).forward_1d, plan.swap, plan.flip, p.pad_left, p.pad_right, plan.reverse)
+        chosen.forward_1d, chosen.threads_1d, plan.swap, plan.flip, p.pad_left, p.pad_right, plan.reverse,
+        1 if threads == 1 else 0)

@@ -62,10 +62,11 @@ Optional functions
     into the generic ones of :func:`conv1dbench._model.features`.
 ``too_slow(problem) -> str | None``
     Why a problem would take this backend minutes (the harness and tests skip it), or None.
-``forward_1d(x, w, flip, pad_left, pad_right) -> y``
+``forward_1d(x, w, flip, pad_left, pad_right, threads) -> y`` and ``threads_1d(length, taps)``
     The core problem for one 1-D, C-contiguous signal and kernel of one float dtype, stride and
     dilation 1, the kernel reversed first if ``flip``: the short-call path of ``convolve`` and
-    ``correlate`` (:mod:`conv1dbench._signal`), one call into compiled code.
+    ``correlate`` (:mod:`conv1dbench._signal`), one call into compiled code.  ``threads_1d`` gives
+    its ``threads`` (1 where the problem is too small for more, which stays true for its shape).
 
 Integer and bool inputs are computed in int64; integer arithmetic wraps modulo 2**64 on every
 direct backend, so the result cast to the requested integer dtype is exact wherever the exact result

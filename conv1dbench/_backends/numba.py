@@ -283,21 +283,24 @@ def forward(x, w, pad_left, pad_right, stride, dilation, groups):
     return _forward(x, w, pad_left, pad_right, stride, dilation, groups, _threads(x, w))
 
 
+def threads_1d(length: int, taps: int) -> int:
+    """The ``threads`` of :func:`forward_1d`: 1 where the problem is too small to run in parallel."""
+    return 1 if length * taps < PARALLEL_MIN_MACS else numba.get_num_threads()
+
+
 @njit(cache=True)
-def _signal_1d(x, w, flip, pad_left, pad_right, threads):
+def forward_1d(x, w, flip, pad_left, pad_right, threads):
+    """One signal and one kernel, 1-D and C-contiguous, as one compiled call (the front ends' short-call
+    path): Numba's dispatch, the reshapes and the kernel's reversal happen once, inside compiled code."""
     taps = w.shape[0]
-    kernel = np.empty((1, 1, taps), dtype=w.dtype)
-    for k in range(taps):
-        kernel[0, 0, k] = w[taps - 1 - k] if flip else w[k]
+    if flip:
+        kernel = np.empty((1, 1, taps), dtype=w.dtype)
+        for k in range(taps):
+            kernel[0, 0, k] = w[taps - 1 - k]
+    else:
+        kernel = w.reshape((1, 1, taps))
     y = _forward(x.reshape((1, 1, x.shape[0])), kernel, pad_left, pad_right, 1, 1, 1, threads)
     return y.reshape(y.shape[2])
-
-
-def forward_1d(x, w, flip, pad_left, pad_right):
-    """One signal and one kernel, 1-D and C-contiguous, as one compiled call (the front ends' short-call
-    path: Numba's dispatch and the reshapes and the kernel's reversal happen once, inside)."""
-    threads = 1 if x.shape[0] * w.shape[0] < PARALLEL_MIN_MACS else numba.get_num_threads()
-    return _signal_1d(x, w, flip, pad_left, pad_right, threads)
 
 
 def backward_input(g, w, length, pad_left, pad_right, stride, dilation, groups):
