@@ -337,7 +337,8 @@ class _Progress:
         self.done_s += seconds
         if measurements:
             self._postfix()
-        self.bar.update(seconds)
+        # the sum of the predictions is the total; rounding must not carry the bar past it
+        self.bar.update(min(seconds, max(0.0, self.bar.total - self.bar.n)))
 
     def worker(self, start_s: float, seconds) -> Callable[[dict], None]:
         """The ``on_row`` of one worker: its start-up ``start_s`` done with its first row, then each
