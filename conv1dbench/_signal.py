@@ -90,12 +90,15 @@ def run(op: str, in1, in2, mode, axis, backend, out=None):
     """``op(in1, in2, mode, axis=axis)`` on host arrays, on ``backend`` (or auto's choice), into ``out``.
 
     The commonest call (two 1-D C-contiguous arrays of one native float dtype, the last axis, no
-    ``out``) that was planned before runs through :func:`_shortcut`: one dictionary lookup instead
-    of the plan's steps, and one call into the backend's compiled code (its ``forward_1d``).
+    ``out``) that was planned before runs from the shortcut cache (:func:`_remember_shortcut`): one
+    dictionary lookup instead of the plan's steps, and one call into the backend's compiled code
+    (its ``forward_1d``).
     """
-    if (out is None and axis == -1 and type(in1) is np.ndarray and type(in2) is np.ndarray
-            and in1.ndim == 1 and in2.ndim == 1 and type(mode) is str and type(backend) is str):
-        entry = _auto.shortcuts().get((op, in1.shape[0], in2.shape[0], in1.dtype, in2.dtype, mode, backend))
+    if out is None and axis == -1 and type(in1) is np.ndarray and type(in2) is np.ndarray and in1.ndim == 1 == in2.ndim:
+        try:
+            entry = _auto.shortcuts().get((op, in1.shape[0], in2.shape[0], in1.dtype, in2.dtype, mode, backend))
+        except TypeError:  # an unhashable mode or backend: the full path below names the problem
+            entry = None
         if entry is not None and in1.flags.c_contiguous and in2.flags.c_contiguous:
             forward_1d, threads_1d, swap, flip, pad_left, pad_right, reverse, threads = entry
             signal, kernel = (in2, in1) if swap else (in1, in2)
