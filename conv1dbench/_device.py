@@ -51,7 +51,7 @@ def operands(backend, *named) -> tuple[ModuleType, list]:
         raise TypeError(f"device inputs must share one dtype (no casts on the device); got {listed}")
     runner = get_backend(name, next(iter(dtypes.values())))
     arrays = [runner.as_device(value) for _, value in named]
-    for (label, _), array in zip(named, arrays, strict=False):
+    for (label, _), array in zip(named, arrays, strict=True):
         if array.size == 0:
             raise ValueError(f"{label} is empty (shape {array.shape})")
         if not array.is_c_contiguous():

@@ -77,7 +77,7 @@ def fastest(op, *args, explain: bool = False, **kwargs):
                                                                                             ("weight", a["weight"]))
     device = array_kind(*(value for _, value in named)) == DEVICE
     if device:  # checked as the call would check them
-        named = tuple(zip((label for label, _ in named), _device.operands("auto", *named)[1], strict=False))
+        named = tuple(zip((label for label, _ in named), _device.operands("auto", *named)[1], strict=True))
         a = {**a, **dict(named)}
     problem, arrays = plan_call(name, a)
     if device:

@@ -93,7 +93,7 @@ def fit(rows: list[dict]) -> dict:
         scale = a.max(axis=0)
         scale[scale == 0] = 1.0
         coef, _ = nnls(a / scale / t[:, None], np.ones(len(t)))  # relative error: (a c - t) / t
-        fitted = dict(zip(used, coef / scale, strict=False))
+        fitted = dict(zip(used, coef / scale, strict=True))
         models[key] = {f: float(fitted.get(f, 0.0)) for f in FEATURES}
     return models
 

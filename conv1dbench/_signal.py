@@ -124,13 +124,22 @@ def run(op: str, in1, in2, mode, axis, backend, out=None):
 
 
 def _remember_shortcut(op, in1, in2, mode, backend, plan: SignalPlan) -> None:
-    """Keep what this call ran for the next call of the same shapes (see :func:`run`)."""
+    """Keep what this call ran for the next call of the same shapes (see :func:`run`).
+
+    A shape with no shortcut (the backend that runs it has no ``forward_1d``, or finiteness could
+    change it) is remembered as None, so that its calls do not ask again each time; one that has a
+    shortcut but met non-contiguous operands keeps it.
+    """
+    shortcuts = _auto.shortcuts()
+    key = (op, in1.shape[0], in2.shape[0], in1.dtype, in2.dtype, mode, backend)
+    if key in shortcuts:
+        return
     name = _auto.runs_first(plan.problem, backend)
     declared = module(name) if name is not None else None
     if declared is None or not hasattr(declared, "forward_1d"):
+        shortcuts[key] = None
         return
     p, chosen = plan.problem, get_backend(name, plan.problem.dtype)
     threads = chosen.threads_1d(p.length, p.taps)  # 1 stays right for this shape; more is asked each call
-    _auto.shortcuts()[(op, in1.shape[0], in2.shape[0], in1.dtype, in2.dtype, mode, backend)] = (
-        chosen.forward_1d, chosen.threads_1d, plan.swap, plan.flip, p.pad_left, p.pad_right, plan.reverse,
-        1 if threads == 1 else 0)
+    shortcuts[key] = (chosen.forward_1d, chosen.threads_1d, plan.swap, plan.flip, p.pad_left, p.pad_right,
+                      plan.reverse, 1 if threads == 1 else 0)

@@ -90,7 +90,7 @@ def measure_interleaved(fns: list[Callable[[], object]], *, min_time_s: float = 
     samples = [[] for _ in fns]
     deadline = time.perf_counter() + min_time_s
     while len(samples[0]) < min_samples or (time.perf_counter() < deadline and len(samples[0]) < max_samples):
-        for fn, calls_per_sample, own in zip(fns, counts, samples, strict=False):
+        for fn, calls_per_sample, own in zip(fns, counts, samples, strict=True):
             sync()
             start = time.perf_counter()
             for _ in range(calls_per_sample):
@@ -98,7 +98,7 @@ def measure_interleaved(fns: list[Callable[[], object]], *, min_time_s: float = 
             sync()
             own.append((time.perf_counter() - start) / calls_per_sample)
     timings = []
-    for own, calls_per_sample, first in zip(samples, counts, firsts, strict=False):
+    for own, calls_per_sample, first in zip(samples, counts, firsts, strict=True):
         q25, median, q75 = np.percentile(own, [25, 50, 75])
         timings.append(Timing(float(median), float(q25), float(q75), len(own) * calls_per_sample, first))
     return timings

@@ -115,7 +115,7 @@ def test_device_layer_forward_and_backward_stay_on_the_device():
     np.testing.assert_allclose(_host(y), expected[0], atol=1e-12)
     g = rng.standard_normal(expected.shape)
     grads = cb.conv1d_backward(_to_device(g), _to_device(x), _to_device(w), **args)
-    for got, want in zip(grads, cb.conv1d_backward(g, x, w, backend="numba", **args), strict=False):
+    for got, want in zip(grads, cb.conv1d_backward(g, x, w, backend="numba", **args), strict=True):
         np.testing.assert_allclose(_host(got), want, atol=1e-12)
 
 

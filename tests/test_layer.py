@@ -209,7 +209,7 @@ def test_layer_inputs_are_not_modified(backend):
     copies = [a.copy() for a in (x, w, b, g)]
     cb.conv1d(x, w, b, stride=2, padding=2, groups=2, backend=backend)
     cb.conv1d_backward(g, x, w, stride=2, padding=2, groups=2, backend=backend)
-    for a, c in zip((x, w, b, g), copies, strict=False):
+    for a, c in zip((x, w, b, g), copies, strict=True):
         np.testing.assert_array_equal(a, c)
 
 

@@ -227,7 +227,7 @@ def auto_check(points, rows, min_time_s, min_samples, peers=(), on_row=None) -> 
         impl = fastest.get(key, (None, None))[1]
         auto, best = timed.get((impl, "auto") + key), timed.get((impl, impl) + key)
         if auto and best:
-            check = {**dict(zip(("api", "shape", "pass", "dtype", "mode"), key, strict=False)), "fastest": impl,
+            check = {**dict(zip(("api", "shape", "pass", "dtype", "mode"), key, strict=True)), "fastest": impl,
                      "chose": auto["chose"], "auto_s": auto["median_s"], "fastest_s": best["median_s"],
                      "ratio": auto["median_s"] / best["median_s"]}
             for peer in peers:

@@ -66,7 +66,7 @@ def rows_interleaved(impls: list[str], point: dict, min_time_s: float, min_sampl
         syncs = [case.sync for case in cases if case.sync]
         timings = measure_interleaved([case.call for case in cases], min_time_s=min_time_s, min_samples=min_samples,
                                       sync=(lambda: [sync() for sync in syncs]) if syncs else None)
-        for row, case, timing in zip(rows, cases, timings, strict=False):
+        for row, case, timing in zip(rows, cases, timings, strict=True):
             _record(row, point, case, timing)
     except Exception as exc:  # noqa: BLE001 - recorded, the check goes on
         for row in rows:
