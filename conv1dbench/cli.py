@@ -49,7 +49,7 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--out", default=DEFAULT_OUT, help="folder for report.{json,csv,md} and the plots")
     run.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
     run.add_argument("--no-progress", action="store_true", help="no progress bar")
-    run.add_argument("--no-interference", action="store_true", help="skip the shared-process check")
+    run.add_argument("--no-interference", action="store_true", help="skip the shared-process and busy-process checks")
     run.add_argument("--no-wisdom", action="store_true", help="do not add the timings to auto's wisdom file")
     run.add_argument("--gib", type=float, help="out-of-core grids: GiB of float32 signal on disk (dask: 12)")
     run.add_argument("--dir", help="out-of-core grids: folder for the signal file (made once, reused) and the "

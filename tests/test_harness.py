@@ -78,6 +78,22 @@ def test_sweep_tidy_table_and_interference_check(toy_run):
     assert toy_run.meta["auto"]["shipped_models"].startswith("fitted on the tune grid")
 
 
+def test_the_busy_process_check_times_each_call_alone_and_between_blas_numpy_and_scipy(toy_run, tmp_path):
+    checks = toy_run.meta["busy"]
+    assert {c["condition"] for c in checks} == set(runner.BUSY_CONDITIONS)
+    assert {c["impl"] for c in checks} == {"numba", "im2col", "auto", "scipy", "numpy"}
+    for c in checks:
+        assert c["alone_s"] > 0 and c["busy_s"] > 0 and c["product_s"] > 0 and c["rounds"] >= 2
+        assert c["ratio"] == pytest.approx(c["busy_s"] / c["alone_s"])
+        assert c["product_ratio"] == pytest.approx(c["product_after_s"] / c["product_s"])
+    text = report.markdown(toy_run, report.tidy(toy_run))
+    assert "## In a busy process" in text and "### OPENBLAS_THREAD_TIMEOUT=4:" in text
+    assert report._busy_met({"alone_s": 2e-3, "ratio": 1.29, "product_ratio": 1.0})
+    assert not report._busy_met({"alone_s": 2e-3, "ratio": 1.31, "product_ratio": 1.0})
+    assert report._busy_met({"alone_s": 2e-4, "ratio": 1.9, "product_ratio": 1.3})
+    assert not report._busy_met({"alone_s": 2e-4, "ratio": 1.9, "product_ratio": 1.31})
+
+
 def test_auto_is_timed_again_beside_the_fastest_backend(toy_run):
     checks = {(c["api"], c["shape"]): c for c in toy_run.meta["auto_check"]}
     assert len(checks) == 2  # both points
@@ -262,8 +278,9 @@ def test_the_bar_advances_by_predicted_seconds_to_its_total(monkeypatch):
             ticks.append((seconds, measurements))
             super().tick(seconds, measurements)
 
-    def work(impls, points, min_time_s, min_samples, on_row=None, interleave=False):
-        rows = [dict(worker._row(impl, p), median_s=1e-3, chose=None) for p in points for impl in impls]
+    def work(impls, points, min_time_s, min_samples, on_row=None, interleave=False, busy=False, env=None):
+        timed = dict(alone_s=1e-3, busy_s=2e-3, product_s=1e-3, product_after_s=1e-3, rounds=3) if busy else {}
+        rows = [dict(worker._row(impl, p), median_s=1e-3, chose=None, **timed) for p in points for impl in impls]
         for row in rows:
             on_row and on_row(row)
         return rows
@@ -275,8 +292,11 @@ def test_the_bar_advances_by_predicted_seconds_to_its_total(monkeypatch):
                        rounds=2)
     assert sum(s for s, _ in ticks) == pytest.approx(run.meta["predicted_s"], abs=0.1)
     signals = len([p for p in SMOKE if p["api"] == "signal"])
-    # the sweep's rows, auto's pairs (beside the fastest at every point, beside scipy at signals), interference
-    assert sum(n for _, n in ticks) == len(run.rows) + 2 * (len(SMOKE) + signals) + 2 * 4
+    # the sweep's rows, auto's pairs (beside the fastest at every point, beside scipy at signals), interference,
+    # the busy check (under each condition, each implementation on its points)
+    busy = len(run.meta["busy"])  # every fake row is "ok", so every one is in the check
+    assert busy == len(runner.BUSY_CONDITIONS) * 4 * len(runner._busy_points(SMOKE, estimate.Estimate(0.01, 2)))
+    assert sum(n for _, n in ticks) == len(run.rows) + 2 * (len(SMOKE) + signals) + 2 * 4 + busy
     assert all(s >= 0 for s, _ in ticks)
 
 

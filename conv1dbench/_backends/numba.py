@@ -20,6 +20,8 @@ is cached on disk (``cache=True``): the first call per dtype compiles, later pro
 
 from __future__ import annotations
 
+import os
+
 import numba
 import numpy as np
 from numba import njit, prange
@@ -45,6 +47,38 @@ JOBS_PER_THREAD = 4
 #: Below this many multiply-adds the serial kernel runs: waking threads costs more than it saves
 #: (``results/NOTES.md``, "numba: parallel threshold").
 PARALLEL_MIN_MACS = 1 << 15
+
+#: How long a thread of Numba's OpenMP pool (GNU libgomp) spins after a parallel region before it
+#: sleeps: libgomp's ``GOMP_SPINCOUNT``, in its spin iterations (its default is 300,000, about a few
+#: milliseconds).  A long spin holds a core that the next NumPy/BLAS call needs, and a spinning
+#: OpenBLAS thread holds the core ours need: in a loop of BLAS, numpy and scipy calls the default
+#: made a 0.02 ms call take 4.7 ms and the matrix product after it 7.8x as long; 1,000 removed both
+#: stalls and left calls alone as fast (``results/NOTES.md``, "numba: threads in a busy process").
+SPIN_COUNT = 1000
+#: The variables by which a user sets libgomp's waiting; where either is set, it is left as it is.
+_WAIT_SETTINGS = ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT")
+
+
+def _start_threads() -> None:
+    """Start Numba's thread pool now, its libgomp with :data:`SPIN_COUNT` unless the user chose.
+
+    libgomp reads its settings once, when it is loaded, which Numba does when it first starts its
+    threads: so the setting is in the environment for that moment only (processes started later,
+    and other libraries' OpenMP, see the environment as it was).  No effect where the pool runs
+    already, on another threading layer (TBB, workqueue), or where another library loaded the
+    same libgomp before.
+    """
+    if any(name in os.environ for name in _WAIT_SETTINGS):
+        numba.get_num_threads()
+        return
+    os.environ["GOMP_SPINCOUNT"] = str(SPIN_COUNT)
+    try:
+        numba.get_num_threads()
+    finally:
+        del os.environ["GOMP_SPINCOUNT"]
+
+
+_start_threads()
 
 _FASTMATH = {"contract"}
 #: The weight gradient is a sum of dot products; reassociation lets LLVM vectorize the reduction.

@@ -96,7 +96,8 @@ def markdown(run: Run, frame, images: list[str] = ()) -> str:
     if (standard.status == "ok").any():
         lines += _cpu_sections(meta, standard)
     lines += (crossover_section(frame[of == "crossover"]) + gpu_sections(meta, frame[of == "gpu"])
-              + out_of_core_section(meta, frame[of == "dask"]) + _skips(frame) + _interference(meta))
+              + out_of_core_section(meta, frame[of == "dask"]) + _skips(frame) + _interference(meta)
+              + busy_section(meta))
     if images:
         lines += ["", "## Plots", ""] + [f"![{name}]({name})" for name in images]
     return "\n".join(lines) + "\n"
@@ -427,6 +428,42 @@ def _interference(meta) -> list[str]:
         lines.append(f"| {c['impl']} | {c['point']} | {c['isolated_s'] * 1e3:.3g} | {c['shared_s'] * 1e3:.3g} | "
                      f"{c['ratio']:.2f} |")
     return lines
+
+
+#: The busy-process targets: a call of at least BUSY_LONG_S alone may take BUSY_LONG_RATIO as long in the
+#: busy loop, a shorter one BUSY_SHORT_RATIO; the BLAS product right after our call BUSY_PRODUCT_RATIO.
+BUSY_LONG_S, BUSY_LONG_RATIO, BUSY_SHORT_RATIO, BUSY_PRODUCT_RATIO = 1e-3, 1.3, 2.0, 1.3
+
+
+def busy_section(meta) -> list[str]:
+    """The busy-process check (:func:`conv1dbench.harness.runner.busy_check`): per condition, each call
+    alone and in the loop, the BLAS product right after it, and whether the targets hold."""
+    checks = meta.get("busy")
+    if not checks:
+        return []
+    lines = ["", "## In a busy process", "",
+             "Each implementation in a worker of its own, timed alone and then in a loop whose every round runs a "
+             "300 x 300 BLAS matrix product, a numpy.convolve (N=1000, K=3) and a scipy.signal.fftconvolve "
+             "(N=10^4, K=255) before the call and the product again right after it; every other round leaves our call "
+             "out, which times the product as it runs in the loop without us (medians). Targets: a call of "
+             f"{BUSY_LONG_S * 1e3:g} ms or more alone at most {BUSY_LONG_RATIO}x in the loop, a shorter one at most "
+             f"{BUSY_SHORT_RATIO}x; the product after our call at most {BUSY_PRODUCT_RATIO}x the product without us."]
+    for condition in dict.fromkeys(c["condition"] for c in checks):
+        rows = [c for c in checks if c["condition"] == condition]
+        missed = sum(not _busy_met(c) for c in rows)
+        lines += ["", f"### {condition}: {len(rows) - missed} of {len(rows)} meet the targets", "",
+                  "| implementation | point | alone (ms) | in the loop (ms) | loop / alone | product after (ms) | "
+                  "product after / without us | met |", "|---|---|---:|---:|---:|---:|---:|---|"]
+        for c in rows:
+            lines.append(f"| {c['impl']} | {c['point']} | {c['alone_s'] * 1e3:.3g} | {c['busy_s'] * 1e3:.3g} | "
+                         f"{c['ratio']:.2f} | {c['product_after_s'] * 1e3:.3g} | {c['product_ratio']:.2f} | "
+                         f"{'yes' if _busy_met(c) else 'no'} |")
+    return lines
+
+
+def _busy_met(check: dict) -> bool:
+    limit = BUSY_LONG_RATIO if check["alone_s"] >= BUSY_LONG_S else BUSY_SHORT_RATIO
+    return check["ratio"] <= limit and check["product_ratio"] <= BUSY_PRODUCT_RATIO
 
 
 def from_pytest_benchmark(path: Path) -> Run:

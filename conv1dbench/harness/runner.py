@@ -4,8 +4,11 @@ Thread pools: Numba (OpenMP), OpenBLAS, pocketfft and torch each keep worker thr
 busy at once on a 2-core machine would halve each other.  So each implementation is timed in a
 process of its own, one after another; and the run checks how much that matters (the
 *interference check*): one signal and one layer point are timed again with every implementation in
-one shared process, and the report gives the ratio shared / isolated per implementation.  Where auto
-is timed, its regret is timed once more beside the fastest backend (:func:`auto_check`).
+one shared process, and the report gives the ratio shared / isolated per implementation.  Users call
+us between NumPy, SciPy and BLAS calls, whose thread pools stay awake after their work: the
+*busy-process check* (:func:`busy_check`) times a few points alone and in such a loop, as users
+have the environment and with OpenBLAS's spinning cut short.  Where auto is timed, its regret is
+timed once more beside the fastest backend (:func:`auto_check`).
 
 Every worker runs with ``MALLOC_MMAP_THRESHOLD_`` and ``MALLOC_TRIM_THRESHOLD_`` raised, so glibc
 keeps freed memory instead of returning it to the OS: otherwise a call can pay first-touch page
@@ -24,6 +27,7 @@ from __future__ import annotations
 
 import datetime
 import json
+import math
 import os
 import subprocess
 import sys
@@ -35,6 +39,7 @@ from pathlib import Path
 from .. import _auto
 from .._registry import BACKEND_NAMES
 from ..machine import machine_info
+from .busy import predicted_s as busy_predicted_s
 from .cases import kind, skip_reason
 from .estimate import Estimate, process_s
 from .grid import PARAMS, label
@@ -43,6 +48,12 @@ from .peak import measure_peak
 #: Peers timed once more beside auto at signal points (auto's speed target is set against scipy).
 AUTO_CHECK_PEERS = ("scipy",)
 WORKER_ENV = {"MALLOC_MMAP_THRESHOLD_": str(2**30), "MALLOC_TRIM_THRESHOLD_": str(2**31)}
+#: The busy-process check's conditions: the environment as users have it, and with OpenBLAS's threads
+#: told to sleep right after their work instead of spinning (``OPENBLAS_THREAD_TIMEOUT``: 2**4 cycles
+#: instead of 2**28), the setting the README recommends.
+BUSY_CONDITIONS = {"as users have it": {}, "OPENBLAS_THREAD_TIMEOUT=4": {"OPENBLAS_THREAD_TIMEOUT": "4"}}
+#: The busy-process check's signal points: those whose fastest call is predicted nearest these seconds.
+BUSY_CALL_S = (3e-5, 3e-4, 3e-3)
 
 
 @dataclass
@@ -62,17 +73,18 @@ class Run:
 
 
 def _work(impls: list[str], points: list[dict], min_time_s: float, min_samples: int, on_row=None,
-          interleave: bool = False) -> list[dict]:
+          interleave: bool = False, busy: bool = False, env: dict | None = None) -> list[dict]:
     """Run one worker process; rows as they arrive; points it could not finish come back as failed.
 
-    The points of one worker share its environment (:func:`_jobs` groups them so).
+    The points of one worker share its environment (:func:`_jobs` groups them so); ``env`` adds to it.
+    ``interleave`` and ``busy`` say how the worker times (:mod:`conv1dbench.harness.worker`).
     """
     job = json.dumps({"impls": impls, "points": points, "min_time_s": min_time_s, "min_samples": min_samples,
-                      "interleave": interleave})
+                      "interleave": interleave, "busy": busy})
     inherited = bool(points) and _inherits(points[0])
     proc = subprocess.Popen([sys.executable, "-m", "conv1dbench.harness.worker"], stdin=subprocess.PIPE,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env=dict(os.environ) if inherited else {**os.environ, **WORKER_ENV})
+                            env={**os.environ, **({} if inherited else WORKER_ENV), **(env or {})})
     proc.stdin.write(job)
     proc.stdin.close()
     rows = []
@@ -162,8 +174,9 @@ def sweep(points: list[dict], impls: list[str], *, min_time_s: float = 0.1, min_
     check_auto = "auto" in impls and any(impl in BACKEND_NAMES for impl in impls) and bool(repeatable)
     beside = [peer for peer in AUTO_CHECK_PEERS if peer in impls] if check_auto else []
     chosen = _interference_points(points) if interference else []
-    plan = _Plan(points, impls, Estimate(min_time_s, min_samples), rounds, repeatable if check_auto else [], beside,
-                 chosen)
+    estimate = Estimate(min_time_s, min_samples)
+    loaded = _busy_points(points, estimate) if interference else []
+    plan = _Plan(points, impls, estimate, rounds, repeatable if check_auto else [], beside, chosen, loaded)
     meta["predicted_s"] = round(plan.total_s, 1)  # the progress bar's prediction, to set against duration_s
     bar = _Progress(plan.total_s, plan.count, progress)
     run = Run(meta)
@@ -183,6 +196,10 @@ def sweep(points: list[dict], impls: list[str], *, min_time_s: float = 0.1, min_
         bar.phase("interference check")
         meta["interference"] = interference_check(points, impls, run.rows, min_time_s, min_samples,
                                                   on_row=bar.worker(process_s(impls), plan.seconds))
+    if loaded:
+        bar.phase("busy-process check")
+        meta["busy"] = busy_check(loaded, impls, min_time_s, min_samples,
+                                  on_row=lambda row: bar.tick(plan.busy_row_s.get(_key(row), 0.0)))
     bar.close()
     meta["duration_s"] = round(time.perf_counter() - started, 1)  # where the grids' time estimates come from
     return run
@@ -276,6 +293,40 @@ def _interference_points(points: list[dict]) -> list[dict]:
     return chosen
 
 
+def busy_check(points, impls, min_time_s, min_samples, on_row=None) -> list[dict]:
+    """Time ``points`` with each implementation alone and in a busy process, under each of :data:`BUSY_CONDITIONS`.
+
+    Each implementation gets a worker of its own, as in the sweep, so that the only thread pools
+    beside it are those of the busy loop's NumPy, SciPy and BLAS calls (:mod:`conv1dbench.harness.busy`).
+    One entry per (condition, implementation, point): the call alone and in the loop, and the BLAS
+    product alone and right after the call, in seconds, and their ratios.
+    """
+    checks = []
+    for condition, env in BUSY_CONDITIONS.items():
+        for impl in impls:
+            for r in _work([impl], points, min_time_s, min_samples, on_row=on_row, busy=True, env=env):
+                if r["status"] != "ok":
+                    continue
+                checks.append({"condition": condition, "impl": impl, "chose": r.get("chose"),
+                               "point": f"{r['api']} {r['shape']} {r['pass']} {r['dtype']} {r['mode']}",
+                               **{k: r[k] for k in ("alone_s", "busy_s", "product_s", "product_after_s", "rounds")},
+                               "ratio": r["busy_s"] / r["alone_s"],
+                               "product_ratio": r["product_after_s"] / r["product_s"]})
+    return checks
+
+
+def _busy_points(points: list[dict], estimate: Estimate) -> list[dict]:
+    """The busy-process check's points: single signals whose fastest call is predicted nearest each of
+    :data:`BUSY_CALL_S` (distinct), and the interference check's layer point."""
+    signals = [p for p in _repeatable(points) if p["api"] == "signal" and p.get("batch", 1) == 1]
+    chosen = []
+    for target in BUSY_CALL_S if signals else ():
+        best = min(signals, key=lambda p: abs(math.log(estimate.fastest_s(p) / target)))
+        if best not in chosen:
+            chosen.append(best)
+    return chosen + [p for p in _interference_points(points) if p["api"] == "layer"]
+
+
 class _Plan:
     """A sweep's predicted seconds (:mod:`conv1dbench.harness.estimate`), per row and per phase.
 
@@ -287,7 +338,7 @@ class _Plan:
     """
 
     def __init__(self, points, impls, estimate: Estimate, rounds: int, checked: list[dict], beside: list[str],
-                 chosen: list[dict]):
+                 chosen: list[dict], loaded: list[dict] = ()):
         self.row_s = {(impl,) + _point_key(p): estimate.measurement_s([impl], p) for impl in impls for p in points}
         self.round_s = sum(self.row_s.values()) + len(_jobs(points)) * sum(process_s([impl]) for impl in impls)
         ours = [impl for impl in impls if impl in BACKEND_NAMES]
@@ -307,8 +358,14 @@ class _Plan:
         self.check_row_s = {key: (s + n * start_s / rows) / n for key, (s, n) in pairs.items()}
         interference_s = (process_s(impls) + sum(self.row_s[(impl,) + _point_key(p)] for impl in impls for p in chosen)
                           if chosen else 0.0)
-        self.total_s = rounds * self.round_s + self.check_s + interference_s
-        self.count = rounds * len(points) * len(impls) + rows + len(chosen) * len(impls)
+        # the busy check: each row its sweep measurement, the product alone and the loop; each worker's start
+        self.busy_row_s = {(impl,) + _point_key(p): self.row_s[(impl,) + _point_key(p)]
+                           + busy_predicted_s(estimate.call_s(impl, p), estimate.min_time_s, estimate.min_samples)
+                           + process_s([impl]) / len(loaded) for impl in impls for p in loaded}
+        busy_s = len(BUSY_CONDITIONS) * sum(self.busy_row_s.values())
+        self.total_s = rounds * self.round_s + self.check_s + interference_s + busy_s
+        self.count = (rounds * len(points) * len(impls) + rows + len(chosen) * len(impls)
+                      + len(BUSY_CONDITIONS) * len(loaded) * len(impls))
 
     def seconds(self, row: dict, check: bool = False) -> float:
         """The predicted seconds of the measurement ``row`` reports (of auto's check, if ``check``)."""

@@ -2,7 +2,8 @@
 
 ``python -m conv1dbench.harness.worker`` reads ``{"impls", "points", "min_time_s", "min_samples"}``
 as JSON on stdin (and optionally ``"interleave": true``: the implementations timed in turn, sample by
-sample) and prints one JSON row per (point, implementation) on stdout as soon as it is measured (the
+sample; or ``"busy": true``: each timed alone and in a busy loop, :mod:`conv1dbench.harness.busy`)
+and prints one JSON row per (point, implementation) on stdout as soon as it is measured (the
 parent shows progress from them).  A point that raises is recorded as ``failed`` with the error; the
 next point still runs.  The runner gives each implementation a worker of its own, so that thread
 pools (Numba's OpenMP, OpenBLAS, pocketfft, torch) never compete; only its interference check and
@@ -25,6 +26,7 @@ import sys
 import time
 
 from ..timing import Timing, measure, measure_interleaved
+from .busy import busy_timing
 from .cases import data, kind, make_case, setup, skip_reason
 from .grid import PARAMS, flops, label
 
@@ -72,6 +74,20 @@ def rows_interleaved(impls: list[str], point: dict, min_time_s: float, min_sampl
         for row in rows:
             row.update(status="failed", reason=_why(exc))
     return rows
+
+
+def busy_row(impl: str, point: dict, min_time_s: float, min_samples: int) -> dict:
+    """``impl`` on ``point`` timed alone and in a busy process (:func:`conv1dbench.harness.busy.busy_timing`)."""
+    row = _row(impl, point)
+    reason = skip_reason(impl, point)
+    if reason:
+        row.update(status="skipped", reason=reason)
+        return row
+    try:
+        row.update(busy_timing(impl, point, min_time_s, min_samples))
+    except Exception as exc:  # noqa: BLE001 - recorded, the check goes on
+        row.update(status="failed", reason=_why(exc))
+    return row
 
 
 def _row(impl: str, point: dict) -> dict:
@@ -122,6 +138,8 @@ def main() -> None:
     for point in job["points"]:
         if job.get("interleave"):
             rows = rows_interleaved(job["impls"], point, job["min_time_s"], job["min_samples"])
+        elif job.get("busy"):
+            rows = [busy_row(impl, point, job["min_time_s"], job["min_samples"]) for impl in job["impls"]]
         else:
             rows = [row_for(impl, point, job["min_time_s"], job["min_samples"]) for impl in job["impls"]]
         for row in rows:
