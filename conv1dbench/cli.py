@@ -208,6 +208,9 @@ def cmd_compare(args) -> int:
         print(f"| {impl} | {api} {direction} {dtype} {mode} {shape} | {r.old * 1e3:.3g} | {r.new * 1e3:.3g} | "
               f"{r.ratio:.2f} | {flag} |")
     print(f"\n{len(merged)} measurements compared, {regressions} regressions (slower than x{args.threshold}).")
+    print("\n| implementation | points | median new / old | fastest | slowest |\n|---|---:|---:|---:|---:|")
+    for impl, ratios in merged.groupby(level="impl")["ratio"]:
+        print(f"| {impl} | {len(ratios)} | {ratios.median():.2f} | {ratios.min():.2f} | {ratios.max():.2f} |")
     return 1 if regressions else 0
 
 

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from conv1dbench import _model, _registry, cli
-from conv1dbench.harness import cases, estimate, grid, report, runner, worker
+from conv1dbench.harness import cases, estimate, grid, pytest_plugin, report, runner, worker
 
 SMOKE = grid.grid("smoke")
 SIGNAL = next(p for p in SMOKE if p["api"] == "signal")
@@ -145,6 +145,21 @@ def test_report_from_pytest_benchmark_json(toy_run, tmp_path):
     assert (tmp_path / "report.md").is_file() and (tmp_path / "report.json").is_file()
 
 
+def test_benchmarks_run_one_implementation_after_another_when_timed():
+    from types import SimpleNamespace
+
+    def item(impl, name):
+        return SimpleNamespace(name=name, callspec=SimpleNamespace(params={"impl": impl, "point": {}}))
+
+    items = [item("numba", "a"), item("im2col", "a"), SimpleNamespace(name="other"), item("numba", "b"),
+             item("im2col", "b")]
+    pytest_plugin.pytest_collection_modifyitems(SimpleNamespace(bench_timing=False), items)
+    assert [i.name for i in items] == ["a", "a", "other", "b", "b"]  # untimed: as collected
+    pytest_plugin.pytest_collection_modifyitems(SimpleNamespace(bench_timing=True), items)
+    assert [(getattr(i, "callspec", None) and i.callspec.params["impl"], i.name) for i in items] == [
+        (None, "other"), ("numba", "a"), ("numba", "b"), ("im2col", "a"), ("im2col", "b")]
+
+
 def test_compare_flags_regressions(toy_run, tmp_path, capsys):
     old = tmp_path / "old.json"
     toy_run.save(old)
@@ -154,6 +169,7 @@ def test_compare_flags_regressions(toy_run, tmp_path, capsys):
     assert cli.main(["compare", str(old), str(new)]) == 1
     out = capsys.readouterr().out
     assert "REGRESSION" in out and "regressions" in out
+    assert "| numba | 2 | 2.00 | 2.00 | 2.00 |" in out  # per implementation: points, median, fastest, slowest
     assert cli.main(["compare", str(old), str(old)]) == 0
     folders = [tmp_path / "old", tmp_path / "new"]  # runs named by their folders
     for folder, run in zip(folders, (toy_run, slower), strict=True):

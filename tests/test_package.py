@@ -3,6 +3,7 @@
 import doctest
 import importlib
 import json
+import os
 import pathlib
 import subprocess
 import sys
@@ -184,3 +185,22 @@ def test_the_contract_in_docs_is_the_shared_one():
     if not shared.is_file():
         pytest.skip("no ../shared/SPEC.md beside this checkout")
     assert ours.read_text() == shared.read_text(), "docs/SPEC.md differs from ../shared/SPEC.md: copy it over"
+
+
+def test_numba_starts_its_threads_with_a_short_spin_and_leaves_the_environment_as_it_was(monkeypatch):
+    """libgomp reads GOMP_SPINCOUNT when Numba loads it: the backend sets it for that moment only, and never
+    over the user's own OMP_WAIT_POLICY or GOMP_SPINCOUNT."""
+    backend = _registry.module("numba")
+    seen = []
+    monkeypatch.setattr(backend.numba, "get_num_threads", lambda: seen.append(os.environ.get("GOMP_SPINCOUNT")) or 2)
+    monkeypatch.delenv("OMP_WAIT_POLICY", raising=False)
+    monkeypatch.delenv("GOMP_SPINCOUNT", raising=False)
+    backend._start_threads()
+    assert seen == [str(backend.SPIN_COUNT)] and "GOMP_SPINCOUNT" not in os.environ
+    monkeypatch.setenv("OMP_WAIT_POLICY", "ACTIVE")
+    backend._start_threads()
+    assert seen[-1] is None and "GOMP_SPINCOUNT" not in os.environ
+    monkeypatch.delenv("OMP_WAIT_POLICY")
+    monkeypatch.setenv("GOMP_SPINCOUNT", "5")
+    backend._start_threads()
+    assert seen[-1] == "5" and os.environ["GOMP_SPINCOUNT"] == "5"

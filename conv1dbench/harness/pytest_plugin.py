@@ -13,6 +13,10 @@ The timing is pytest-benchmark's, fed with the harness's calibration
 (:func:`conv1dbench.timing.calibrate`): the first call (JIT compilation) and a warm-up call happen
 before, and each round runs enough calls to last about 2 ms.  All implementations share this one
 process; ``conv1dbench run`` times each in a process of its own and reports how much that matters.
+So that one implementation's thread pool does not run into the next one's, the benchmarks run one
+implementation after another (all of its points, then the next: :func:`pytest_collection_modifyitems`),
+as the sweep's workers do; point after point, a numba call right after a BLAS-based one shared its
+cores with OpenBLAS's still-spinning threads (``results/NOTES.md``, "numba: threads in a busy process").
 """
 
 from __future__ import annotations
@@ -74,6 +78,24 @@ def pytest_generate_tests(metafunc):
                                                for p in points])
 
 
+def pytest_collection_modifyitems(config, items):
+    """When timing: the benchmarks grouped by implementation, in their order otherwise (a stable sort)."""
+    if not getattr(config, "bench_timing", False):
+        return
+    order = {}
+    for item in items:
+        impl = _impl_of(item)
+        if impl is not None:
+            order.setdefault(impl, len(order))
+    items.sort(key=lambda item: order.get(_impl_of(item), -1))
+
+
+def _impl_of(item) -> str | None:
+    """The implementation a benchmark item times (None for other tests)."""
+    callspec = getattr(item, "callspec", None)
+    return callspec.params.get("impl") if callspec is not None and "point" in callspec.params else None
+
+
 def pytest_benchmark_update_json(config, benchmarks, output_json):
     """Our record of the run beside pytest-benchmark's: machine, measured peak, grid, skips."""
     if not getattr(config, "bench_timing", False):
@@ -85,7 +107,8 @@ def pytest_benchmark_update_json(config, benchmarks, output_json):
         "date": datetime.datetime.now().isoformat(timespec="seconds"),
         "command": "pytest " + " ".join(shlex.quote(a) for a in sys.argv[1:]),
         "grid": config.bench_grid, "machine": machine_info(),
-        "isolation": "one pytest process for every implementation (see `conv1dbench run` for isolated timings)",
+        "isolation": "one pytest process for every implementation, one implementation after another "
+                     "(see `conv1dbench run` for isolated timings)",
         "min_time_s": 0.1, "min_samples": 3, "peak": measure_peak(quick=config.bench_grid == "smoke"),
         "skipped": config.bench_skipped}
 
