@@ -100,9 +100,10 @@ def run_arrays(op: str, in1: np.ndarray, in2: np.ndarray, mode, axis, backend, o
     ``out``) that was planned before runs from the shortcut cache (:func:`_remember_shortcut`): one
     dictionary lookup instead of the plan's steps, and one call into the backend's compiled code
     (its ``forward_1d``).  The key holds the shapes themselves, so that only 1-D operands can match
-    it (no test of ``ndim``), and both dtypes, so that only the one float dtype it was made for can.
+    it, and both dtypes, so that only the one float dtype it was made for can; ``in1.ndim`` is tested
+    only so that batched calls, which never match, skip building the key.
     """
-    if out is None and axis == -1:
+    if out is None and axis == -1 and in1.ndim == 1:
         try:
             entry = _auto.shortcuts().get((op, in1.shape, in2.shape, in1.dtype, in2.dtype, mode, backend))
         except TypeError:  # an unhashable mode or backend: the full path below names the problem
