@@ -155,9 +155,9 @@ def _remember_shortcut(op, in1, in2, mode, backend, plan: SignalPlan) -> None:
         return
     p, chosen = plan.problem, get_backend(name, plan.problem.dtype)
     threads = chosen.threads_1d(p.length, p.taps)  # 1 stays right for this shape; more is asked each call
-    # Its compiled code loaded now, on one sample (milliseconds from Numba's cache, once per dtype): else
-    # the second call would pay it, and a timing that calibrates on its second call would mistake it
-    # for the call's own time.
+    # Its compiled code loaded now, on one sample (from Numba's cache, once per dtype): else the second
+    # call would pay it, and a timing that calibrates on its second call would mistake it for the call's
+    # own time (results/NOTES.md, "short calls: the shortcut's code loaded with the first call").
     one = np.zeros(1, dtype=p.dtype)
     chosen.forward_1d(one, one, plan.flip, 0, 0, 1)
     shortcuts[key] = (chosen.forward_1d, chosen.threads_1d, plan.swap, plan.flip, p.pad_left, p.pad_right,

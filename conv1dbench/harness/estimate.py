@@ -157,7 +157,8 @@ def _bytes(point: dict) -> float:
 
 
 #: Seconds of one fresh process of the runner's import and first-call check: the interpreter, numpy,
-#: conv1dbench and Numba imported, compiled code loaded from Numba's cache, 5000 short calls (0.6-0.8 s here).
+#: conv1dbench and Numba imported, compiled code loaded from Numba's cache, 5000 short calls
+#: (``results/NOTES.md``, "harness: the fresh processes").
 FRESH_PROCESS_S = 0.8
 
 
