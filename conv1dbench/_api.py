@@ -29,7 +29,7 @@ def _kind(out, *operands) -> str:
 
 def convolve(in1, in2, mode="full", *, axis=-1, backend="auto", out=None):
     if type(in1) is np.ndarray and type(in2) is np.ndarray:  # host data for sure: the commonest call, at once
-        return _signal.run("convolve", in1, in2, mode, axis, backend, out)
+        return _signal.run_arrays("convolve", in1, in2, mode, axis, backend, out)
     kind = _kind(out, in1, in2)
     if kind == HOST:
         return _signal.run("convolve", in1, in2, mode, axis, backend, out)
@@ -38,7 +38,7 @@ def convolve(in1, in2, mode="full", *, axis=-1, backend="auto", out=None):
 
 def correlate(in1, in2, mode="full", *, axis=-1, backend="auto", out=None):
     if type(in1) is np.ndarray and type(in2) is np.ndarray:  # host data for sure (see convolve)
-        return _signal.run("correlate", in1, in2, mode, axis, backend, out)
+        return _signal.run_arrays("correlate", in1, in2, mode, axis, backend, out)
     kind = _kind(out, in1, in2)
     if kind == HOST:
         return _signal.run("correlate", in1, in2, mode, axis, backend, out)

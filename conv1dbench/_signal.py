@@ -87,24 +87,38 @@ _SHORT_DTYPES = frozenset((np.dtype(np.float32), np.dtype(np.float64)))
 
 
 def run(op: str, in1, in2, mode, axis, backend, out=None):
-    """``op(in1, in2, mode, axis=axis)`` on host arrays, on ``backend`` (or auto's choice), into ``out``.
+    """``op(in1, in2, mode, axis=axis)`` on host arrays, on ``backend`` (or auto's choice), into ``out``."""
+    if type(in1) is np.ndarray and type(in2) is np.ndarray:
+        return run_arrays(op, in1, in2, mode, axis, backend, out)
+    return _run_planned(op, in1, in2, mode, axis, backend, out)
+
+
+def run_arrays(op: str, in1: np.ndarray, in2: np.ndarray, mode, axis, backend, out=None):
+    """:func:`run` for two operands of type ``numpy.ndarray`` exactly (the caller has checked).
 
     The commonest call (two 1-D C-contiguous arrays of one native float dtype, the last axis, no
     ``out``) that was planned before runs from the shortcut cache (:func:`_remember_shortcut`): one
     dictionary lookup instead of the plan's steps, and one call into the backend's compiled code
-    (its ``forward_1d``).
+    (its ``forward_1d``).  The key holds the shapes themselves, so that only 1-D operands can match
+    it, and both dtypes, so that only the one float dtype it was made for can; ``in1.ndim`` is tested
+    only so that batched calls, which never match, skip building the key.
     """
-    if out is None and axis == -1 and type(in1) is np.ndarray and type(in2) is np.ndarray and in1.ndim == 1 == in2.ndim:
+    if out is None and axis == -1 and in1.ndim == 1:
         try:
-            entry = _auto.shortcuts().get((op, in1.shape[0], in2.shape[0], in1.dtype, in2.dtype, mode, backend))
+            entry = _auto.shortcuts().get((op, in1.shape, in2.shape, in1.dtype, in2.dtype, mode, backend))
         except TypeError:  # an unhashable mode or backend: the full path below names the problem
             entry = None
         if entry is not None and in1.flags.c_contiguous and in2.flags.c_contiguous:
             forward_1d, threads_1d, swap, flip, pad_left, pad_right, reverse, threads = entry
-            signal, kernel = (in2, in1) if swap else (in1, in2)
-            y = forward_1d(signal, kernel, flip, pad_left, pad_right,
-                           threads or threads_1d(signal.shape[0], kernel.shape[0]))
+            if swap:
+                in1, in2 = in2, in1
+            y = forward_1d(in1, in2, flip, pad_left, pad_right, threads or threads_1d(in1.shape[0], in2.shape[0]))
             return y[::-1].copy() if reverse else y
+    return _run_planned(op, in1, in2, mode, axis, backend, out)
+
+
+def _run_planned(op: str, in1, in2, mode, axis, backend, out):
+    """The full path: planned, checked, carried out and undone; a 1-D float call leaves its shortcut."""
     in1, in2 = host_array(in1), host_array(in2)
     plan = plan_signal(op, in1.shape, in2.shape, in1.dtype, in2.dtype, mode, axis)
     out = checked_out(out, plan.out_shape, plan.result_dtype, (in1, in2))
@@ -124,14 +138,14 @@ def run(op: str, in1, in2, mode, axis, backend, out=None):
 
 
 def _remember_shortcut(op, in1, in2, mode, backend, plan: SignalPlan) -> None:
-    """Keep what this call ran for the next call of the same shapes (see :func:`run`).
+    """Keep what this call ran for the next call of the same shapes (see :func:`run_arrays`).
 
     A shape with no shortcut (the backend that runs it has no ``forward_1d``, or finiteness could
     change it) is remembered as None, so that its calls do not ask again each time; one that has a
     shortcut but met non-contiguous operands keeps it.
     """
     shortcuts = _auto.shortcuts()
-    key = (op, in1.shape[0], in2.shape[0], in1.dtype, in2.dtype, mode, backend)
+    key = (op, in1.shape, in2.shape, in1.dtype, in2.dtype, mode, backend)  # as run_arrays looks it up
     if key in shortcuts:
         return
     name = _auto.runs_first(plan.problem, backend)
@@ -141,5 +155,10 @@ def _remember_shortcut(op, in1, in2, mode, backend, plan: SignalPlan) -> None:
         return
     p, chosen = plan.problem, get_backend(name, plan.problem.dtype)
     threads = chosen.threads_1d(p.length, p.taps)  # 1 stays right for this shape; more is asked each call
+    # Its compiled code loaded now, on one sample (from Numba's cache, once per dtype): else the second
+    # call would pay it, and a timing that calibrates on its second call would mistake it for the call's
+    # own time (results/NOTES.md, "short calls: the shortcut's code loaded with the first call").
+    one = np.zeros(1, dtype=p.dtype)
+    chosen.forward_1d(one, one, plan.flip, 0, 0, 1)
     shortcuts[key] = (chosen.forward_1d, chosen.threads_1d, plan.swap, plan.flip, p.pad_left, p.pad_right,
                       plan.reverse, 1 if threads == 1 else 0)

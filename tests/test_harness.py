@@ -127,6 +127,58 @@ def test_report_is_rebuilt_identically(toy_run, tmp_path):
     assert list(csv.columns) == report.COLUMNS
 
 
+def test_short_calls_are_timed_beside_numpy_and_fresh_processes_reported(toy_run, tmp_path):
+    """The short-call check (cb.convolve against numpy.convolve, in turn in one process) and the fresh
+    processes' import and first calls are in the run's meta and the report."""
+    (check,) = toy_run.meta["short_calls"]            # the toy grid's one short point: SIGNAL
+    assert check["shape"] == grid.label(SIGNAL) and check["target"] == grid.SHORT_TARGETS[SIGNAL["N"]]
+    assert check["convolve_s"] > 0 and check["numpy_s"] > 0 and check["chose"] in _registry.BACKEND_NAMES
+    assert check["ratio"] == pytest.approx(check["convolve_s"] / check["numpy_s"])
+    assert check["met"] == (check["ratio"] <= check["target"])
+    fresh = toy_run.meta["fresh_process"]
+    assert len(fresh["processes"]) == runner.FRESH_PROCESSES and fresh["N"] == runner.FRESH_CALL["N"]
+    for name in ("import_numpy_s", "import_conv1dbench_s", "first_call_s", "second_call_s", "warm_call_s"):
+        assert 0 < fresh[name] < 60, name
+    assert fresh["warm_call_s"] < fresh["second_call_s"] < fresh["first_call_s"]  # the cache load is the first's
+    text = "".join(report.short_calls_section(toy_run.meta))
+    for fragment in ("## Short calls", "numpy.convolve (µs)", "targets met at", "import conv1dbench (ms)",
+                     "first call (ms)"):
+        assert fragment in text
+    report.write(toy_run, tmp_path, "report", plots=False)
+    assert "## Short calls" in (tmp_path / "report.md").read_text()
+
+
+def test_short_points_and_their_targets():
+    default = grid.short_points(grid.grid("default"))
+    assert {(p["N"], p["dtype"], p["mode"]) for p in default} == {
+        (n, dtype, mode) for n in grid.SHORT_TARGETS for dtype in ("float32", "float64") for mode in grid.SHORT_MODES}
+    assert not grid.short_points(grid.grid("tune")) + grid.short_points(grid.grid("gpu"))
+    assert grid.short_points(SMOKE) == [SIGNAL]
+    assert not grid.short_points([grid.signal_point(1000, 3, batch=4), grid.signal_point(1000, 3, dtype="complex64"),
+                                  grid.signal_point(1000, 3, "valid"), LAYER])
+    # where auto and numpy are both timed: the pair; where auto is: the fresh processes
+    assert runner._short_phases_of(SMOKE, ["auto", "numpy"]) == ([SIGNAL], runner.FRESH_PROCESSES)
+    assert runner._short_phases_of(SMOKE, ["auto", "numba"]) == ([], runner.FRESH_PROCESSES)
+    assert runner._short_phases_of(SMOKE, ["numba", "numpy"]) == ([], 0)
+    assert runner._short_phases_of([LAYER], ["auto", "numpy"]) == ([], 0)
+
+
+def test_short_call_rows_medians_and_the_section_from_numbers():
+    point = grid.signal_point(100, 3, "same", "float32")
+    row = runner.short_call_row(point, {"median_s": 3e-6, "chose": "numba"}, {"median_s": 1e-6})
+    assert row["ratio"] == pytest.approx(3.0) and row["target"] == 2.0 and row["met"] is False
+    assert runner.short_call_row(point, {"median_s": 1.5e-6}, {"median_s": 1e-6})["met"] is True
+    assert runner.fresh_medians([{"a": 3.0}, {"a": 1.0}, {"a": 2.0}]) == {"a": 2.0} and runner.fresh_medians([]) == {}
+    fresh = {**runner.FRESH_CALL, "import_numpy_s": 0.04, "import_conv1dbench_s": 0.02, "first_call_s": 0.35,
+             "second_call_s": 1.5e-5, "warm_call_s": 1.6e-6, "processes": [{}] * 3}
+    text = "\n".join(report.short_calls_section({"short_calls": [row], "fresh_process": fresh}))
+    assert "| N=1e+02 K=3 | float32 | same | numba | 3.00 | 1.00 | 3.00x | 2x | NO |" in text
+    assert "targets met at 0 of 1 points" in text and "| 40.0 | 20.0 | 350 | 15.0 | 1.60 |" in text
+    failed = report.short_calls_section({"fresh_process": {**runner.FRESH_CALL, "failed": "exited with 1: boom"}})
+    assert "failed, exited with 1: boom" in "".join(failed)
+    assert report.short_calls_section({}) == []
+
+
 def test_report_from_pytest_benchmark_json(toy_run, tmp_path):
     ok = [r for r in toy_run.rows if r["status"] == "ok"]
     raw = {"benchmarks": [{"extra_info": {k: v for k, v in r.items() if k not in ("median_s", "q25_s", "q75_s")}
@@ -283,6 +335,11 @@ def test_predicting_a_grid_is_cheap():
     assert plan.total_s > 2 * plan.round_s > 0 and plan.check_s > 0
     assert plan.count == 2 * len(points) * len(impls) + 2 * len(impls) + 2 * len(points) + 2 * len(
         [p for p in points if p["api"] == "signal"])
+    short = grid.short_points(points)
+    with_short = runner._Plan(points, impls, est, 2, checked, ["scipy"], chosen, short=short, fresh=3)
+    assert with_short.count == plan.count + 2 * len(short) + 1
+    assert with_short.total_s == pytest.approx(plan.total_s + with_short.short_s + with_short.fresh_s)
+    assert 0 < with_short.short_s < 30 and with_short.fresh_s == estimate.fresh_processes_s(4)
 
 
 def test_the_bar_advances_by_predicted_seconds_to_its_total(monkeypatch):
@@ -304,15 +361,19 @@ def test_the_bar_advances_by_predicted_seconds_to_its_total(monkeypatch):
     monkeypatch.setattr(runner, "_Progress", Recording)
     monkeypatch.setattr(runner, "_work", work)
     monkeypatch.setattr(runner, "measure_peak", lambda *args, **kwargs: {})
-    run = runner.sweep(SMOKE, ["numba", "im2col", "auto", "scipy"], min_time_s=0.01, min_samples=2, progress=False,
-                       rounds=2)
+    monkeypatch.setattr(runner, "fresh_process_check", lambda processes: {"processes": [{}] * processes})
+    run = runner.sweep(SMOKE, ["numba", "im2col", "auto", "scipy", "numpy"], min_time_s=0.01, min_samples=2,
+                       progress=False, rounds=2)
     assert sum(s for s, _ in ticks) == pytest.approx(run.meta["predicted_s"], abs=0.1)
     signals = len([p for p in SMOKE if p["api"] == "signal"])
-    # the sweep's rows, auto's pairs (beside the fastest at every point, beside scipy at signals), interference,
-    # the busy check (under each condition, each implementation on its points)
+    # the sweep's rows, auto's pairs (beside the fastest at every point, beside scipy at signals), the
+    # short-call pairs, the fresh processes (one measurement), interference, the busy check (under each
+    # condition, each implementation on its points)
+    short = len(grid.short_points(SMOKE))
+    assert short == 1 and len(run.meta["short_calls"]) == short and run.meta["fresh_process"]
     busy = len(run.meta["busy"])  # every fake row is "ok", so every one is in the check
-    assert busy == len(runner.BUSY_CONDITIONS) * 4 * len(runner._busy_points(SMOKE, estimate.Estimate(0.01, 2)))
-    assert sum(n for _, n in ticks) == len(run.rows) + 2 * (len(SMOKE) + signals) + 2 * 4 + busy
+    assert busy == len(runner.BUSY_CONDITIONS) * 5 * len(runner._busy_points(SMOKE, estimate.Estimate(0.01, 2)))
+    assert sum(n for _, n in ticks) == len(run.rows) + 2 * (len(SMOKE) + signals) + 2 * short + 1 + 2 * 5 + busy
     assert all(s >= 0 for s, _ in ticks)
 
 

@@ -345,3 +345,30 @@ def test_the_short_path_follows_auto_when_its_knowledge_changes():
         assert np.isnan(y).sum() == w.size and np.isfinite(cb.convolve(x, w)).sum() == y.size - w.size
     with cb.auto_settings(models={}, measured={}):
         assert not _auto.shortcuts()  # every scope starts afresh
+
+
+def test_the_short_path_key_holds_the_shapes_so_other_ranks_miss_it():
+    """A shortcut of 1-D shapes is no shortcut for the same lengths in 2-D or 0-d (the key holds the shapes)."""
+    from conv1dbench import _auto
+
+    x, w = np.arange(10.0), np.array([1.0, 2.0, 3.0])
+    with cb.auto_settings(models={}, measured={}):
+        flat = cb.convolve(x, w)
+        assert len(_auto.shortcuts()) == 1
+        rows = cb.convolve(x[None], w[None])
+        assert rows.shape == (1, flat.size)
+        np.testing.assert_array_equal(rows[0], flat)
+        assert cb.convolve(np.array(2.0), np.array(3.0)) == 6.0
+        np.testing.assert_array_equal(cb.convolve(x, w), flat)
+
+
+def test_the_first_call_loads_the_short_paths_compiled_code():
+    """The call that leaves a shortcut also loads its compiled code, so the second call runs warm (a timing
+    that calibrates on its second call would otherwise take a cache load for the call's time)."""
+    from conv1dbench import _auto
+
+    x, w = np.arange(30.0, dtype=np.float32), np.ones(4, dtype=np.float32)
+    with cb.auto_settings(models={}, measured={}):
+        cb.correlate(x, w, "same")
+        (entry,) = _auto.shortcuts().values()
+        assert any(str(sig[0].dtype) == "float32" for sig in entry[0].signatures)  # Numba types

@@ -212,7 +212,9 @@ def _signal_call(impl, x, w, w2, mode):
     """``(call, sync)``: the timed call of ``impl`` and how to wait for its device (None on the CPU)."""
     import scipy.signal  # import time: only signal cases need it
 
-    if impl in BACKEND_NAMES or impl == "auto":
+    if impl == "auto":  # as a user calls it: the default backend, the default mode left out
+        return ((lambda: cb.convolve(x, w)) if mode == "full" else (lambda: cb.convolve(x, w, mode))), None
+    if impl in BACKEND_NAMES:
         return (lambda: cb.convolve(x, w, mode, backend=impl)), _device_sync(impl)
     if impl.endswith(DEVICE_VARIANT) and declares_device(backend_of(impl)):
         name = backend_of(impl)

@@ -154,3 +154,14 @@ def _elements(point: dict) -> int:
 def _bytes(point: dict) -> float:
     """Bytes of signal an out-of-core point reads (and as many written)."""
     return float(point["batch"]) * point["N"] * np.dtype(point["dtype"]).itemsize
+
+
+#: Seconds of one fresh process of the runner's import and first-call check: the interpreter, numpy,
+#: conv1dbench and Numba imported, compiled code loaded from Numba's cache, 5000 short calls
+#: (``results/NOTES.md``, "harness: the fresh processes").
+FRESH_PROCESS_S = 0.8
+
+
+def fresh_processes_s(processes: int) -> float:
+    """Predicted seconds of ``processes`` fresh processes of the import and first-call check."""
+    return processes * FRESH_PROCESS_S

@@ -10,9 +10,10 @@ Grids
     A few tiny points: CI, plain ``pytest`` (one untimed call each), ``--grid smoke`` to try things.
 ``default``
     What ``conv1dbench run`` and ``pytest --benchmark-only`` time: signals N in 10**3..10**6, K in
-    {3, 15, 63, 255, 1023}, modes full/same/valid, float32 and float64, plus batches of signals;
-    the five layer shapes of the layer issue and a depthwise and a strided layer, forward and
-    backward, float32.  Its time: :data:`MINUTES`.
+    {3, 15, 63, 255, 1023}, modes full/same/valid, float32 and float64, plus batches of signals
+    and the short calls N = 100, K = 3 (full, same; see :func:`short_points`); the five layer
+    shapes of the layer issue and a depthwise and a strided layer, forward and backward, float32.
+    Its time: :data:`MINUTES`.
 ``large``
     The default grid plus N = 10**7, K = 4095 and batches of 256 signals: long runs.
 ``tune``
@@ -115,6 +116,24 @@ def out_of_core_points(gib: float, chunk_mib: int, memory_gib: float, folder: st
     return points
 
 
+#: The short calls of issue 13: one 1-D float signal of N samples, K = 3, and the most that
+#: ``conv1dbench.convolve(x, w)`` may take over ``numpy.convolve(x, w)`` there, timed in turn in one
+#: process (the runner's short-call check).  Where a call costs a microsecond, Python's own work
+#: (the checks, the dispatch) is most of it; the target is looser at N = 100, where numpy's whole
+#: call is about as long as the dispatch into compiled code.
+SHORT_TARGETS = {100: 2.0, 1000: 1.3}
+SHORT_TAPS = 3
+SHORT_MODES = ("full", "same")
+
+
+def short_points(points: list[dict]) -> list[dict]:
+    """The points of ``points`` that are short calls (:data:`SHORT_TARGETS`): a single float signal of a
+    target's length, ``K = SHORT_TAPS``, a mode of :data:`SHORT_MODES`, on the CPU grids."""
+    return [p for p in points if p["api"] == "signal" and p.get("batch") == 1 and p.get("K") == SHORT_TAPS
+            and p.get("N") in SHORT_TARGETS and p.get("mode") in SHORT_MODES
+            and p.get("dtype") in ("float32", "float64") and not p.get("suite")]
+
+
 def _suite(name: str, points: list[dict]) -> list[dict]:
     return [{**p, "suite": name} for p in points]
 
@@ -137,6 +156,7 @@ def _grid(name: str) -> list[dict]:
                 + _layers([(2, 8, 8, 128, 3)]) + _layers([(2, 8, 8, 128, 3)], groups=8))
     ns, ks = [10**3, 10**4, 10**5, 10**6], [3, 15, 63, 255, 1023]
     points = (_signals(ns, ks, ["full", "same", "valid"], ["float32", "float64"])
+              + _signals([100], [SHORT_TAPS], SHORT_MODES, ["float32", "float64"])  # short calls (short_points)
               + _signals([10**4], [15, 255], ["same"], ["float32", "float64"], [64])
               + _layers(LAYER_SHAPES)
               + _layers([(8, 256, 256, 2048, 9)], groups=256)      # depthwise

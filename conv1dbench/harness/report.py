@@ -95,6 +95,7 @@ def markdown(run: Run, frame, images: list[str] = ()) -> str:
     lines = _header(meta, frame)
     if (standard.status == "ok").any():
         lines += _cpu_sections(meta, standard)
+    lines += short_calls_section(meta)
     lines += (crossover_section(frame[of == "crossover"]) + gpu_sections(meta, frame[of == "gpu"])
               + out_of_core_section(meta, frame[of == "dask"]) + _skips(frame) + _interference(meta)
               + busy_section(meta))
@@ -172,6 +173,47 @@ def _cpu_sections(meta, frame) -> list[str]:
               "layers `max|y - ref| / max|ref|`."]
     lines += _first_calls(frame, "First call (JIT compilation, caches, page faults)")
     return lines + _auto_section(meta, times)
+
+
+def short_calls_section(meta) -> list[str]:
+    """The short-call check (``meta["short_calls"]``) against its targets, and the fresh processes'
+    import and first calls (``meta["fresh_process"]``)."""
+    checks, fresh = meta.get("short_calls") or [], meta.get("fresh_process")
+    if not checks and not fresh:
+        return []
+    lines = ["", "## Short calls", ""]
+    if checks:
+        met = sum(c["met"] for c in checks)
+        lines += ["`conv1dbench.convolve(x, w)` as a user calls it (auto, 1-D, one float dtype), timed in one "
+                  "process in turn, sample by sample, with `numpy.convolve(x, w)` on the same data, after the "
+                  "sweep: medians of warm calls (each sample a loop of about 2 ms of calls). Target: "
+                  "`convolve / numpy` at most the number given.", "",
+                  f"- targets met at {met} of {len(checks)} points", "",
+                  "| point | dtype | mode | auto ran | convolve (µs) | numpy.convolve (µs) | convolve / numpy "
+                  "| target | met |", "|---|---|---|---|---:|---:|---:|---:|---|"]
+        for c in checks:
+            lines.append(f"| {c['shape']} | {c['dtype']} | {c['mode']} | {c['chose']} | {c['convolve_s'] * 1e6:.2f} | "
+                         f"{c['numpy_s'] * 1e6:.2f} | {c['ratio']:.2f}x | {c['target']:g}x | "
+                         f"{'yes' if c['met'] else 'NO'} |")
+    if fresh:
+        lines += ["", *_fresh_lines(fresh)]
+    return lines
+
+
+def _fresh_lines(fresh: dict) -> list[str]:
+    """The fresh processes' table: imports, first, second and warm call (medians)."""
+    call = f"`convolve(x, w)`, N = {fresh['N']}, K = {fresh['K']}, {fresh['dtype']}"
+    if "failed" in fresh:
+        return [f"Fresh processes ({call}): failed, {fresh['failed']}"]
+    return [f"In fresh processes (median of {len(fresh['processes'])}, after one that filled Numba's on-disk "
+            "cache; the environment as a user's process has it): the imports, numpy first so that the second "
+            f"is conv1dbench's own; then {call}: the first call (Numba imported, compiled code loaded from "
+            "the cache, auto's models read), the second, and a warm one (median of five loops of 1000).", "",
+            "| import numpy (ms) | import conv1dbench (ms) | first call (ms) | second call (µs) | warm call (µs) |",
+            "|---:|---:|---:|---:|---:|",
+            f"| {fresh['import_numpy_s'] * 1e3:.1f} | {fresh['import_conv1dbench_s'] * 1e3:.1f} | "
+            f"{fresh['first_call_s'] * 1e3:.0f} | {fresh['second_call_s'] * 1e6:.1f} | "
+            f"{fresh['warm_call_s'] * 1e6:.2f} |"]
 
 
 def _first_calls(frame, title: str) -> list[str]:

@@ -41,8 +41,8 @@ from .._registry import BACKEND_NAMES
 from ..machine import machine_info
 from .busy import predicted_s as busy_predicted_s
 from .cases import kind, skip_reason
-from .estimate import Estimate, process_s
-from .grid import PARAMS, label
+from .estimate import Estimate, fresh_processes_s, process_s
+from .grid import PARAMS, SHORT_TARGETS, label, short_points
 from .peak import measure_peak
 
 #: Peers timed once more beside auto at signal points (auto's speed target is set against scipy).
@@ -176,7 +176,9 @@ def sweep(points: list[dict], impls: list[str], *, min_time_s: float = 0.1, min_
     chosen = _interference_points(points) if interference else []
     estimate = Estimate(min_time_s, min_samples)
     loaded = _busy_points(points, estimate) if interference else []
-    plan = _Plan(points, impls, estimate, rounds, repeatable if check_auto else [], beside, chosen, loaded)
+    short, fresh = _short_phases_of(points, impls)
+    plan = _Plan(points, impls, estimate, rounds, repeatable if check_auto else [], beside, chosen, loaded,
+                 short=short, fresh=fresh)
     meta["predicted_s"] = round(plan.total_s, 1)  # the progress bar's prediction, to set against duration_s
     bar = _Progress(plan.total_s, plan.count, progress)
     run = Run(meta)
@@ -192,6 +194,8 @@ def sweep(points: list[dict], impls: list[str], *, min_time_s: float = 0.1, min_
         meta["auto_check"] = auto_check(repeatable, run.rows, min_time_s, min_samples, peers=beside,
                                         on_row=lambda row: bar.tick(plan.seconds(row, check=True)))
         bar.through(plan.round_s * rounds + plan.check_s)
+    if short or fresh:
+        _short_phases(meta, short, fresh, min_time_s, min_samples, plan, bar)
     if chosen:
         bar.phase("interference check")
         meta["interference"] = interference_check(points, impls, run.rows, min_time_s, min_samples,
@@ -253,6 +257,114 @@ def auto_check(points, rows, min_time_s, min_samples, peers=(), on_row=None) -> 
                     check.update({f"{peer}_s": other["median_s"], f"auto_beside_{peer}_s": beside["median_s"]})
             checks.append(check)
     return checks
+
+
+#: The pair of the short-call check: ``conv1dbench.convolve`` as a user calls it, and ``numpy.convolve``.
+SHORT_PAIR = ("auto", "numpy")
+#: Fresh processes timed for the import and the first call (after one that fills Numba's cache), and
+#: the call they time: ``conv1dbench.convolve(x, w)`` on N = 1000 float64 samples, K = 3.
+FRESH_PROCESSES = 3
+FRESH_CALL = {"N": 1000, "K": 3, "dtype": "float64"}
+#: What a fresh process runs (``python -c``): the imports timed, with numpy first so that the second
+#: is conv1dbench's own; the first and second call; then warm calls (the median of five loops).
+FRESH_CODE = """\
+import time
+t0 = time.perf_counter()
+import numpy as np
+t1 = time.perf_counter()
+import conv1dbench as cb
+t2 = time.perf_counter()
+rng = np.random.default_rng(0)
+x, w = rng.standard_normal({N}).astype("{dtype}"), rng.standard_normal({K}).astype("{dtype}")
+t3 = time.perf_counter()
+cb.convolve(x, w)
+t4 = time.perf_counter()
+cb.convolve(x, w)
+t5 = time.perf_counter()
+loops = []
+for _ in range(5):
+    start = time.perf_counter()
+    for _ in range(1000):
+        cb.convolve(x, w)
+    loops.append((time.perf_counter() - start) / 1000)
+import json
+print(json.dumps({{"import_numpy_s": t1 - t0, "import_conv1dbench_s": t2 - t1, "first_call_s": t4 - t3,
+                  "second_call_s": t5 - t4, "warm_call_s": sorted(loops)[2]}}))
+"""
+
+
+def _short_phases_of(points, impls) -> tuple[list[dict], int]:
+    """The short-call check's points (where auto and numpy are both timed) and the number of fresh
+    processes (where auto is timed on a grid with short calls)."""
+    short = short_points(points) if "auto" in impls else []
+    return (short if all(impl in impls for impl in SHORT_PAIR) else []), (FRESH_PROCESSES if short else 0)
+
+
+def _short_phases(meta, short, fresh, min_time_s, min_samples, plan, bar) -> None:
+    """The short-call check and the fresh processes, into ``meta`` (``short_calls``, ``fresh_process``)."""
+    start = bar.done_s
+    if short:
+        bar.phase("short calls beside numpy.convolve")
+        meta["short_calls"] = short_call_check(short, min_time_s, min_samples,
+                                               on_row=bar.worker(process_s(list(SHORT_PAIR)), plan.short_seconds))
+        bar.through(start + plan.short_s)
+    if fresh:
+        bar.phase("fresh processes: import and first call")
+        meta["fresh_process"] = fresh_process_check(fresh)
+        bar.tick(plan.fresh_s)
+        bar.through(start + plan.short_s + plan.fresh_s)
+
+
+def short_call_check(points, min_time_s, min_samples, on_row=None) -> list[dict]:
+    """``conv1dbench.convolve(x, w)`` (auto, as a user calls it) against ``numpy.convolve(x, w)`` at the
+    short-call points, timed in one worker, in turn sample by sample (as auto's check is), so that a
+    slow stretch of the machine hits both alike; the ratio against the target of :data:`SHORT_TARGETS`.
+    """
+    timed = {}
+    for r in _work(list(SHORT_PAIR), points, 2 * min_time_s, min_samples, on_row=on_row, interleave=True):
+        if r["status"] == "ok":
+            timed[_key(r)] = r
+    checks = []
+    for point in points:
+        ours, numpy = (timed.get((impl,) + _point_key(point)) for impl in SHORT_PAIR)
+        if ours and numpy:
+            checks.append(short_call_row(point, ours, numpy))
+    return checks
+
+
+def short_call_row(point: dict, ours: dict, numpy: dict) -> dict:
+    """One point of the short-call check from the rows of its pair: the times, their ratio, the target."""
+    ratio = ours["median_s"] / numpy["median_s"]
+    target = SHORT_TARGETS[point["N"]]
+    return {"shape": label(point), "N": point["N"], "K": point["K"], "dtype": point["dtype"], "mode": point["mode"],
+            "chose": ours.get("chose"), "convolve_s": ours["median_s"], "numpy_s": numpy["median_s"],
+            "ratio": ratio, "target": target, "met": bool(ratio <= target)}
+
+
+def fresh_process_check(processes: int = FRESH_PROCESSES) -> dict:
+    """``import conv1dbench`` and the first calls in fresh processes, as a user's script meets them.
+
+    One process first fills Numba's on-disk cache where it is empty (its numbers are not kept); then
+    ``processes`` more each time the imports (numpy first, so the second number is conv1dbench's
+    own), the first call (its backend's compiled code loaded from the cache), the second (the
+    shortcut's, loaded too) and warm calls.  Medians over the processes, and each process's numbers.
+    They run with the environment as it is (not :data:`WORKER_ENV`): a user's process has no such settings.
+    """
+    code = FRESH_CODE.format(**FRESH_CALL)
+    samples = []
+    for index in range(processes + 1):
+        done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False,
+                              timeout=300, env=dict(os.environ))
+        if done.returncode != 0:
+            return {**FRESH_CALL, "failed": f"exited with {done.returncode}: {done.stderr.strip()[-300:]}"}
+        if index:  # the first one only warmed the cache
+            samples.append(json.loads(done.stdout.strip().splitlines()[-1]))
+    return {**FRESH_CALL, **fresh_medians(samples), "processes": samples}
+
+
+def fresh_medians(samples: list[dict]) -> dict:
+    """The median of each number over the fresh processes' ``samples``."""
+    return {name: sorted(s[name] for s in samples)[len(samples) // 2] for name in samples[0]} if samples else {}
 
 
 def _peers_at(point: dict, peers) -> list[str]:
@@ -338,7 +450,7 @@ class _Plan:
     """
 
     def __init__(self, points, impls, estimate: Estimate, rounds: int, checked: list[dict], beside: list[str],
-                 chosen: list[dict], loaded: list[dict] = ()):
+                 chosen: list[dict], loaded: list[dict] = (), short: list[dict] = (), fresh: int = 0):
         self.row_s = {(impl,) + _point_key(p): estimate.measurement_s([impl], p) for impl in impls for p in points}
         self.round_s = sum(self.row_s.values()) + len(_jobs(points)) * sum(process_s([impl]) for impl in impls)
         ours = [impl for impl in impls if impl in BACKEND_NAMES]
@@ -363,9 +475,24 @@ class _Plan:
                            + busy_predicted_s(estimate.call_s(impl, p), estimate.min_time_s, estimate.min_samples)
                            + process_s([impl]) / len(loaded) for impl in impls for p in loaded}
         busy_s = len(BUSY_CONDITIONS) * sum(self.busy_row_s.values())
-        self.total_s = rounds * self.round_s + self.check_s + interference_s + busy_s
+        self._short(estimate, short, fresh)
+        self.total_s = rounds * self.round_s + self.check_s + interference_s + busy_s + self.short_s + self.fresh_s
         self.count = (rounds * len(points) * len(impls) + rows + len(chosen) * len(impls)
-                      + len(BUSY_CONDITIONS) * len(loaded) * len(impls))
+                      + len(BUSY_CONDITIONS) * len(loaded) * len(impls) + 2 * len(short) + bool(fresh))
+
+    def _short(self, estimate: Estimate, short: list[dict], fresh: int) -> None:
+        """``short_row_s`` (each row of the short-call check, by point: half its pair's), ``short_s`` (the
+        check, its worker's start-up included) and ``fresh_s`` (the fresh processes)."""
+        pair = list(SHORT_PAIR)
+        self.short_row_s = {_point_key(p): estimate.measurement_s(pair, p, interleave=True,
+                                                                  min_time_s=2 * estimate.min_time_s) / 2
+                            for p in short}
+        self.short_s = 2 * sum(self.short_row_s.values()) + (process_s(pair) if short else 0.0)
+        self.fresh_s = fresh_processes_s(fresh + 1) if fresh else 0.0  # the one that warms the cache too
+
+    def short_seconds(self, row: dict) -> float:
+        """The predicted seconds of a row of the short-call check."""
+        return self.short_row_s.get(tuple(row.get(k) for k in ("api", "shape", "pass", "dtype", "mode")), 0.0)
 
     def seconds(self, row: dict, check: bool = False) -> float:
         """The predicted seconds of the measurement ``row`` reports (of auto's check, if ``check``)."""
