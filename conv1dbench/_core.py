@@ -20,6 +20,17 @@ def valid_range(length: int, offset: int, stride: int, start: int, stop: int) ->
     return lo, hi
 
 
+def result_array(out: np.ndarray | None, shape: tuple, dtype, zero: bool = False) -> np.ndarray:
+    """The array a backend function writes its result into: the caller's ``out`` (see ``TAKES_OUT``
+    in :mod:`conv1dbench._backends`; its shape and dtype are checked before) or a new one; zeroed if
+    ``zero``."""
+    if out is None:
+        return np.zeros(shape, dtype) if zero else np.empty(shape, dtype)
+    if zero:
+        out.fill(0)
+    return out
+
+
 def spread(g: np.ndarray, stride: int) -> np.ndarray:
     """Output gradients ``(B, C_out, L_out)`` with ``stride - 1`` zeros between samples.
 

@@ -12,7 +12,7 @@ import numpy as np
 from . import _auto
 from ._plan import BACKWARD, LayerPlan, check_layer_dtype, layer_dtype, plan_layer
 from ._registry import get_backend
-from ._signal import checked_out, host_array, into
+from ._signal import Direct, checked_out, host_array, into
 
 
 def plan(x, weight, stride, padding, dilation, groups, direction="forward") -> LayerPlan:
@@ -39,14 +39,18 @@ def forward(x, weight, bias, stride, padding, dilation, groups, backend, out=Non
     out = checked_out(out, layer.grad_output_shape, layer.dtype, (x, weight, bias))
     xs = np.ascontiguousarray(x.reshape(p.x_shape), dtype=layer.dtype)
     w = np.ascontiguousarray(weight, dtype=layer.dtype)
+    direct = Direct(None if out is None else out.reshape(p.y_shape))  # the layer's result is the core output
 
     def call(name, **options):
-        return get_backend(name, p.dtype).forward(xs, w, *p.geometry, **options)
+        chosen = get_backend(name, p.dtype)
+        return chosen.forward(xs, w, *p.geometry, **direct.options(chosen, "forward", options))
 
     y = _auto.run(p, backend, call, (xs, w))
-    if bias is not None:
+    if out is not None:
+        y = y if direct.written else into(direct.core, y)
+    if bias is not None:  # in place, into out where there is one
         y += bias.astype(layer.dtype)[None, :, None]
-    return into(out, y[0] if layer.unbatched else y)
+    return out if out is not None else y[0] if layer.unbatched else y
 
 
 def backward(grad_output, x, weight, stride, padding, dilation, groups, bias, backend, out=None):
@@ -65,15 +69,21 @@ def backward(grad_output, x, weight, stride, padding, dilation, groups, bias, ba
     if layer.dtype.kind == "c":  # torch's autograd: the gradients use the conjugates
         w, xs = np.conj(w), np.conj(xs)
 
+    direct_x = Direct(None if outs[0] is None else outs[0].reshape(p.x_shape))
+    direct_w = Direct(outs[1])
+
     def call(name, **options):
         module = get_backend(name, p.dtype)
-        return (module.backward_input(g, w, p.length, *p.geometry, **options),
-                module.backward_weight(g, xs, p.taps, *p.geometry, **options))
+        into_x = direct_x.options(module, "backward_input", options)
+        into_w = direct_w.options(module, "backward_weight", options)
+        return (module.backward_input(g, w, p.length, *p.geometry, **into_x),
+                module.backward_weight(g, xs, p.taps, *p.geometry, **into_w))
 
     grad_x, grad_w = _auto.run(p, backend, call, (g, xs, w))
-    grad_b = g.sum(axis=(0, 2)) if bias else None
-    results = (grad_x[0] if layer.unbatched else grad_x), grad_w, grad_b
-    return tuple(into(o, r) for o, r in zip(outs, results, strict=True))
+    grad_b = g.sum(axis=(0, 2), out=outs[2]) if bias else None
+    grad_x = outs[0] if direct_x.written else into(outs[0], grad_x[0] if layer.unbatched else grad_x)
+    grad_w = outs[1] if direct_w.written else into(outs[1], grad_w)
+    return grad_x, grad_w, grad_b
 
 
 def checked_outs(out, layer: LayerPlan, bias: bool, operands) -> tuple:

@@ -12,6 +12,7 @@ optional dependency only makes its backend unavailable.
 from __future__ import annotations
 
 import importlib
+import inspect
 from types import ModuleType
 
 import numpy as np
@@ -48,14 +49,31 @@ def _import(name: str) -> tuple[ModuleType | None, str | None]:
             _modules[name] = None
             _reasons[name] = f"importing {MODULES[name]} failed: {type(exc).__name__}: {exc}"
         else:
-            missing = [n for n in DECLARATIONS + FUNCTIONS if not hasattr(loaded, n)]
-            if missing or loaded.RULE not in RULES:
+            broken = _breach(loaded)
+            if broken:
                 _modules[name] = None
-                _reasons[name] = (f"{MODULES[name]} breaks the backend contract: it lacks {', '.join(missing)}"
-                                  if missing else f"{MODULES[name]} declares an unknown RULE {loaded.RULE!r}")
+                _reasons[name] = f"{MODULES[name]} breaks the backend contract: {broken}"
             else:
                 _modules[name] = loaded
     return _modules[name], _reasons.get(name)
+
+
+def _breach(loaded: ModuleType) -> str | None:
+    """How a backend module breaks the contract (:mod:`conv1dbench._backends`), or None."""
+    missing = [n for n in DECLARATIONS + FUNCTIONS if not hasattr(loaded, n)]
+    if missing:
+        return f"it lacks {', '.join(missing)}"
+    if loaded.RULE not in RULES:
+        return f"it declares an unknown RULE {loaded.RULE!r}"
+    for function in getattr(loaded, "TAKES_OUT", ()):
+        if function not in FUNCTIONS or "out" not in inspect.signature(getattr(loaded, function)).parameters:
+            return f"TAKES_OUT names {function!r}, which is not one of {', '.join(FUNCTIONS)} taking out="
+    return None
+
+
+def takes_out(loaded: ModuleType, function: str) -> bool:
+    """Whether the backend module's ``function`` writes its result into an ``out=`` it is given."""
+    return function in getattr(loaded, "TAKES_OUT", ())
 
 
 def module(name: str) -> ModuleType | None:

@@ -12,7 +12,7 @@ import numpy as np
 
 from . import _auto
 from ._plan import SignalPlan, plan_signal
-from ._registry import get_backend, module
+from ._registry import get_backend, module, takes_out
 
 
 def host_array(value) -> np.ndarray:
@@ -48,6 +48,24 @@ def into(out, result):
         return result
     np.copyto(out, result)
     return out
+
+
+class Direct:
+    """A user's ``out`` as the core output a backend writes straight into (see ``TAKES_OUT`` in
+    :mod:`conv1dbench._backends`), and whether the last call that returned did so.
+
+    ``core`` is None where there is nothing to write straight into (no ``out``, or a result that is
+    not a plain reshape of the core output); a backend that does not take ``out`` computes into a
+    new array, which the front end copies into the user's ``out``.
+    """
+
+    def __init__(self, core: np.ndarray | None):
+        self.core, self.written = core, False
+
+    def options(self, backend, function: str, options: dict) -> dict:
+        """``options`` plus ``out`` for ``backend.function`` where it writes into it."""
+        self.written = self.core is not None and takes_out(backend, function)
+        return {**options, "out": self.core} if self.written else options
 
 
 def core_operands(plan: SignalPlan, in1: np.ndarray, in2: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -126,11 +144,15 @@ def _run_planned(op: str, in1, in2, mode, axis, backend, out):
         return into(out, in1 * (np.conj(in2) if plan.conjugate_in2 else in2))
     x, w = core_operands(plan, in1, in2)
     p = plan.problem
+    plain = not plan.reverse and not plan.moves_axis and plan.result_dtype == p.dtype
+    direct = Direct(out.reshape(p.y_shape) if out is not None and plain else None)
 
     def forward(name, **options):
-        return get_backend(name, p.dtype).forward(x, w, *p.geometry, **options)
+        chosen = get_backend(name, p.dtype)
+        return chosen.forward(x, w, *p.geometry, **direct.options(chosen, "forward", options))
 
-    y = into(out, finish(plan, _auto.run(p, backend, forward, (x, w))))
+    y = _auto.run(p, backend, forward, (x, w))
+    y = out if direct.written else into(out, finish(plan, y))
     if (out is None and axis == -1 and plan.layout == "single" and in1.ndim == 1 and in2.ndim == 1
             and in1.dtype == in2.dtype and in1.dtype in _SHORT_DTYPES):
         _remember_shortcut(op, in1, in2, mode, backend, plan)

@@ -50,6 +50,8 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
     run.add_argument("--no-progress", action="store_true", help="no progress bar")
     run.add_argument("--no-interference", action="store_true", help="skip the shared-process and busy-process checks")
+    run.add_argument("--no-memory-check", action="store_true",
+                     help="skip timing a few points again with memory reused (glibc settings and out=)")
     run.add_argument("--no-wisdom", action="store_true", help="do not add the timings to auto's wisdom file")
     run.add_argument("--gib", type=float, help="out-of-core grids: GiB of float32 signal on disk (dask: 12)")
     run.add_argument("--dir", help="out-of-core grids: folder for the signal file (made once, reused) and the "
@@ -140,6 +142,7 @@ def cmd_run(args, argv) -> int:
           file=sys.stderr)
     run = runner.sweep(points, impls, min_time_s=args.min_time, min_samples=args.min_samples,
                        progress=not args.no_progress, interference=not args.no_interference,
+                       memory=not args.no_memory_check,
                        quick_peak=args.grid.endswith("smoke"), rounds=args.rounds, command=command, grid=args.grid)
     paths = report.write(run, Path(args.out), "report", plots=not args.no_plots)
     print("wrote " + ", ".join(str(p) for p in paths), file=sys.stderr)

@@ -281,6 +281,15 @@ def test_cli_run_end_to_end_on_the_smoke_grid(tmp_path):
     frame = pd.read_csv(tmp_path / "report.csv")
     assert set(frame.impl) == {"numba", "auto", "numpy"} and (frame.status == "ok").all()
     assert (tmp_path / "signal_fastest.png").stat().st_size > 0
+    # the memory check: the smoke grid's points again, the allocator as is and memory reused
+    meta = json.loads((tmp_path / "report.json").read_text())["meta"]
+    assert meta["memory_condition"] == "allocator as is" and meta["reused_environment"] == runner.WORKER_ENV
+    assert {c["impl"] for c in meta["memory"]} == {"numba", "auto", "numpy"}
+    assert all(c["as_is_s"] > 0 and c["reused_s"] > 0 and c["ratio"] == pytest.approx(c["reused_s"] / c["as_is_s"])
+               for c in meta["memory"])
+    text = (tmp_path / "report.md").read_text()
+    assert "## Memory: the allocator as is and reused" in text and "| reused / as is |" in text
+    assert "every table but *Memory* comes from workers with the allocator as users have it" in text
     info = subprocess.run([sys.executable, "-m", "conv1dbench", "info"], capture_output=True, text=True, check=False)
     assert info.returncode == 0 and "numba" in info.stdout and "cores" in info.stdout
 
@@ -368,12 +377,15 @@ def test_the_bar_advances_by_predicted_seconds_to_its_total(monkeypatch):
     signals = len([p for p in SMOKE if p["api"] == "signal"])
     # the sweep's rows, auto's pairs (beside the fastest at every point, beside scipy at signals), the
     # short-call pairs, the fresh processes (one measurement), interference, the busy check (under each
-    # condition, each implementation on its points)
+    # condition, each implementation on its points), the memory check (each of its points both ways)
     short = len(grid.short_points(SMOKE))
     assert short == 1 and len(run.meta["short_calls"]) == short and run.meta["fresh_process"]
     busy = len(run.meta["busy"])  # every fake row is "ok", so every one is in the check
     assert busy == len(runner.BUSY_CONDITIONS) * 5 * len(runner._busy_points(SMOKE, estimate.Estimate(0.01, 2)))
-    assert sum(n for _, n in ticks) == len(run.rows) + 2 * (len(SMOKE) + signals) + 2 * short + 1 + 2 * 5 + busy
+    memory = 2 * 2 * 5  # two points, both ways, five implementations
+    assert len(run.meta["memory"]) == memory // 2
+    assert sum(n for _, n in ticks) == (len(run.rows) + 2 * (len(SMOKE) + signals) + 2 * short + 1 + 2 * 5 + busy
+                                        + memory)
     assert all(s >= 0 for s, _ in ticks)
 
 
@@ -508,3 +520,17 @@ def test_the_readme_cites_the_grids_times_from_one_place():
     assert f"`results/`; about {default} minutes on 2 cores" in " ".join(readme.split())
     assert f"`conv1dbench run --rounds 2` (about {2 * default} minutes)" in readme
     assert f"each backend in its own process (about {tune} minutes)" in readme
+
+
+def test_the_reused_memory_condition_writes_into_one_out_for_our_backends():
+    for point in (SIGNAL, LAYER, {**LAYER, "pass": "forward"}):
+        reused = {**point, "memory": cases.REUSED}
+        for impl in ("numba", "auto"):
+            case = cases.make_case(impl, reused, cases.data(point))
+            first, second = case.call(), case.call()
+            pairs = zip(first, second, strict=True) if isinstance(first, tuple) else [(first, second)]
+            assert all(a is b for a, b in pairs) and case.error() < 1e-5, (impl, point)
+        fresh = cases.make_case("numba", point, cases.data(point))
+        assert fresh.call() is not fresh.call()
+    assert not runner._reuses(SIGNAL) and runner._reuses({**SIGNAL, "memory": cases.REUSED})
+    assert len(runner._jobs([SIGNAL, {**SIGNAL, "memory": cases.REUSED}])) == 2   # a worker per condition

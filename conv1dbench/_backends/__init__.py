@@ -55,8 +55,17 @@ Functions
     ``(C_out, C_in // groups, taps)``.  Both backward products are plain (unconjugated); the layer
     API conjugates for complex input.
 
-Optional functions
-------------------
+Optional declarations and functions
+-----------------------------------
+``TAKES_OUT``
+    The names of its functions (of the three above) that take ``out=``: a C-contiguous, writeable
+    array of exactly the result's shape and core dtype, sharing no memory with an input, into which
+    the function writes the whole result and which it returns (no temporary of the result's size,
+    no copy).  The front ends pass it where the public result is a plain reshape of the core output
+    (``conv1dbench._signal``, ``conv1dbench._layer``); without it (absent: ``()``) the result is a
+    new array, copied into the user's ``out`` where there is one.  A call that raises may have
+    written part of ``out``; the next backend of auto's walk overwrites all of it.  The registry
+    checks that every function named takes ``out``.
 ``work(problem) -> dict``
     Work counts only this backend can compute (e.g. the transforms of its own FFT plan), merged
     into the generic ones of :func:`conv1dbench._model.features`.
@@ -71,7 +80,9 @@ Optional functions
 Integer and bool inputs are computed in int64; integer arithmetic wraps modulo 2**64 on every
 direct backend, so the result cast to the requested integer dtype is exact wherever the exact result
 fits that dtype (the promise ``numpy.convolve`` keeps).  Heavy imports (numba, scipy.fft,
-numba.cuda) happen in the backend modules, which the registry imports on first use.
+numba.cuda) happen in the backend modules, which the registry imports on first use.  Big internal
+temporaries that are the same size call after call may come from :func:`conv1dbench._workspace.scratch`
+(reused per thread); a result, or a view of one, never does.
 """
 
 #: The names every backend module defines (the registry checks them when it loads one).

@@ -30,7 +30,7 @@ import math
 import numpy as np
 import scipy.fft
 
-from .._core import spread, valid_range
+from .._core import result_array, spread, valid_range
 from .._plan import CORE_DTYPES, output_length
 from . import NonFiniteInput
 
@@ -42,6 +42,7 @@ CHECKS_FINITE = True
 EXACT_INTEGERS = False
 RULE = "fourier"
 COST_FEATURES = ("call", "fft_work", "spectral_products", "bytes")
+TAKES_OUT = ("forward", "backward_input", "backward_weight")
 
 #: Largest ``max|x| * sum|w|`` for which float64 FFT results round to the exact integers.
 EXACT_INTEGER_BOUND = 2.0**40
@@ -135,7 +136,7 @@ def _counts(batch, c_in, c_out, groups):
     return batch * (c_in + c_out), c_out * (c_in // groups), products
 
 
-def forward(x, w, pad_left, pad_right, stride, dilation, groups, *, finite=False):
+def forward(x, w, pad_left, pad_right, stride, dilation, groups, *, finite=False, out=None):
     """The core cross-correlation; ``finite=True``: raise NonFiniteInput on NaN/Inf in ``x`` or ``w``."""
     batch, c_in, length = x.shape
     c_out, c_per_group, taps = w.shape
@@ -164,7 +165,7 @@ def forward(x, w, pad_left, pad_right, stride, dilation, groups, *, finite=False
     # outputs [lo, hi) read a sample, the others only padding.
     first = span - 1 - pad_left
     lo, hi = valid_range(length + span - 1, first, stride, 0, l_out)
-    y = np.empty((batch, c_out, l_out), dtype=dtype)
+    y = np.empty((batch, c_out, l_out), dtype=dtype) if integer else result_array(out, (batch, c_out, l_out), dtype)
     y[:, :, :lo] = 0
     y[:, :, hi:] = 0
 
@@ -187,7 +188,10 @@ def forward(x, w, pad_left, pad_right, stride, dilation, groups, *, finite=False
             if lb > la:
                 ys[:, :, la:lb] = full[:, :, first + la * stride - start:first + (lb - 1) * stride - start + 1:stride]
     if integer:
-        return np.rint(y).astype(np.int64)
+        if out is None:
+            return np.rint(y).astype(np.int64)
+        np.copyto(out, np.rint(y, out=y), casting="unsafe")
+        return out
     return y
 
 
@@ -252,7 +256,7 @@ def _float_only(dtype) -> None:
         raise TypeError(f"backend 'fft' computes gradients in floating point only, not {dtype}")
 
 
-def backward_input(g, w, length, pad_left, pad_right, stride, dilation, groups, *, finite=False):
+def backward_input(g, w, length, pad_left, pad_right, stride, dilation, groups, *, finite=False, out=None):
     """``grad_xpad = sum_o g_spread[o] (*) w_dilated[o, c]``: one batched transform of the gradient.
 
     ``finite=True``: raise NonFiniteInput on NaN/Inf in ``g`` or ``w`` (see the module's notes)."""
@@ -273,13 +277,14 @@ def backward_input(g, w, length, pad_left, pad_right, stride, dilation, groups, 
         _witness(grad_output=spectra, weight=kernel_spectra)
     products = np.einsum("bgof,gocf->bgcf", spectra, kernel_spectra).reshape(batch, groups * c_per_group, -1)
     full = inverse(products, n=size, axis=-1)[..., :g.shape[2] + span - 1]  # grad_xpad, zero beyond
-    grad = np.zeros((batch, groups * c_per_group, length), dtype=full.dtype)
+    grad = result_array(out, (batch, groups * c_per_group, length), full.dtype)
     stop = min(length, full.shape[2] - pad_left)
     grad[:, :, :stop] = full[:, :, pad_left:pad_left + stop]
+    grad[:, :, stop:] = 0
     return grad
 
 
-def backward_weight(g, x, taps, pad_left, pad_right, stride, dilation, groups, *, finite=False):
+def backward_weight(g, x, taps, pad_left, pad_right, stride, dilation, groups, *, finite=False, out=None):
     """``grad_w[o, c, k]``: lag ``k*dilation`` of the correlation of ``x`` with the spread gradient,
     summed over the batch in the frequency domain; ``finite=True`` as in :func:`backward_input`."""
     _float_only(x.dtype)
@@ -300,6 +305,6 @@ def backward_weight(g, x, taps, pad_left, pad_right, stride, dilation, groups, *
     # grad_w[k] needs x[t + k*dilation - pad_left]: index k*dilation - pad_left + spread_len - 1
     index = np.arange(taps) * dilation - pad_left + spread_len - 1
     inside = (index >= 0) & (index < length + spread_len - 1)
-    grad = np.zeros((c_out, c_per_group, taps), dtype=full.dtype)
+    grad = result_array(out, (c_out, c_per_group, taps), full.dtype, zero=True)
     grad[:, :, inside] = full[:, :, index[inside]]
     return grad

@@ -18,7 +18,9 @@ from __future__ import annotations
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
+from .._core import result_array
 from .._plan import CORE_DTYPES, output_length
+from .._workspace import scratch
 
 DTYPES = CORE_DTYPES
 AUTO = True
@@ -28,6 +30,7 @@ CHECKS_FINITE = False
 EXACT_INTEGERS = True
 RULE = "gemm"
 COST_FEATURES = ("call", "macs", "column_bytes")
+TAKES_OUT = ("forward", "backward_weight")
 
 #: Bytes of one materialised column-matrix chunk (unless a single position's column is larger):
 #: smaller chunks starve the GEMM of columns, larger ones spill the cache (``results/NOTES.md``,
@@ -62,8 +65,10 @@ class _Columns:
         self.groups, self.c_per_group, self.taps = groups, c_per_group, taps
         self.batch = batch
         self.l_out = output_length(length, taps, pad_left, pad_right, stride, dilation)
-        if fill:
-            xpad = np.zeros((batch, c_in, pad_left + length + pad_right), dtype=x.dtype)
+        if fill:  # the padded input and the column chunks are reused per thread (results/NOTES.md, "workspaces")
+            xpad = scratch("im2col.padded", (batch, c_in, pad_left + length + pad_right), x.dtype)
+            xpad[:, :, :pad_left] = 0
+            xpad[:, :, pad_left + length:] = 0
             xpad[:, :, pad_left:pad_left + length] = x
             span = dilation * (taps - 1) + 1
             # (B, G, Cg, L_out, K) view: window l, tap k of channel c is xpad[b, c, l*stride + k*dilation]
@@ -75,7 +80,7 @@ class _Columns:
         # so that the GEMM gets enough columns; rows of GEMM_COLUMNS or more go one batch item at a
         # time, which lets the GEMM write straight into the output (no transposing copy).
         self.b_step = 1 if self.l_out >= GEMM_COLUMNS else max(1, min(batch, positions // self.l_out))
-        self.buffer = np.empty((groups, c_per_group, taps, self.b_step, self.l_step), dtype=x.dtype)
+        self.buffer = scratch("im2col.columns", (groups, c_per_group, taps, self.b_step, self.l_step), x.dtype)
 
     def chunks(self, fill=True):
         """Yield ``(b0, b1, l0, l1, columns)``: the (G, Cg*K, (b1-b0)*(l1-l0)) column matrices.
@@ -100,11 +105,12 @@ def _group_matrix(w, groups):
     return w.reshape(groups, c_out // groups, c_per_group * taps)
 
 
-def forward(x, w, pad_left, pad_right, stride, dilation, groups):
+def forward(x, w, pad_left, pad_right, stride, dilation, groups, *, out=None):
     c_out = w.shape[0]
     columns = _Columns(x, w.shape[2], pad_left, pad_right, stride, dilation, groups)
     weights = _group_matrix(w, groups)
-    y = np.empty((x.shape[0], groups, c_out // groups, columns.l_out), dtype=x.dtype)
+    result = result_array(out, (x.shape[0], c_out, columns.l_out), x.dtype)
+    y = result.reshape(x.shape[0], groups, c_out // groups, columns.l_out)
     for b0, b1, l0, l1, matrix in columns.chunks():
         if b1 - b0 == 1:  # (G, Og, Cg*K) @ (G, Cg*K, l) -> (G, Og, l), straight into the output
             np.matmul(weights, matrix, out=y[b0, :, :, l0:l1])
@@ -112,20 +118,21 @@ def forward(x, w, pad_left, pad_right, stride, dilation, groups):
         # (G, Og, Cg*K) @ (G, Cg*K, b*l) -> (G, Og, b, l) -> (b, G, Og, l)
         product = np.matmul(weights, matrix).reshape(groups, c_out // groups, b1 - b0, l1 - l0)
         y[b0:b1, :, :, l0:l1] = product.transpose(2, 0, 1, 3)
-    return y.reshape(x.shape[0], c_out, columns.l_out)
+    return result
 
 
-def backward_weight(g, x, taps, pad_left, pad_right, stride, dilation, groups):
+def backward_weight(g, x, taps, pad_left, pad_right, stride, dilation, groups, *, out=None):
     """``grad_w = g @ columns^T``, summed over batch items and chunks: one GEMM per chunk."""
     batch, c_out, l_out = g.shape
     columns = _Columns(x, taps, pad_left, pad_right, stride, dilation, groups)
-    grad = np.zeros((groups, c_out // groups, (x.shape[1] // groups) * taps), dtype=x.dtype)
+    result = result_array(out, (c_out, x.shape[1] // groups, taps), x.dtype, zero=True)
+    grad = result.reshape(groups, c_out // groups, (x.shape[1] // groups) * taps)
     g = g.reshape(batch, groups, c_out // groups, l_out)
     for b0, b1, l0, l1, matrix in columns.chunks():
         # (G, Og, b*l) @ (G, b*l, Cg*K) -> (G, Og, Cg*K)
         chunk = g[b0:b1, :, :, l0:l1].transpose(1, 2, 0, 3).reshape(groups, c_out // groups, -1)
         grad += np.matmul(chunk, matrix.transpose(0, 2, 1))
-    return grad.reshape(c_out, x.shape[1] // groups, taps)
+    return result
 
 
 def backward_input(g, w, length, pad_left, pad_right, stride, dilation, groups):

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .._core import result_array
 from .._plan import CORE_DTYPES, output_length
 
 DTYPES = CORE_DTYPES
@@ -27,6 +28,7 @@ CHECKS_FINITE = False
 EXACT_INTEGERS = True
 RULE = "reference"
 COST_FEATURES = ("call", "slices", "valid_macs")
+TAKES_OUT = ("forward", "backward_weight")
 
 
 def unavailable_reason() -> str | None:
@@ -70,12 +72,12 @@ def _padded(x, pad_left, pad_right):
     return xpad
 
 
-def forward(x, w, pad_left, pad_right, stride, dilation, groups):
+def forward(x, w, pad_left, pad_right, stride, dilation, groups, *, out=None):
     batch, _, length = x.shape
     c_out, c_per_group, taps = w.shape
     l_out = output_length(length, taps, pad_left, pad_right, stride, dilation)
     xpad = _padded(x, pad_left, pad_right)
-    y = np.zeros((batch, c_out, l_out), dtype=x.dtype)
+    y = result_array(out, (batch, c_out, l_out), x.dtype, zero=True)
     for b, o, channel, c, k in _taps(batch, c_out, c_per_group, taps, groups):
         window = slice(k * dilation, k * dilation + stride * (l_out - 1) + 1, stride)
         y[b, o] += w[o, c, k] * xpad[b, channel, window]
@@ -92,11 +94,11 @@ def backward_input(g, w, length, pad_left, pad_right, stride, dilation, groups):
     return grad_xpad[:, :, pad_left:pad_left + length]
 
 
-def backward_weight(g, x, taps, pad_left, pad_right, stride, dilation, groups):
+def backward_weight(g, x, taps, pad_left, pad_right, stride, dilation, groups, *, out=None):
     batch, c_out, l_out = g.shape
     c_per_group = x.shape[1] // groups
     xpad = _padded(x, pad_left, pad_right)
-    grad = np.zeros((c_out, c_per_group, taps), dtype=x.dtype)
+    grad = result_array(out, (c_out, c_per_group, taps), x.dtype, zero=True)
     for b, o, channel, c, k in _taps(batch, c_out, c_per_group, taps, groups):
         window = slice(k * dilation, k * dilation + stride * (l_out - 1) + 1, stride)
         grad[o, c, k] += np.dot(g[b, o], xpad[b, channel, window])

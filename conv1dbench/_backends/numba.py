@@ -26,8 +26,8 @@ import numba
 import numpy as np
 from numba import njit, prange
 
-from .._core import transposed_as_correlation, valid_range
-from .._plan import CORE_DTYPES
+from .._core import result_array, transposed_as_correlation, valid_range
+from .._plan import CORE_DTYPES, output_length
 
 DTYPES = CORE_DTYPES
 AUTO = True
@@ -37,6 +37,7 @@ CHECKS_FINITE = False
 EXACT_INTEGERS = True
 RULE = "direct"
 COST_FEATURES = ("call", "valid_macs", "tap_passes", "strided_macs", "bytes")
+TAKES_OUT = ("forward", "backward_input")
 
 #: Output positions per job at most: long tiles run as fast as short ones for long kernels, and fewer
 #: jobs cost less bookkeeping on short signals (``results/NOTES.md``, "numba: tile length").
@@ -282,11 +283,11 @@ def _jobs_parallel(n_tiles, tile_len, x, w, pad_left, stride, dilation, groups, 
 
 
 @njit(cache=True)
-def _forward(x, w, pad_left, pad_right, stride, dilation, groups, threads):
-    batch, _, length = x.shape
+def _forward(x, w, pad_left, stride, dilation, groups, threads, y):
+    """The core cross-correlation into ``y`` (B, C_out, L_out), which it fills: each job writes all of its tile."""
+    batch = x.shape[0]
     c_out, c_per_group, taps = w.shape
-    l_out = (length + pad_left + pad_right - dilation * (taps - 1) - 1) // stride + 1
-    y = np.empty((batch, c_out, l_out), dtype=x.dtype)  # each job writes all of its tile
+    l_out = y.shape[2]
     parallel = threads > 1 and batch * c_out * l_out * c_per_group * taps >= PARALLEL_MIN_MACS
     tile_len = TILE_MAX
     if parallel and batch * c_out < JOBS_PER_THREAD * threads:
@@ -313,8 +314,11 @@ def _threads(x, w) -> int:
     return numba.get_num_threads()
 
 
-def forward(x, w, pad_left, pad_right, stride, dilation, groups):
-    return _forward(x, w, pad_left, pad_right, stride, dilation, groups, _threads(x, w))
+def forward(x, w, pad_left, pad_right, stride, dilation, groups, *, out=None):
+    l_out = output_length(x.shape[2], w.shape[2], pad_left, pad_right, stride, dilation)
+    y = result_array(out, (x.shape[0], w.shape[0], l_out), x.dtype)
+    _forward(x, w, pad_left, stride, dilation, groups, _threads(x, w), y)
+    return y
 
 
 def threads_1d(length: int, taps: int) -> int:
@@ -333,15 +337,17 @@ def forward_1d(x, w, flip, pad_left, pad_right, threads):
             kernel[0, 0, k] = w[taps - 1 - k]
     else:
         kernel = w.reshape((1, 1, taps))
-    y = _forward(x.reshape((1, 1, x.shape[0])), kernel, pad_left, pad_right, 1, 1, 1, threads)
-    return y.reshape(y.shape[2])
+    y = np.empty(x.shape[0] + pad_left + pad_right - taps + 1, dtype=x.dtype)
+    _forward(x.reshape((1, 1, x.shape[0])), kernel, pad_left, 1, 1, 1, threads, y.reshape((1, 1, y.shape[0])))
+    return y
 
 
-def backward_input(g, w, length, pad_left, pad_right, stride, dilation, groups):
+def backward_input(g, w, length, pad_left, pad_right, stride, dilation, groups, *, out=None):
     """The transposed convolution, run by the forward kernel (:func:`transposed_as_correlation`)."""
-    g_t, w_t, pad_left_t, pad_right_t = transposed_as_correlation(g, w, length, pad_left, stride,
-                                                                  dilation, groups)
-    return _forward(g_t, w_t, pad_left_t, pad_right_t, 1, dilation, groups, _threads(g_t, w_t))
+    g_t, w_t, pad_left_t, _ = transposed_as_correlation(g, w, length, pad_left, stride, dilation, groups)
+    grad = result_array(out, (g.shape[0], w_t.shape[0], length), g.dtype)
+    _forward(g_t, w_t, pad_left_t, 1, dilation, groups, _threads(g_t, w_t), grad)
+    return grad
 
 
 @njit(parallel=True, fastmath=_FASTMATH_REDUCE, cache=True)

@@ -46,8 +46,8 @@ Points of the last three carry a ``suite`` ("crossover", "gpu", "dask"; absent o
 which the report reads to give their rows a section of their own.  Points may also carry how they
 are run, which travels to the worker with them: ``"timing": "once"`` (one timed call after the
 case's warm-up, for calls that take a minute), ``"isolate": True`` (a worker process of its own),
-``"env": "inherited"`` (the worker gets the environment as it is, without
-:data:`conv1dbench.harness.runner.WORKER_ENV`).
+``"env": "inherited"`` (the worker gets the environment as it is, never
+:data:`conv1dbench.harness.runner.WORKER_ENV`, not even in the runner's memory check).
 """
 
 from __future__ import annotations

@@ -98,7 +98,7 @@ def markdown(run: Run, frame, images: list[str] = ()) -> str:
     lines += short_calls_section(meta)
     lines += (crossover_section(frame[of == "crossover"]) + gpu_sections(meta, frame[of == "gpu"])
               + out_of_core_section(meta, frame[of == "dask"]) + _skips(frame) + _interference(meta)
-              + busy_section(meta))
+              + busy_section(meta) + memory_section(meta))
     if images:
         lines += ["", "## Plots", ""] + [f"![{name}]({name})" for name in images]
     return "\n".join(lines) + "\n"
@@ -118,7 +118,8 @@ def _header(meta, frame) -> list[str]:
     lines += [f"- isolation: {meta.get('isolation')}"]
     if meta.get("worker_environment"):
         lines.append(f"- worker environment: {' '.join(f'{k}={v}' for k, v in meta['worker_environment'].items())}")
-    if meta.get("inherited_environment"):
+    lines.append(_memory_condition(meta))
+    if meta.get("inherited_environment") and meta.get("worker_environment"):
         lines.append(f"- worker environment of the {len(meta['inherited_environment'])} points marked `env: "
                      "inherited` (out of core): the environment as it is, without those allocator settings")
     once = frame["calls"].eq(1) & suites(frame).eq("dask")
@@ -506,6 +507,38 @@ def busy_section(meta) -> list[str]:
 def _busy_met(check: dict) -> bool:
     limit = BUSY_LONG_RATIO if check["alone_s"] >= BUSY_LONG_S else BUSY_SHORT_RATIO
     return check["ratio"] <= limit and check["product_ratio"] <= BUSY_PRODUCT_RATIO
+
+
+def _memory_condition(meta) -> str:
+    """The header's line saying which memory condition the main tables come from."""
+    if meta.get("memory_condition") == "allocator as is":
+        reused = " ".join(f"{k}={v}" for k, v in meta.get("reused_environment", {}).items())
+        return ("- memory: every table but *Memory* comes from workers with the allocator as users have it "
+                "(the environment as it is: glibc's defaults) and a fresh result array per call"
+                + (f"; *Memory* times a few points again with memory reused ({reused}, and `out=` for our "
+                   "backends)" if meta.get("memory") else ""))
+    return ("- memory: the tables come from workers with memory reused (the allocator settings above); "
+            "this run has no timings with the allocator as users have it")
+
+
+def memory_section(meta) -> list[str]:
+    """The memory check (:func:`conv1dbench.harness.runner.memory_check`): each point both ways, per implementation."""
+    checks = meta.get("memory")
+    if not checks:
+        return []
+    reused = " ".join(f"{k}={v}" for k, v in meta.get("reused_environment", {}).items())
+    lines = ["", "## Memory: the allocator as is and reused", "",
+             "A few memory-bound points timed again after the sweep, for each implementation in two workers one "
+             "after the other: *as is*, the sweep's condition (glibc's defaults, a fresh result array per call, so "
+             "blocks beyond glibc's mmap threshold are faulted in afresh each call), and *reused*: the worker with "
+             f"{reused} (glibc keeps freed memory) and our backends writing into a preallocated `out=` (the peers "
+             "take none). Ratio below 1: faster with memory reused.", "",
+             "| point | implementation | allocator as is (ms) | reused memory (ms) | reused / as is |",
+             "|---|---|---:|---:|---:|"]
+    for c in sorted(checks, key=lambda c: (c["point"], c["impl"])):
+        lines.append(f"| {c['point']} | {c['impl']} | {c['as_is_s'] * 1e3:.3g} | {c['reused_s'] * 1e3:.3g} | "
+                     f"{c['ratio']:.2f} |")
+    return lines
 
 
 def from_pytest_benchmark(path: Path) -> Run:

@@ -10,17 +10,20 @@ us between NumPy, SciPy and BLAS calls, whose thread pools stay awake after thei
 have the environment and with OpenBLAS's spinning cut short.  Where auto is timed, its regret is
 timed once more beside the fastest backend (:func:`auto_check`).
 
-Every worker runs with ``MALLOC_MMAP_THRESHOLD_`` and ``MALLOC_TRIM_THRESHOLD_`` raised, so glibc
-keeps freed memory instead of returning it to the OS: otherwise a call can pay first-touch page
-faults for its temporaries depending on what ran before it (``results/NOTES.md``, "harness:
-allocator settings and paired timing").  The thread counts and these settings are recorded with
-the results.
+Memory, two conditions.  The sweep's workers run with the allocator as users have it (the
+environment as it is: glibc's defaults) and every call returns a fresh result, so a call pays the
+first-touch page faults its memory costs there (``results/NOTES.md``, "workspaces: page faults").
+After the sweep a few memory-bound points are timed again both ways (:func:`memory_check`): as in
+the sweep, and with memory reused: :data:`WORKER_ENV` (``MALLOC_MMAP_THRESHOLD_`` and
+``MALLOC_TRIM_THRESHOLD_`` raised, so glibc keeps freed memory instead of returning it to the
+kernel) and, for our backends, the result written into a preallocated ``out=`` (the point's
+``"memory": "reused"``).  The run's ``meta`` says which condition each number comes from.  The
+thread counts and these settings are recorded with the results.
 
 Points can ask for more (:mod:`conv1dbench.harness.grid`): ``"isolate": True`` gives each such point
-a worker of its own (the out-of-core points, whose peak memory must be their own), and
-``"env": "inherited"`` a worker with the environment as it is, without these allocator settings
-(the out-of-core points again: their peak memory is the one glibc's defaults give).  The run's
-``meta`` records which points ran so.  This module is the only place that starts timing processes.
+a worker of its own (the out-of-core points, whose peak memory must be their own); ``"env":
+"inherited"`` (the environment as it is, now every sweep worker's) is kept for the points that
+must never run with other settings.  This module is the only place that starts timing processes.
 """
 
 from __future__ import annotations
@@ -40,13 +43,14 @@ from .. import _auto
 from .._registry import BACKEND_NAMES
 from ..machine import machine_info
 from .busy import predicted_s as busy_predicted_s
-from .cases import kind, skip_reason
+from .cases import REUSED, kind, skip_reason, suite
 from .estimate import Estimate, fresh_processes_s, process_s
 from .grid import PARAMS, SHORT_TARGETS, label, short_points
 from .peak import measure_peak
 
 #: Peers timed once more beside auto at signal points (auto's speed target is set against scipy).
 AUTO_CHECK_PEERS = ("scipy",)
+#: The environment of the reused-memory condition: glibc keeps freed memory (:func:`memory_check`).
 WORKER_ENV = {"MALLOC_MMAP_THRESHOLD_": str(2**30), "MALLOC_TRIM_THRESHOLD_": str(2**31)}
 #: The busy-process check's conditions: the environment as users have it, and with OpenBLAS's threads
 #: told to sleep right after their work instead of spinning (``OPENBLAS_THREAD_TIMEOUT``: 2**4 cycles
@@ -54,6 +58,10 @@ WORKER_ENV = {"MALLOC_MMAP_THRESHOLD_": str(2**30), "MALLOC_TRIM_THRESHOLD_": st
 BUSY_CONDITIONS = {"as users have it": {}, "OPENBLAS_THREAD_TIMEOUT=4": {"OPENBLAS_THREAD_TIMEOUT": "4"}}
 #: The busy-process check's signal points: those whose fastest call is predicted nearest these seconds.
 BUSY_CALL_S = (3e-5, 3e-4, 3e-3)
+#: The memory-bound points the memory check times both ways where the grid has them, by (API, label,
+#: pass, mode): a long signal with a short kernel, a batch of signals, the longest layer.
+MEMORY_POINTS = {("signal", "N=1e+06 K=3", "forward", "same"), ("signal", "N=1e+04 K=15 x64", "forward", "same"),
+                 ("layer", "4x32x32 L=65536 K=15", "forward", "same")}
 
 
 @dataclass
@@ -81,10 +89,10 @@ def _work(impls: list[str], points: list[dict], min_time_s: float, min_samples: 
     """
     job = json.dumps({"impls": impls, "points": points, "min_time_s": min_time_s, "min_samples": min_samples,
                       "interleave": interleave, "busy": busy})
-    inherited = bool(points) and _inherits(points[0])
+    reused = bool(points) and _reuses(points[0])
     proc = subprocess.Popen([sys.executable, "-m", "conv1dbench.harness.worker"], stdin=subprocess.PIPE,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env={**os.environ, **({} if inherited else WORKER_ENV), **(env or {})})
+                            env={**os.environ, **(WORKER_ENV if reused else {}), **(env or {})})
     proc.stdin.write(job)
     proc.stdin.close()
     rows = []
@@ -107,9 +115,9 @@ def _work(impls: list[str], points: list[dict], min_time_s: float, min_samples: 
     return rows
 
 
-def _inherits(point: dict) -> bool:
-    """Whether ``point``'s worker gets the environment as it is (no :data:`WORKER_ENV`)."""
-    return point.get("env") == "inherited"
+def _reuses(point: dict) -> bool:
+    """Whether ``point`` is timed with memory reused (its worker gets :data:`WORKER_ENV`)."""
+    return point.get("memory") == REUSED and point.get("env") != "inherited"
 
 
 def _jobs(points: list[dict]) -> list[list[dict]]:
@@ -120,7 +128,7 @@ def _jobs(points: list[dict]) -> list[list[dict]]:
         if point.get("isolate"):
             alone.append([point])
         else:
-            shared.setdefault(_inherits(point), []).append(point)
+            shared.setdefault(_reuses(point), []).append(point)
     return list(shared.values()) + alone
 
 
@@ -149,9 +157,10 @@ def _failed_row(impl: str, point: dict, reason: str) -> dict:
 
 
 def sweep(points: list[dict], impls: list[str], *, min_time_s: float = 0.1, min_samples: int = 3,
-          progress: bool = True, interference: bool = True, quick_peak: bool = False, rounds: int = 1,
-          command: str | None = None, grid: str | None = None) -> Run:
-    """Time every implementation on every point, ``rounds`` times; measure the peak and the interference.
+          progress: bool = True, interference: bool = True, memory: bool = True, quick_peak: bool = False,
+          rounds: int = 1, command: str | None = None, grid: str | None = None) -> Run:
+    """Time every implementation on every point, ``rounds`` times; measure the peak, the interference
+    and (``memory``) a few points with memory reused.
 
     On a shared virtual machine the same process can run slower for minutes at a time; with several
     rounds the report keeps each measurement's best round (all rounds are in the rows).
@@ -163,8 +172,8 @@ def sweep(points: list[dict], impls: list[str], *, min_time_s: float = 0.1, min_
     if any(p.get("isolate") for p in points):
         isolation += "; points marked isolate (out of core) each in a worker of its own"
     meta = {"date": datetime.datetime.now().isoformat(timespec="seconds"), "command": command, "grid": grid,
-            "machine": machine_info(), "worker_environment": WORKER_ENV,
-            "inherited_environment": [label(p) for p in points if _inherits(p)],
+            "machine": machine_info(), "memory_condition": "allocator as is", "reused_environment": WORKER_ENV,
+            "inherited_environment": [label(p) for p in points if p.get("env") == "inherited"],
             "isolation": isolation,
             "min_time_s": min_time_s, "min_samples": min_samples, "rounds": rounds, "implementations": impls,
             "peak": measure_peak(sorted({p["dtype"] for p in points}), quick=quick_peak)}
@@ -177,8 +186,9 @@ def sweep(points: list[dict], impls: list[str], *, min_time_s: float = 0.1, min_
     estimate = Estimate(min_time_s, min_samples)
     loaded = _busy_points(points, estimate) if interference else []
     short, fresh = _short_phases_of(points, impls)
+    reread = _memory_points(points) if memory else []
     plan = _Plan(points, impls, estimate, rounds, repeatable if check_auto else [], beside, chosen, loaded,
-                 short=short, fresh=fresh)
+                 short=short, fresh=fresh, reread=reread)
     meta["predicted_s"] = round(plan.total_s, 1)  # the progress bar's prediction, to set against duration_s
     bar = _Progress(plan.total_s, plan.count, progress)
     run = Run(meta)
@@ -204,6 +214,10 @@ def sweep(points: list[dict], impls: list[str], *, min_time_s: float = 0.1, min_
         bar.phase("busy-process check")
         meta["busy"] = busy_check(loaded, impls, min_time_s, min_samples,
                                   on_row=lambda row: bar.tick(plan.busy_row_s.get(_key(row), 0.0)))
+    if reread:
+        bar.phase("memory: allocator as is and reused")
+        meta["memory"] = memory_check(reread, impls, min_time_s, min_samples,
+                                      on_row=lambda impl: bar.worker(process_s([impl]), plan.seconds))
     bar.close()
     meta["duration_s"] = round(time.perf_counter() - started, 1)  # where the grids' time estimates come from
     return run
@@ -395,6 +409,34 @@ def interference_check(points, impls, rows, min_time_s, min_samples, on_row=None
     return report
 
 
+def memory_check(points, impls, min_time_s, min_samples, on_row=None) -> list[dict]:
+    """Time ``points`` with the allocator as is and with memory reused, per implementation; the ratio.
+
+    For each implementation, two workers one after the other: the environment as it is and a fresh
+    result per call (the sweep's condition), then :data:`WORKER_ENV` and, for our backends, ``out=``
+    (the peers take none).  ``on_row(impl)`` gives the progress callback of one worker.
+    """
+    checks = []
+    for impl in impls:
+        timed = {}
+        for condition, job in (("as_is", points), ("reused", [{**p, "memory": REUSED} for p in points])):
+            for r in _work([impl], job, min_time_s, min_samples, on_row=on_row(impl) if on_row else None):
+                if r["status"] == "ok":
+                    timed.setdefault(_key(r), {})[condition] = r["median_s"]
+        for key, times in timed.items():
+            if len(times) == 2:
+                checks.append({"impl": impl, "point": " ".join(str(k) for k in key[1:]), "as_is_s": times["as_is"],
+                               "reused_s": times["reused"], "ratio": times["reused"] / times["as_is"]})
+    return checks
+
+
+def _memory_points(points: list[dict]) -> list[dict]:
+    """The points of the memory check: the grid's :data:`MEMORY_POINTS`, else the interference check's."""
+    chosen = [p for p in _repeatable(points) if suite(p) == "cpu"
+              and (p["api"], label(p), p["pass"], p["mode"]) in MEMORY_POINTS]
+    return chosen or [p for p in _interference_points(points) if suite(p) == "cpu"]
+
+
 def _interference_points(points: list[dict]) -> list[dict]:
     """The points of the interference check: the middle repeatable point of each API."""
     chosen = []
@@ -445,12 +487,14 @@ class _Plan:
     ``row_s``: each sweep row's (by :func:`_key`; the interference check's rows are the same
     measurements); ``round_s``: a round, its workers' start-up included; ``check_row_s``: each row of
     auto's check, by point (a pair's prediction, shared by its two rows; the partner is the backend
-    predicted fastest, as the sweep has not said yet); ``check_s``: the check; ``total_s``: the whole
-    run after the peak.  ``count``: the measurements, for the bar's postfix.
+    predicted fastest, as the sweep has not said yet); ``check_s``: the check; ``memory_s``: the
+    memory check (two workers per implementation over ``reread``, rows predicted as the sweep's);
+    ``total_s``: the whole run after the peak.  ``count``: the measurements, for the bar's postfix.
     """
 
     def __init__(self, points, impls, estimate: Estimate, rounds: int, checked: list[dict], beside: list[str],
-                 chosen: list[dict], loaded: list[dict] = (), short: list[dict] = (), fresh: int = 0):
+                 chosen: list[dict], loaded: list[dict] = (), short: list[dict] = (), fresh: int = 0,
+                 reread: list[dict] = ()):
         self.row_s = {(impl,) + _point_key(p): estimate.measurement_s([impl], p) for impl in impls for p in points}
         self.round_s = sum(self.row_s.values()) + len(_jobs(points)) * sum(process_s([impl]) for impl in impls)
         ours = [impl for impl in impls if impl in BACKEND_NAMES]
@@ -476,9 +520,13 @@ class _Plan:
                            + process_s([impl]) / len(loaded) for impl in impls for p in loaded}
         busy_s = len(BUSY_CONDITIONS) * sum(self.busy_row_s.values())
         self._short(estimate, short, fresh)
-        self.total_s = rounds * self.round_s + self.check_s + interference_s + busy_s + self.short_s + self.fresh_s
+        self.memory_s = sum(2 * (process_s([impl]) + sum(self.row_s[(impl,) + _point_key(p)] for p in reread))
+                            for impl in impls) if reread else 0.0
+        self.total_s = (rounds * self.round_s + self.check_s + interference_s + busy_s + self.short_s + self.fresh_s
+                        + self.memory_s)
         self.count = (rounds * len(points) * len(impls) + rows + len(chosen) * len(impls)
-                      + len(BUSY_CONDITIONS) * len(loaded) * len(impls) + 2 * len(short) + bool(fresh))
+                      + len(BUSY_CONDITIONS) * len(loaded) * len(impls) + 2 * len(short) + bool(fresh)
+                      + 2 * len(reread) * len(impls))
 
     def _short(self, estimate: Estimate, short: list[dict], fresh: int) -> None:
         """``short_row_s`` (each row of the short-call check, by point: half its pair's), ``short_s`` (the

@@ -61,7 +61,7 @@ def tune(grid: str = "tune", *, workload=None, backends=None, wisdom=None, min_t
         else:
             names = backends or _tunable()
             run = sweep(grids.grid(grid), list(names), min_time_s=min_time_s, progress=progress, interference=False,
-                        quick_peak=True, grid=grid, command=f"conv1dbench.tune(grid={grid!r})")
+                        memory=False, quick_peak=True, grid=grid, command=f"conv1dbench.tune(grid={grid!r})")
         measurements = measurements_from_rows(run.rows)
         _wisdom.record(measurements, path)
         count = len(measurements)
