@@ -45,9 +45,10 @@ TILE_MAX = 16384
 #: Parallel runs cut rows into tiles of at least this many outputs, aiming at this many jobs per thread.
 TILE_MIN = 1024
 JOBS_PER_THREAD = 4
-#: Below this many multiply-adds the serial kernel runs: waking threads costs more than it saves
+#: Below this many multiply-adds the serial kernel runs: alone, parallel runs lost or won little below it,
+#: and in a busy process waking a sleeping worker (12-15 us here) would more than double a shorter call
 #: (``results/NOTES.md``, "numba: parallel threshold").
-PARALLEL_MIN_MACS = 1 << 15
+PARALLEL_MIN_MACS = 1 << 19
 
 #: How long a thread of Numba's OpenMP pool (GNU libgomp) spins after a parallel region before it
 #: sleeps: libgomp's ``GOMP_SPINCOUNT``, in its spin iterations (its default is 300,000, about a few
