@@ -28,6 +28,10 @@ SHORT = (1000, 3)
 FFT = (10_000, 255)
 #: Rounds of the busy loop at most (and at least the worker's ``min_samples``).
 MAX_ROUNDS = 200
+#: Seconds to wait before timing a call alone: OpenBLAS's threads spin for about 0.1 s after their last
+#: work, and after they start (with the process), and a spinning thread holds a core that the call's own
+#: threads need (``results/NOTES.md``, "numba: threads in a busy process").
+SETTLE_S = 0.3
 #: Seconds of one round's neighbours, about (two products, the two convolutions): for the run's time estimate.
 NEIGHBOURS_S = 2e-3
 
@@ -48,15 +52,15 @@ def neighbours(rng: np.random.Generator):
 
 
 def predicted_s(call_s: float, min_time_s: float, min_samples: int) -> float:
-    """Seconds :func:`busy_timing` spends beyond timing the call alone: the loop."""
-    return max(2 * min_time_s, min_samples * (call_s + 2 * NEIGHBOURS_S))
+    """Seconds :func:`busy_timing` spends beyond timing the call alone: the wait before it, and the loop."""
+    return SETTLE_S + max(2 * min_time_s, min_samples * (call_s + 2 * NEIGHBOURS_S))
 
 
 def busy_timing(impl: str, point: dict, min_time_s: float, min_samples: int) -> dict:
     """``impl`` on ``point``, alone and in the busy loop, and the BLAS product after it and after the neighbours.
 
-    Seconds per call, medians: ``alone_s`` (:func:`conv1dbench.timing.measure`, before any
-    neighbour has run in this process) and ``busy_s`` (one call per round, right after the
+    Seconds per call, medians: ``alone_s`` (:func:`conv1dbench.timing.measure`, after
+    :data:`SETTLE_S` of rest) and ``busy_s`` (one call per round, right after the
     neighbours).  Rounds alternate: one ends with our call and then the product (``product_after_s``),
     the next with the product right after the neighbours (``product_s``, the product as it runs in
     this loop without us), so that both see the same stretches of the machine.  The loop runs for
@@ -64,6 +68,7 @@ def busy_timing(impl: str, point: dict, min_time_s: float, min_samples: int) -> 
     """
     case = setup(impl, point)
     sync = case.sync or (lambda: None)
+    time.sleep(SETTLE_S)  # the previous point's loop ran products: let OpenBLAS's threads go to sleep
     alone = measure(case.call, min_time_s=min_time_s, min_samples=min_samples, sync=case.sync)
     product, others = neighbours(np.random.default_rng(0))
     product()

@@ -35,6 +35,7 @@ import numpy as np
 
 from .. import _model, timing
 from .._registry import BACKEND_NAMES, module
+from .busy import SETTLE_S
 from .cases import backend_of, skip_reason
 from .grid import flops, problem
 
@@ -139,7 +140,7 @@ def _predict(models: dict, backend: str, core) -> float | None:
 
 def process_s(impls: list[str]) -> float:
     """Predicted seconds to start one worker process for ``impls``."""
-    return PROCESS_S + sum(IMPORT_S.get(impl, 0.0) for impl in impls)
+    return PROCESS_S + SETTLE_S + sum(IMPORT_S.get(impl, 0.0) for impl in impls)  # the worker's rest before timing
 
 
 def _elements(point: dict) -> int:

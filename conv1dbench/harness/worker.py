@@ -7,7 +7,9 @@ and prints one JSON row per (point, implementation) on stdout as soon as it is m
 parent shows progress from them).  A point that raises is recorded as ``failed`` with the error; the
 next point still runs.  The runner gives each implementation a worker of its own, so that thread
 pools (Numba's OpenMP, OpenBLAS, pocketfft, torch) never compete; only its interference check and
-its check of auto put several in one (:mod:`conv1dbench.harness.runner`).
+its check of auto put several in one (:mod:`conv1dbench.harness.runner`).  Before its first timing
+a worker rests :data:`conv1dbench.harness.busy.SETTLE_S`: OpenBLAS's threads spin for a while after
+they start, holding a core that a parallel call would need.
 
 How a point is timed travels with it (:mod:`conv1dbench.harness.grid`): by default
 :func:`conv1dbench.timing.measure` (the first call apart, adaptive repeats), with the case's device
@@ -26,7 +28,7 @@ import sys
 import time
 
 from ..timing import Timing, measure, measure_interleaved
-from .busy import busy_timing
+from .busy import SETTLE_S, busy_timing
 from .cases import data, kind, make_case, setup, skip_reason
 from .grid import PARAMS, flops, label
 
@@ -135,6 +137,7 @@ def _why(exc: Exception) -> str:
 
 def main() -> None:
     job = json.load(sys.stdin)
+    time.sleep(SETTLE_S)  # OpenBLAS's threads spin for a while after they start: no timing among them
     for point in job["points"]:
         if job.get("interleave"):
             rows = rows_interleaved(job["impls"], point, job["min_time_s"], job["min_samples"])
