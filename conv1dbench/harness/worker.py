@@ -35,12 +35,7 @@ from .grid import PARAMS, flops, label
 
 def row_for(impl: str, point: dict, min_time_s: float, min_samples: int) -> dict:
     """Measure ``impl`` on ``point``: the tidy row (parameters, status, timing, GFLOP/s, error)."""
-    row = _row(impl, point)
-    reason = skip_reason(impl, point)
-    if reason:
-        row.update(status="skipped", reason=reason)
-        return row
-    try:
+    def fill(row: dict) -> None:
         case = setup(impl, point)
         before = _peak_rss_gib()
         if point.get("timing") == "once":
@@ -50,6 +45,19 @@ def row_for(impl: str, point: dict, min_time_s: float, min_samples: int) -> dict
         if point.get("isolate"):  # the process is this row's alone: so is its peak memory
             row.update(rss_before_gib=before, peak_rss_gib=_peak_rss_gib())
         _record(row, point, case, timing)
+    return _guarded(impl, point, fill)
+
+
+def _guarded(impl: str, point: dict, fill) -> dict:
+    """The row of ``impl`` on ``point``: skipped with the reason, else as ``fill(row)`` completes it, or
+    failed with the error (recorded in the table: the sweep goes on)."""
+    row = _row(impl, point)
+    reason = skip_reason(impl, point)
+    if reason:
+        row.update(status="skipped", reason=reason)
+        return row
+    try:
+        fill(row)
     except Exception as exc:  # noqa: BLE001 - recorded in the table, the sweep goes on
         row.update(status="failed", reason=_why(exc))
     return row
@@ -80,16 +88,7 @@ def rows_interleaved(impls: list[str], point: dict, min_time_s: float, min_sampl
 
 def busy_row(impl: str, point: dict, min_time_s: float, min_samples: int) -> dict:
     """``impl`` on ``point`` timed alone and in a busy process (:func:`conv1dbench.harness.busy.busy_timing`)."""
-    row = _row(impl, point)
-    reason = skip_reason(impl, point)
-    if reason:
-        row.update(status="skipped", reason=reason)
-        return row
-    try:
-        row.update(busy_timing(impl, point, min_time_s, min_samples))
-    except Exception as exc:  # noqa: BLE001 - recorded, the check goes on
-        row.update(status="failed", reason=_why(exc))
-    return row
+    return _guarded(impl, point, lambda row: row.update(busy_timing(impl, point, min_time_s, min_samples)))
 
 
 def _row(impl: str, point: dict) -> dict:
