@@ -1,0 +1,315 @@
+"""Explicit SIMD vectors for the numba backend's kernels: a register tile Numba keeps in registers.
+
+Numba vectorizes simple loops on its own, but a kernel that keeps a tile of accumulators in
+registers across a whole reduction (every input channel and tap of a layer) needs them as values:
+this module gives Numba a vector type whose data model is an LLVM vector (``<16 x float>`` and so
+on) and the few operations such kernels need, as intrinsics that emit one LLVM instruction each.
+Local variables of the type are SSA values after LLVM's mem2reg, so a dozen accumulators stay in a
+dozen registers for as long as the loop runs.
+
+The vector width is a *type*: kernels take a :class:`Width` argument (``width = Width(16)``), whose
+Numba type carries the lane count (``width.lanes`` in compiled code is a constant).  So the width is
+part of every compiled signature, and of the key of Numba's on-disk cache: a kernel compiled for one
+width is never loaded for another (a lane count read from a Python global would be frozen into the
+cached code, and Numba's cache does not see it).
+:func:`target_isa` says which width the CPU Numba compiles for wants (its features, or
+``NUMBA_CPU_NAME``/``NUMBA_CPU_FEATURES`` where set) and how many vector registers a tile may use.
+
+The operations (``arr`` a 1-D C-contiguous array, ``i`` an index into it, no bounds checks: the
+caller keeps ``i .. i + lanes`` inside the array, or uses the partial forms):
+
+``vzero(arr, width)``, ``vbroadcast(value, width)``
+    a vector of zeros of ``arr``'s dtype; ``value`` in every lane.
+``vload(arr, i, width)``, ``vstore(arr, i, v)``
+    ``arr[i:i + lanes]`` as a vector, unaligned; and back.
+``vload_partial(arr, i, count, width)``, ``vstore_partial(arr, i, v, count)``
+    the first ``count`` lanes only (0 <= count <= lanes; the other lanes load as zero and are not
+    stored): LLVM's masked load and store, which never touch memory past ``count``.
+``vfma(a, b, c)``, ``vadd(a, b)``
+    ``a * b + c`` fused (one rounding), lane by lane; ``a + b``.
+``vsum(v)``
+    the lanes' sum in lane order, ``((0 + v[0]) + v[1]) + ...``: the same bits every time.
+
+Floating-point semantics are IEEE (no fast-math flags on any of them), so NaN and Inf propagate as in
+scalar code.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numba
+import numpy as np
+from llvmlite import binding as llvm
+from llvmlite import ir
+from numba.core import cgutils, types
+from numba.core.errors import TypingError
+from numba.extending import NativeValue, intrinsic, models, overload_attribute, register_model, typeof_impl, unbox
+
+__all__ = ["Isa", "Width", "target_isa", "vadd", "vbroadcast", "vfma", "vload", "vload_partial", "vstore",
+           "vstore_partial", "vsum", "vzero"]
+
+
+@dataclass(frozen=True)
+class Isa:
+    """The vector unit a kernel is compiled for: its name, register width in bits, vector registers."""
+
+    name: str
+    bits: int
+    registers: int
+
+    def lanes(self, dtype) -> int:
+        """Lanes of ``dtype`` (a NumPy dtype or type) in one register."""
+        return self.bits // (8 * np.dtype(dtype).itemsize)
+
+
+#: x86-64 with AVX-512 (32 zmm registers), with AVX2 and FMA (16 ymm), and anything else: 128-bit
+#: vectors (SSE2, NEON), which LLVM lowers well everywhere, with 16 registers (NEON has 32; 16 is safe).
+AVX512, AVX2, PORTABLE = Isa("AVX-512", 512, 32), Isa("AVX2", 256, 16), Isa("portable 128-bit", 128, 16)
+
+
+def target_isa() -> Isa:
+    """The vector unit of the CPU Numba compiles for (``NUMBA_CPU_NAME``/``NUMBA_CPU_FEATURES`` if set,
+    else this machine's, as llvmlite reports it)."""
+    return isa_of(_target_features())
+
+
+def isa_of(features: set[str]) -> Isa:
+    """The :class:`Isa` of a CPU with LLVM's feature names ``features`` (e.g. ``{"avx2", "fma"}``)."""
+    if "avx512f" in features:
+        return AVX512
+    if {"avx2", "fma"} <= features:
+        return AVX2
+    return PORTABLE
+
+
+def _target_features() -> set[str]:
+    configured = numba.config.CPU_FEATURES
+    if configured:  # "+avx2,+fma,-avx512f,...", as LLVM takes it
+        return {f[1:] for f in configured.split(",") if f.startswith("+")}
+    if numba.config.CPU_NAME and numba.config.CPU_NAME != "host":
+        raise ValueError("NUMBA_CPU_NAME is set without NUMBA_CPU_FEATURES: conv1dbench cannot tell that CPU's "
+                         "vector width; set NUMBA_CPU_FEATURES too (e.g. +avx2,+fma)")
+    return {name for name, on in llvm.get_host_cpu_features().items() if on}
+
+
+class Width:
+    """A vector width, as a kernel argument: ``Width(16)`` is 16 lanes (its Numba type carries the count)."""
+
+    def __init__(self, lanes: int):
+        if lanes not in (2, 4, 8, 16, 32):
+            raise ValueError(f"a vector width is 2, 4, 8, 16 or 32 lanes, got {lanes}")
+        self.lanes = lanes
+
+    def __repr__(self) -> str:
+        return f"Width({self.lanes})"
+
+
+class WidthType(types.Type):
+    def __init__(self, lanes: int):
+        self.lanes = lanes
+        super().__init__(name=f"Width({lanes})")
+
+
+@typeof_impl.register(Width)
+def _typeof_width(value, context):
+    return WidthType(value.lanes)
+
+
+register_model(WidthType)(models.OpaqueModel)
+
+
+@unbox(WidthType)
+def _unbox_width(typ, obj, c):
+    return NativeValue(c.context.get_dummy_value())  # the type is all there is to it
+
+
+@overload_attribute(WidthType, "lanes")
+def _width_lanes(width):
+    lanes = width.lanes
+    return lambda width: lanes  # a compile-time constant in the kernel
+
+
+class Vec(types.Type):
+    """``lanes`` values of ``dtype`` (float32 or float64) in one LLVM vector."""
+
+    def __init__(self, dtype, lanes: int):
+        self.dtype, self.lanes = dtype, lanes
+        super().__init__(name=f"Vec({dtype} x {lanes})")
+
+
+@register_model(Vec)
+class _VecModel(models.PrimitiveModel):
+    def __init__(self, dmm, fe_type):
+        element = dmm.lookup(fe_type.dtype).get_value_type()
+        super().__init__(dmm, fe_type, ir.VectorType(element, fe_type.lanes))
+
+
+_FLOATS = (types.float32, types.float64)
+
+
+def _check_array(arr, what: str) -> None:
+    if not (isinstance(arr, types.Array) and arr.ndim == 1 and arr.layout == "C" and arr.dtype in _FLOATS):
+        raise TypingError(f"{what} takes a 1-D C-contiguous float32 or float64 array, got {arr}")
+
+
+def _check_width(width, what: str) -> None:
+    if not isinstance(width, WidthType):
+        raise TypingError(f"{what} takes a Width as its last argument, got {width}")
+
+
+def _check_vecs(what: str, *vecs) -> None:
+    if not all(isinstance(v, Vec) for v in vecs) or len({(v.dtype, v.lanes) for v in vecs}) != 1:
+        raise TypingError(f"{what} takes vectors of one dtype and width, got {', '.join(map(str, vecs))}")
+
+
+def _pointer(context, builder, arrty, arr, index, vecty):
+    """The address of ``arr[index]``, as a pointer to ``vecty``."""
+    data = context.make_array(arrty)(context, builder, arr).data
+    return builder.bitcast(builder.gep(data, [index]), vecty.as_pointer())
+
+
+def _mask(builder, count, lanes: int):
+    """``<lanes x i1>``: lane j is on where j < count."""
+    index = ir.Constant(ir.VectorType(ir.IntType(64), lanes), list(range(lanes)))
+    limit = builder.insert_element(ir.Constant(ir.VectorType(ir.IntType(64), lanes), ir.Undefined), count,
+                                   ir.Constant(ir.IntType(32), 0))
+    limit = builder.shuffle_vector(limit, limit, ir.Constant(ir.VectorType(ir.IntType(32), lanes), [0] * lanes))
+    return builder.icmp_signed("<", index, limit)
+
+
+def _suffix(vecty) -> str:
+    return f"v{vecty.count}f{64 if isinstance(vecty.element, ir.DoubleType) else 32}"
+
+
+def _element_bytes(vecty) -> int:
+    return 8 if isinstance(vecty.element, ir.DoubleType) else 4
+
+
+@intrinsic
+def vzero(typingctx, arr, width):
+    _check_array(arr, "vzero")
+    _check_width(width, "vzero")
+    sig = Vec(arr.dtype, width.lanes)(arr, width)
+
+    def codegen(context, builder, sig, args):
+        return ir.Constant(context.get_value_type(sig.return_type), [0.0] * sig.return_type.lanes)
+    return sig, codegen
+
+
+@intrinsic
+def vbroadcast(typingctx, value, width):
+    if value not in _FLOATS:
+        raise TypingError(f"vbroadcast takes a float32 or float64 value, got {value}")
+    _check_width(width, "vbroadcast")
+    sig = Vec(value, width.lanes)(value, width)
+
+    def codegen(context, builder, sig, args):
+        vecty = context.get_value_type(sig.return_type)
+        lanes = sig.return_type.lanes
+        one = builder.insert_element(ir.Constant(vecty, ir.Undefined), args[0], ir.Constant(ir.IntType(32), 0))
+        return builder.shuffle_vector(one, one, ir.Constant(ir.VectorType(ir.IntType(32), lanes), [0] * lanes))
+    return sig, codegen
+
+
+@intrinsic
+def vload(typingctx, arr, index, width):
+    _check_array(arr, "vload")
+    _check_width(width, "vload")
+    sig = Vec(arr.dtype, width.lanes)(arr, types.intp, width)
+
+    def codegen(context, builder, sig, args):
+        vecty = context.get_value_type(sig.return_type)
+        pointer = _pointer(context, builder, sig.args[0], args[0], args[1], vecty)
+        return builder.load(pointer, align=_element_bytes(vecty))
+    return sig, codegen
+
+
+@intrinsic
+def vstore(typingctx, arr, index, v):
+    _check_array(arr, "vstore")
+    _check_vecs("vstore", v)
+    if v.dtype != arr.dtype:
+        raise TypingError(f"vstore: a vector of {v.dtype} into an array of {arr.dtype}")
+    sig = types.void(arr, types.intp, v)
+
+    def codegen(context, builder, sig, args):
+        pointer = _pointer(context, builder, sig.args[0], args[0], args[1], args[2].type)
+        builder.store(args[2], pointer, align=_element_bytes(args[2].type))
+        return context.get_dummy_value()
+    return sig, codegen
+
+
+@intrinsic
+def vload_partial(typingctx, arr, index, count, width):
+    _check_array(arr, "vload_partial")
+    _check_width(width, "vload_partial")
+    sig = Vec(arr.dtype, width.lanes)(arr, types.intp, types.intp, width)
+
+    def codegen(context, builder, sig, args):
+        vecty = context.get_value_type(sig.return_type)
+        pointer = _pointer(context, builder, sig.args[0], args[0], args[1], vecty)
+        mask = _mask(builder, args[2], vecty.count)
+        fn = cgutils.get_or_insert_function(
+            builder.module, ir.FunctionType(vecty, [vecty.as_pointer(), ir.IntType(32), mask.type, vecty]),
+            f"llvm.masked.load.{_suffix(vecty)}.p0{_suffix(vecty)}")
+        zeros = ir.Constant(vecty, [0.0] * vecty.count)
+        return builder.call(fn, [pointer, ir.Constant(ir.IntType(32), _element_bytes(vecty)), mask, zeros])
+    return sig, codegen
+
+
+@intrinsic
+def vstore_partial(typingctx, arr, index, v, count):
+    _check_array(arr, "vstore_partial")
+    _check_vecs("vstore_partial", v)
+    if v.dtype != arr.dtype:
+        raise TypingError(f"vstore_partial: a vector of {v.dtype} into an array of {arr.dtype}")
+    sig = types.void(arr, types.intp, v, types.intp)
+
+    def codegen(context, builder, sig, args):
+        vecty = args[2].type
+        pointer = _pointer(context, builder, sig.args[0], args[0], args[1], vecty)
+        mask = _mask(builder, args[3], vecty.count)
+        fn = cgutils.get_or_insert_function(
+            builder.module, ir.FunctionType(ir.VoidType(), [vecty, vecty.as_pointer(), ir.IntType(32), mask.type]),
+            f"llvm.masked.store.{_suffix(vecty)}.p0{_suffix(vecty)}")
+        builder.call(fn, [args[2], pointer, ir.Constant(ir.IntType(32), _element_bytes(vecty)), mask])
+        return context.get_dummy_value()
+    return sig, codegen
+
+
+@intrinsic
+def vfma(typingctx, a, b, c):
+    _check_vecs("vfma", a, b, c)
+    sig = a(a, b, c)
+
+    def codegen(context, builder, sig, args):
+        vecty = args[0].type
+        fn = cgutils.get_or_insert_function(builder.module, ir.FunctionType(vecty, [vecty] * 3),
+                                            f"llvm.fma.{_suffix(vecty)}")
+        return builder.call(fn, args)
+    return sig, codegen
+
+
+@intrinsic
+def vadd(typingctx, a, b):
+    _check_vecs("vadd", a, b)
+    sig = a(a, b)
+
+    def codegen(context, builder, sig, args):
+        return builder.fadd(args[0], args[1])
+    return sig, codegen
+
+
+@intrinsic
+def vsum(typingctx, v):
+    _check_vecs("vsum", v)
+    sig = v.dtype(v)
+
+    def codegen(context, builder, sig, args):
+        vecty = args[0].type
+        fn = cgutils.get_or_insert_function(builder.module, ir.FunctionType(vecty.element, [vecty.element, vecty]),
+                                            f"llvm.vector.reduce.fadd.{_suffix(vecty)}")
+        # no reassoc flag: LLVM keeps the lanes' order, so the sum is the same bits every time
+        return builder.call(fn, [ir.Constant(vecty.element, 0.0), args[0]])
+    return sig, codegen
