@@ -1,0 +1,165 @@
+"""Register-tiled layer forward for the numba backend (issue 14, first step: not wired in yet).
+
+One job is one (batch item, group, tile of output positions).  The job first packs the input block
+that its tile reads into a scratch buffer, by *phase*: for stride ``s``, tap ``k`` of output ``l``
+reads input ``l*s + k*dilation - pad_left = (l + m_k)*s + p_k - pad_left`` with ``p_k = (k*dilation) % s``
+and ``m_k = (k*dilation) // s``, so row ``p`` of the block holds the samples ``(l0 + m)*s + p - pad_left``
+for ``m = 0, 1, ...`` and every tap is a contiguous run of one row.  Padding is packed as zeros, so
+the hot loop has no edges, and stride and dilation cost nothing in it.  Then, for each block of
+:data:`NO` output channels, a tile of ``NO`` x :data:`NV` vectors of accumulators (12 registers) is
+kept across every input channel and tap of the group: per (channel, tap) ``NV`` vector loads of the
+packed row, ``NO`` broadcasts of the weights (packed as ``(group, block, channel, tap, NO)``), and
+``NO * NV`` fused multiply-adds.  Each output is written once, the tile's edges (output channels
+past the group's, positions past ``L_out``) by partial stores.
+
+The tile shape: 4 x 3 vectors, for every ISA: 12 accumulators, 3 loaded vectors and a broadcast fit
+AVX2's 16 registers and leave AVX-512's 32 half free (a larger AVX-512 tile is the next step); the
+vector width is the ISA's (:func:`conv1dbench._backends._simd.target_isa`), passed as a
+:class:`~conv1dbench._backends._simd.Width` so that it is part of the compiled signature.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit, prange
+
+from ._simd import Width, target_isa, vbroadcast, vfma, vload, vstore, vstore_partial, vzero
+
+#: Output channels and position vectors per tile.
+NO, NV = 4, 3
+
+_FASTMATH = {"contract"}
+
+
+def pack_weights(w: np.ndarray, groups: int) -> np.ndarray:
+    """``w`` (C_out, Cg, K) as ``(groups, blocks, Cg, K, NO)``, flat, the channels past a group's zero."""
+    c_out, c_per_group, taps = w.shape
+    out_per_group = c_out // groups
+    blocks = -(-out_per_group // NO)
+    packed = np.zeros((groups, blocks * NO, c_per_group, taps), dtype=w.dtype)
+    packed[:, :out_per_group] = w.reshape(groups, out_per_group, c_per_group, taps)
+    packed = packed.reshape(groups, blocks, NO, c_per_group, taps).transpose(0, 1, 3, 4, 2)
+    return np.ascontiguousarray(packed).reshape(-1)
+
+
+def forward(x, w, pad_left, pad_right, stride, dilation, groups, width: Width | None = None):
+    """The layer forward ``y[b, o, l] = sum_{c, k} w[o, c, k] * xpad[b, g*Cg + c, l*stride + k*dilation]``.
+
+    ``x`` (B, C_in, L) and ``w`` (C_out, C_in // groups, K), C-contiguous, one float dtype; ``width``
+    defaults to the target ISA's for that dtype.
+    """
+    if width is None:
+        width = Width(target_isa().lanes(x.dtype))
+    batch, _, length = x.shape
+    taps = w.shape[2]
+    l_out = (length + pad_left + pad_right - dilation * (taps - 1) - 1) // stride + 1
+    y = np.empty((batch, w.shape[0], l_out), dtype=x.dtype)
+    _forward(x, pack_weights(w, groups), w.shape[0], taps, pad_left, stride, dilation, groups, y, width)
+    return y
+
+
+@njit(parallel=True, fastmath=_FASTMATH, cache=True)
+def _forward(x, wt, c_out, taps, pad_left, stride, dilation, groups, y, width):
+    batch, c_in, length = x.shape
+    c_per_group = c_in // groups
+    out_per_group = c_out // groups
+    blocks = (out_per_group + NO - 1) // NO
+    l_out = y.shape[2]
+    tile = NV * width.lanes
+    tiles = (l_out + tile - 1) // tile
+    span = (dilation * (taps - 1)) // stride + tile  # packed samples per row
+    xf = x.reshape(-1)
+    yf = y.reshape(-1)
+    for job in prange(batch * groups * tiles):
+        t = job % tiles
+        g = (job // tiles) % groups
+        b = job // (tiles * groups)
+        l0 = t * tile
+        block = np.empty(c_per_group * stride * span, dtype=x.dtype)
+        _pack(xf, block, (b * c_in + g * c_per_group) * length, length, c_per_group, stride, span, l0, pad_left)
+        count = min(tile, l_out - l0)
+        for ob in range(blocks):
+            o = g * out_per_group + ob * NO
+            _tile(block, wt, ((g * blocks + ob) * c_per_group) * taps * NO, c_per_group, taps, stride, span,
+                  dilation, yf, (b * c_out + o) * l_out + l0, l_out, min(NO, out_per_group - ob * NO), count,
+                  width)
+
+
+@njit(inline="always")
+def _pack(xf, block, x0, length, channels, stride, span, l0, pad_left):
+    """``block[(c*stride + p)*span + m] = x[c, (l0 + m)*stride + p - pad_left]``, zero outside ``[0, length)``."""
+    for c in range(channels):
+        row = x0 + c * length
+        for p in range(stride):
+            out = (c * stride + p) * span
+            first = (l0 * stride + p - pad_left)
+            for m in range(span):
+                i = first + m * stride
+                block[out + m] = xf[row + i] if 0 <= i < length else 0
+
+
+@njit(inline="always", fastmath=_FASTMATH)
+def _tile(block, wt, w0, channels, taps, stride, span, dilation, yf, y0, l_out, rows, count, width):
+    """One tile: NO x NV accumulators over every (channel, tap); ``rows`` output rows and ``count``
+    positions of it are stored, from ``yf[y0]`` on (rows ``l_out`` apart)."""
+    lanes = width.lanes
+    a00 = vzero(block, width)
+    a01 = vzero(block, width)
+    a02 = vzero(block, width)
+    a10 = vzero(block, width)
+    a11 = vzero(block, width)
+    a12 = vzero(block, width)
+    a20 = vzero(block, width)
+    a21 = vzero(block, width)
+    a22 = vzero(block, width)
+    a30 = vzero(block, width)
+    a31 = vzero(block, width)
+    a32 = vzero(block, width)
+    for c in range(channels):
+        for k in range(taps):
+            q = k * dilation
+            start = (c * stride + q % stride) * span + q // stride
+            x0 = vload(block, start, width)
+            x1 = vload(block, start + lanes, width)
+            x2 = vload(block, start + 2 * lanes, width)
+            wk = w0 + (c * taps + k) * NO
+            v = vbroadcast(wt[wk], width)
+            a00 = vfma(v, x0, a00)
+            a01 = vfma(v, x1, a01)
+            a02 = vfma(v, x2, a02)
+            v = vbroadcast(wt[wk + 1], width)
+            a10 = vfma(v, x0, a10)
+            a11 = vfma(v, x1, a11)
+            a12 = vfma(v, x2, a12)
+            v = vbroadcast(wt[wk + 2], width)
+            a20 = vfma(v, x0, a20)
+            a21 = vfma(v, x1, a21)
+            a22 = vfma(v, x2, a22)
+            v = vbroadcast(wt[wk + 3], width)
+            a30 = vfma(v, x0, a30)
+            a31 = vfma(v, x1, a31)
+            a32 = vfma(v, x2, a32)
+    _store_row(yf, y0, a00, a01, a02, count, width)
+    if rows > 1:
+        _store_row(yf, y0 + l_out, a10, a11, a12, count, width)
+    if rows > 2:
+        _store_row(yf, y0 + 2 * l_out, a20, a21, a22, count, width)
+    if rows > 3:
+        _store_row(yf, y0 + 3 * l_out, a30, a31, a32, count, width)
+
+
+@njit(inline="always")
+def _store_row(yf, y0, v0, v1, v2, count, width):
+    """The first ``count`` of the row's ``NV * lanes`` outputs, at ``yf[y0]``: whole vectors, then a partial one."""
+    lanes = width.lanes
+    _store(yf, y0, v0, count, lanes)
+    _store(yf, y0 + lanes, v1, count - lanes, lanes)
+    _store(yf, y0 + 2 * lanes, v2, count - 2 * lanes, lanes)
+
+
+@njit(inline="always")
+def _store(yf, at, v, count, lanes):
+    if count >= lanes:
+        vstore(yf, at, v)
+    elif count > 0:
+        vstore_partial(yf, at, v, count)

@@ -1,0 +1,54 @@
+"""The register-tiled layer forward (conv1dbench/_backends/_tiles.py) against the float64 naive backend."""
+
+import numpy as np
+import pytest
+
+from conv1dbench._backends import _simd, _tiles, naive
+from conv1dbench._backends._simd import Width
+
+# (B, C_in, C_out, L, K, stride, dilation, groups, pad_left, pad_right): every tile edge
+GEOMETRIES = [
+    (2, 3, 5, 37, 3, 1, 1, 1, 1, 1),      # C_out not a multiple of the block, L_out not of the tile
+    (1, 4, 8, 100, 5, 2, 1, 1, 2, 2),     # stride 2
+    (2, 6, 6, 50, 3, 3, 2, 3, 0, 4),      # stride and dilation together, groups of 2 channels, uneven pads
+    (1, 8, 12, 65, 1, 1, 1, 2, 0, 0),     # K = 1
+    (3, 2, 4, 20, 7, 1, 3, 1, 9, 9),      # pads wider than the kernel's reach
+    (1, 16, 16, 300, 9, 4, 1, 1, 4, 4),   # stride 4, several tiles
+    (2, 5, 7, 13, 13, 1, 1, 1, 0, 0),     # K = L: one output
+    (1, 4, 4, 5, 2, 1, 1, 4, 3, 0),       # depthwise (1 channel per group), tiny
+    (1, 3, 9, 48, 3, 1, 1, 3, 1, 1),      # groups of 1 input channel, 3 outputs each
+    (2, 64, 8, 96, 5, 1, 1, 1, 2, 2),     # L_out a multiple of the tile at 8 and 16 lanes
+]
+
+
+def _widths(dtype) -> list[int]:
+    return sorted({_simd.target_isa().lanes(dtype), _simd.PORTABLE.lanes(dtype)})
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["float32", "float64"])
+@pytest.mark.parametrize("geometry", GEOMETRIES, ids=lambda g: "x".join(map(str, g)))
+def test_the_tiled_forward_matches_the_reference(geometry, dtype):
+    b, c_in, c_out, length, taps, stride, dilation, groups, pad_left, pad_right = geometry
+    rng = np.random.default_rng(sum(geometry))
+    x = rng.standard_normal((b, c_in, length)).astype(dtype)
+    w = rng.standard_normal((c_out, c_in // groups, taps)).astype(dtype)
+    ref = naive.forward(x.astype(np.float64), w.astype(np.float64), pad_left, pad_right, stride, dilation, groups)
+    tolerance = 1e-5 if dtype == np.float32 else 1e-12
+    for lanes in _widths(dtype):
+        y = _tiles.forward(x, w, pad_left, pad_right, stride, dilation, groups, Width(lanes))
+        assert y.shape == ref.shape and y.dtype == dtype
+        assert np.abs(y - ref).max() <= tolerance * np.abs(ref).max(), lanes
+
+
+def test_non_finite_inputs_stay_in_the_outputs_whose_window_reads_them():
+    x = np.ones((1, 2, 40), np.float32)
+    x[0, 1, 20] = np.nan
+    y = _tiles.forward(x, np.ones((4, 2, 3), np.float32), 1, 1, 1, 1, 1)
+    assert np.isnan(y[:, :, 19:22]).all() and not np.isnan(np.delete(y, [19, 20, 21], axis=2)).any()
+
+
+def test_packed_weights_put_a_block_of_output_channels_last_and_zero_the_missing_ones():
+    w = np.arange(5 * 2 * 3, dtype=np.float32).reshape(5, 2, 3)
+    packed = _tiles.pack_weights(w, 1).reshape(1, 2, 2, 3, _tiles.NO)
+    assert packed[0, 0, 1, 2, 3] == w[3, 1, 2] and packed[0, 1, 0, 0, 0] == w[4, 0, 0]
+    assert not packed[0, 1, :, :, 1:].any()
