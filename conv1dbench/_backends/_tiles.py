@@ -68,6 +68,11 @@ def _forward(x, wt, c_out, taps, pad_left, stride, dilation, groups, y, width):
     tile = NV * width.lanes
     tiles = (l_out + tile - 1) // tile
     span = (dilation * (taps - 1)) // stride + tile  # packed samples per row
+    # where tap k's run starts in a channel's packed rows: its phase's row, then its shift (no division
+    # left in the hot loop)
+    tap_at = np.empty(taps, dtype=np.intp)
+    for k in range(taps):
+        tap_at[k] = (k * dilation) % stride * span + (k * dilation) // stride
     xf = x.reshape(-1)
     yf = y.reshape(-1)
     for job in prange(batch * groups * tiles):
@@ -80,9 +85,8 @@ def _forward(x, wt, c_out, taps, pad_left, stride, dilation, groups, y, width):
         count = min(tile, l_out - l0)
         for ob in range(blocks):
             o = g * out_per_group + ob * NO
-            _tile(block, wt, ((g * blocks + ob) * c_per_group) * taps * NO, c_per_group, taps, stride, span,
-                  dilation, yf, (b * c_out + o) * l_out + l0, l_out, min(NO, out_per_group - ob * NO), count,
-                  width)
+            _tile(block, wt, ((g * blocks + ob) * c_per_group) * taps * NO, c_per_group, taps, stride * span,
+                  tap_at, yf, (b * c_out + o) * l_out + l0, l_out, min(NO, out_per_group - ob * NO), count, width)
 
 
 @njit(inline="always")
@@ -99,9 +103,10 @@ def _pack(xf, block, x0, length, channels, stride, span, l0, pad_left):
 
 
 @njit(inline="always", fastmath=_FASTMATH)
-def _tile(block, wt, w0, channels, taps, stride, span, dilation, yf, y0, l_out, rows, count, width):
+def _tile(block, wt, w0, channels, taps, channel_span, tap_at, yf, y0, l_out, rows, count, width):
     """One tile: NO x NV accumulators over every (channel, tap); ``rows`` output rows and ``count``
-    positions of it are stored, from ``yf[y0]`` on (rows ``l_out`` apart)."""
+    positions of it are stored, from ``yf[y0]`` on (rows ``l_out`` apart).  A channel's packed rows
+    take ``channel_span`` samples; tap ``k`` starts at ``tap_at[k]`` in them."""
     lanes = width.lanes
     a00 = vzero(block, width)
     a01 = vzero(block, width)
@@ -117,8 +122,7 @@ def _tile(block, wt, w0, channels, taps, stride, span, dilation, yf, y0, l_out, 
     a32 = vzero(block, width)
     for c in range(channels):
         for k in range(taps):
-            q = k * dilation
-            start = (c * stride + q % stride) * span + q // stride
+            start = c * channel_span + tap_at[k]
             x0 = vload(block, start, width)
             x1 = vload(block, start + lanes, width)
             x2 = vload(block, start + 2 * lanes, width)
