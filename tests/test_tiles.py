@@ -18,6 +18,8 @@ GEOMETRIES = [
     (1, 4, 4, 5, 2, 1, 1, 4, 3, 0),       # depthwise (1 channel per group), tiny
     (1, 3, 9, 48, 3, 1, 1, 3, 1, 1),      # groups of 1 input channel, 3 outputs each
     (2, 64, 8, 96, 5, 1, 1, 1, 2, 2),     # L_out a multiple of the tile at 8 and 16 lanes
+    (1, 300, 6, 40, 3, 1, 1, 1, 1, 1),    # input channels in several chunks (the last one short)
+    (1, 200, 4, 30, 4, 2, 2, 2, 3, 2),    # chunks with stride, dilation and groups
 ]
 
 

@@ -23,10 +23,14 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-from ._simd import Width, target_isa, vbroadcast, vfma, vload, vstore, vstore_partial, vzero
+from ._simd import Width, target_isa, vbroadcast, vfma, vload, vload_partial, vstore, vstore_partial, vzero
 
 #: Output channels and position vectors per tile.
 NO, NV = 4, 3
+#: Bytes of packed input one pass over the output-channel blocks reads: the input channels are taken in
+#: chunks of about this many bytes of packed rows, so that a chunk stays in L1 (32-48 KiB) while every
+#: output-channel block of the tile runs over it (with its weights: NO * chunk * K more values).
+CHUNK_BYTES = 16384
 
 _FASTMATH = {"contract"}
 
@@ -73,6 +77,7 @@ def _forward(x, wt, c_out, taps, pad_left, stride, dilation, groups, y, width):
     tap_at = np.empty(taps, dtype=np.intp)
     for k in range(taps):
         tap_at[k] = (k * dilation) % stride * span + (k * dilation) // stride
+    chunk = max(1, CHUNK_BYTES // (stride * span * x.itemsize))
     xf = x.reshape(-1)
     yf = y.reshape(-1)
     for job in prange(batch * groups * tiles):
@@ -83,10 +88,13 @@ def _forward(x, wt, c_out, taps, pad_left, stride, dilation, groups, y, width):
         block = np.empty(c_per_group * stride * span, dtype=x.dtype)
         _pack(xf, block, (b * c_in + g * c_per_group) * length, length, c_per_group, stride, span, l0, pad_left)
         count = min(tile, l_out - l0)
-        for ob in range(blocks):
-            o = g * out_per_group + ob * NO
-            _tile(block, wt, ((g * blocks + ob) * c_per_group) * taps * NO, c_per_group, taps, stride * span,
-                  tap_at, yf, (b * c_out + o) * l_out + l0, l_out, min(NO, out_per_group - ob * NO), count, width)
+        for c0 in range(0, c_per_group, chunk):
+            c1 = min(c_per_group, c0 + chunk)
+            for ob in range(blocks):
+                o = g * out_per_group + ob * NO
+                _tile(block, wt, ((g * blocks + ob) * c_per_group) * taps * NO, c0, c1, taps, stride * span,
+                      tap_at, yf, (b * c_out + o) * l_out + l0, l_out, min(NO, out_per_group - ob * NO), count,
+                      width)
 
 
 @njit(inline="always")
@@ -103,24 +111,17 @@ def _pack(xf, block, x0, length, channels, stride, span, l0, pad_left):
 
 
 @njit(inline="always", fastmath=_FASTMATH)
-def _tile(block, wt, w0, channels, taps, channel_span, tap_at, yf, y0, l_out, rows, count, width):
-    """One tile: NO x NV accumulators over every (channel, tap); ``rows`` output rows and ``count``
-    positions of it are stored, from ``yf[y0]`` on (rows ``l_out`` apart).  A channel's packed rows
-    take ``channel_span`` samples; tap ``k`` starts at ``tap_at[k]`` in them."""
+def _tile(block, wt, w0, c0, c1, taps, channel_span, tap_at, yf, y0, l_out, rows, count, width):
+    """One tile over input channels ``[c0, c1)``: NO x NV accumulators over each (channel, tap), starting
+    from zero for the first chunk and from the tile's stored outputs after it; ``rows`` output rows and
+    ``count`` positions of it are stored, from ``yf[y0]`` on (rows ``l_out`` apart).  A channel's packed
+    rows take ``channel_span`` samples; tap ``k`` starts at ``tap_at[k]`` in them."""
     lanes = width.lanes
-    a00 = vzero(block, width)
-    a01 = vzero(block, width)
-    a02 = vzero(block, width)
-    a10 = vzero(block, width)
-    a11 = vzero(block, width)
-    a12 = vzero(block, width)
-    a20 = vzero(block, width)
-    a21 = vzero(block, width)
-    a22 = vzero(block, width)
-    a30 = vzero(block, width)
-    a31 = vzero(block, width)
-    a32 = vzero(block, width)
-    for c in range(channels):
+    a00, a01, a02 = _start_row(yf, y0, c0 == 0, count, block, width)
+    a10, a11, a12 = _start_row(yf, y0 + l_out, c0 == 0 or rows < 2, count, block, width)
+    a20, a21, a22 = _start_row(yf, y0 + 2 * l_out, c0 == 0 or rows < 3, count, block, width)
+    a30, a31, a32 = _start_row(yf, y0 + 3 * l_out, c0 == 0 or rows < 4, count, block, width)
+    for c in range(c0, c1):
         for k in range(taps):
             start = c * channel_span + tap_at[k]
             x0 = vload(block, start, width)
@@ -150,6 +151,23 @@ def _tile(block, wt, w0, channels, taps, channel_span, tap_at, yf, y0, l_out, ro
         _store_row(yf, y0 + 2 * l_out, a20, a21, a22, count, width)
     if rows > 3:
         _store_row(yf, y0 + 3 * l_out, a30, a31, a32, count, width)
+
+
+@njit(inline="always")
+def _start_row(yf, y0, fresh, count, block, width):
+    """A row's three accumulators: zero (``fresh``), else the ``count`` outputs stored at ``yf[y0]``."""
+    lanes = width.lanes
+    if fresh:
+        return vzero(block, width), vzero(block, width), vzero(block, width)
+    return (_load(yf, y0, count, width), _load(yf, y0 + lanes, count - lanes, width),
+            _load(yf, y0 + 2 * lanes, count - 2 * lanes, width))
+
+
+@njit(inline="always")
+def _load(yf, at, count, width):
+    if count >= width.lanes:
+        return vload(yf, at, width)
+    return vload_partial(yf, at, max(count, 0), width)
 
 
 @njit(inline="always")
