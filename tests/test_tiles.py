@@ -54,3 +54,25 @@ def test_packed_weights_put_a_block_of_output_channels_last_and_zero_the_missing
     packed = _tiles.pack_weights(w, 1).reshape(1, 2, 2, 3, _tiles.NO)
     assert packed[0, 0, 1, 2, 3] == w[3, 1, 2] and packed[0, 1, 0, 0, 0] == w[4, 0, 0]
     assert not packed[0, 1, :, :, 1:].any()
+
+
+BACKWARD_GEOMETRIES = GEOMETRIES + [
+    (1, 4, 8, 41, 3, 5, 1, 1, 1, 1),      # stride beyond the kernel: phases with no tap
+    (1, 4, 8, 60, 4, 2, 2, 1, 0, 0),      # dilation a multiple of the stride: every tap in one phase
+    (2, 6, 4, 33, 5, 3, 3, 2, 2, 1),      # dilation = stride, groups
+]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["float32", "float64"])
+@pytest.mark.parametrize("geometry", BACKWARD_GEOMETRIES, ids=lambda g: "x".join(map(str, g)))
+def test_the_phase_split_input_gradient_matches_the_reference(geometry, dtype):
+    b, c_in, c_out, length, taps, stride, dilation, groups, pad_left, pad_right = geometry
+    rng = np.random.default_rng(sum(geometry) + 1)
+    w = rng.standard_normal((c_out, c_in // groups, taps))
+    l_out = (length + pad_left + pad_right - dilation * (taps - 1) - 1) // stride + 1
+    g = rng.standard_normal((b, c_out, l_out))
+    ref = naive.backward_input(g, w, length, pad_left, pad_right, stride, dilation, groups)
+    got = _tiles.backward_input(g.astype(dtype), w.astype(dtype), length, pad_left, stride, dilation, groups)
+    tolerance = 1e-5 if dtype == np.float32 else 1e-12
+    assert got.shape == ref.shape and got.dtype == dtype
+    assert np.abs(got - ref).max() <= tolerance * np.abs(ref).max()

@@ -185,3 +185,38 @@ def _store(yf, at, v, count, lanes):
         vstore(yf, at, v)
     elif count > 0:
         vstore_partial(yf, at, v, count)
+
+
+def backward_input(g, w, length, pad_left, stride, dilation, groups, width: Width | None = None):
+    """``grad_x`` (B, C_in, length) of the layer forward, by phase: no zeros spread into ``g``.
+
+    ``grad_x[b, gi*Cg + c, q]`` collects ``w[o, c, k] * g[b, o, l]`` for ``q + pad_left = l*stride +
+    k*dilation``.  Split ``q`` by its phase ``r = (q + pad_left) % stride``: only the taps with
+    ``k*dilation % stride == r`` reach it, from ``l = t + e_k`` where ``q = stride*t + q0`` (``q0`` the
+    phase's first position) and ``e_k = (q0 + pad_left - k*dilation) // stride``.  So each phase is a
+    stride-1 correlation of ``g`` with its own taps, reversed, ``dilation / gcd(dilation, stride)``
+    apart: the forward kernel, run once per phase (every tap once in all, as in the forward pass), its
+    outputs written into every ``stride``-th position of ``grad_x``.
+    """
+    if width is None:
+        width = Width(target_isa().lanes(g.dtype))
+    batch, c_out, l_out = g.shape
+    _, c_per_group, taps = w.shape
+    out_per_group = c_out // groups
+    grad = np.zeros((batch, c_per_group * groups, length), dtype=g.dtype)
+    step = dilation // np.gcd(dilation, stride)
+    # (G, Og, Cg, K) -> (G*Cg, Og, K): group gi maps its Og gradients to its Cg inputs
+    w_t = w.reshape(groups, out_per_group, c_per_group, taps).transpose(0, 2, 1, 3).reshape(
+        groups * c_per_group, out_per_group, taps)
+    for r in range(stride):
+        phase_taps = [k for k in range(taps) if k * dilation % stride == r]
+        q0 = (r - pad_left) % stride
+        count = len(range(q0, length, stride))
+        if not phase_taps or count == 0:
+            continue
+        offsets = [(q0 + pad_left - k * dilation) // stride for k in phase_taps]  # decreasing in k
+        kernel = np.ascontiguousarray(w_t[:, :, phase_taps[::-1]])  # offsets increasing
+        left = -offsets[-1]
+        right = count - l_out - left + step * (len(phase_taps) - 1)
+        grad[:, :, q0::stride] = forward(g, kernel, left, right, 1, step, groups, width)
+    return grad
