@@ -1,5 +1,6 @@
 """The register-tiled layer forward (conv1dbench/_backends/_tiles.py) against the float64 naive backend."""
 
+import numba
 import numpy as np
 import pytest
 
@@ -76,3 +77,34 @@ def test_the_phase_split_input_gradient_matches_the_reference(geometry, dtype):
     tolerance = 1e-5 if dtype == np.float32 else 1e-12
     assert got.shape == ref.shape and got.dtype == dtype
     assert np.abs(got - ref).max() <= tolerance * np.abs(ref).max()
+
+
+WEIGHT_GEOMETRIES = GEOMETRIES + [(1, 2, 4, 9000, 3, 1, 1, 1, 1, 1)]  # positions in several jobs' ranges
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["float32", "float64"])
+@pytest.mark.parametrize("geometry", WEIGHT_GEOMETRIES, ids=lambda g: "x".join(map(str, g)))
+def test_the_tiled_weight_gradient_matches_the_reference(geometry, dtype):
+    b, c_in, c_out, length, taps, stride, dilation, groups, pad_left, pad_right = geometry
+    rng = np.random.default_rng(sum(geometry) + 2)
+    x = rng.standard_normal((b, c_in, length))
+    l_out = (length + pad_left + pad_right - dilation * (taps - 1) - 1) // stride + 1
+    g = rng.standard_normal((b, c_out, l_out))
+    ref = naive.backward_weight(g, x, taps, pad_left, pad_right, stride, dilation, groups)
+    got = _tiles.backward_weight(g.astype(dtype), x.astype(dtype), taps, pad_left, stride, dilation, groups)
+    tolerance = 3e-5 if dtype == np.float32 else 1e-12
+    assert got.shape == ref.shape and got.dtype == dtype
+    assert np.abs(got - ref).max() <= tolerance * np.abs(ref).max()
+
+
+def test_the_weight_gradient_is_the_same_bits_for_any_thread_count():
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((3, 8, 9000)).astype(np.float32)
+    g = rng.standard_normal((3, 8, 9000)).astype(np.float32)
+    before = numba.get_num_threads()
+    try:
+        numba.set_num_threads(1)
+        one = _tiles.backward_weight(g, x, 5, 2, 1, 1, 1)
+    finally:
+        numba.set_num_threads(before)
+    np.testing.assert_array_equal(_tiles.backward_weight(g, x, 5, 2, 1, 1, 1), one)

@@ -23,7 +23,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-from ._simd import Width, target_isa, vbroadcast, vfma, vload, vload_partial, vstore, vstore_partial, vzero
+from ._simd import Width, target_isa, vbroadcast, vfma, vload, vload_partial, vstore, vstore_partial, vsum, vzero
 
 #: Output channels and position vectors per tile.
 NO, NV = 4, 3
@@ -220,3 +220,122 @@ def backward_input(g, w, length, pad_left, stride, dilation, groups, width: Widt
         right = count - l_out - left + step * (len(phase_taps) - 1)
         grad[:, :, q0::stride] = forward(g, kernel, left, right, 1, step, groups, width)
     return grad
+
+
+#: Output positions per job of the weight gradient: a job packs its input rows over this range once and
+#: runs every tile over it; jobs are (batch item, range), their partial gradients summed in job order.
+GRAD_POSITIONS = 4096
+#: The weight gradient's tile: NO output channels x GRAD_PAIRS (input channel, tap) pairs of vectors.
+GRAD_PAIRS = 3
+
+
+def backward_weight(g, x, taps, pad_left, stride, dilation, groups, width: Width | None = None):
+    """``grad_w[o, c, k] = sum_{b, l} g[b, o, l] * xpad[b, gi*Cg + c, l*stride + k*dilation]``.
+
+    A tile is NO output channels x :data:`GRAD_PAIRS` (channel, tap) pairs of vector accumulators
+    along positions, the input packed by phase as in :func:`forward`; each tile's sums are reduced
+    once, in lane order, per job, and the jobs' partial gradients are summed in job order.  The jobs
+    depend on the shapes only, so the result is the same bits for any thread count.
+    """
+    if width is None:
+        width = Width(target_isa().lanes(g.dtype))
+    batch, _, l_out = g.shape
+    c_per_group = x.shape[1] // groups
+    ranges = (l_out + GRAD_POSITIONS - 1) // GRAD_POSITIONS
+    partial = np.empty((batch * ranges, g.shape[1], c_per_group, taps), dtype=g.dtype)
+    _weight_jobs(g, x, taps, pad_left, stride, dilation, groups, ranges, partial, width)
+    return partial.sum(axis=0) if partial.shape[0] > 1 else partial[0]
+
+
+@njit(parallel=True, fastmath=_FASTMATH, cache=True)
+def _weight_jobs(g, x, taps, pad_left, stride, dilation, groups, ranges, partial, width):
+    batch, c_out, l_out = g.shape
+    c_in, length = x.shape[1], x.shape[2]
+    c_per_group = c_in // groups
+    out_per_group = c_out // groups
+    pairs = c_per_group * taps
+    reach = (dilation * (taps - 1)) // stride
+    xf = x.reshape(-1)
+    gf = g.reshape(-1)
+    for job in prange(batch * ranges):
+        b = job // ranges
+        l0 = (job % ranges) * GRAD_POSITIONS
+        n = min(GRAD_POSITIONS, l_out - l0)
+        span = reach + n  # the last range is shorter: each job its own offsets
+        tap_at = np.empty(taps, dtype=np.intp)
+        for k in range(taps):
+            tap_at[k] = (k * dilation) % stride * span + (k * dilation) // stride
+        for gi in range(groups):
+            block = np.empty(c_per_group * stride * span, dtype=x.dtype)
+            _pack(xf, block, (b * c_in + gi * c_per_group) * length, length, c_per_group, stride, span, l0,
+                  pad_left)
+            for o0 in range(gi * out_per_group, (gi + 1) * out_per_group, NO):
+                for p0 in range(0, pairs, GRAD_PAIRS):
+                    _weight_tile(gf, (b * c_out + o0) * l_out + l0, l_out, min(NO, (gi + 1) * out_per_group - o0),
+                                 block, stride * span, tap_at, taps, p0, min(GRAD_PAIRS, pairs - p0), n,
+                                 partial[job], o0, width)
+
+
+@njit(inline="always", fastmath=_FASTMATH)
+def _weight_tile(gf, g0, l_out, rows, block, channel_span, tap_at, taps, p0, count, n, out, o0, width):
+    """``out[o0 + i, c, k]`` for ``rows`` output channels and ``count`` (channel, tap) pairs from ``p0``:
+    12 vector accumulators over ``n`` positions.  Rows and pairs past the valid ones repeat the last
+    valid one (no branch in the loop) and are not stored."""
+    lanes = width.lanes
+    g1 = g0 + min(1, rows - 1) * l_out
+    g2 = g0 + min(2, rows - 1) * l_out
+    g3 = g0 + min(3, rows - 1) * l_out
+    q0, q1, q2 = p0, p0 + min(1, count - 1), p0 + min(2, count - 1)
+    x0 = (q0 // taps) * channel_span + tap_at[q0 % taps]
+    x1 = (q1 // taps) * channel_span + tap_at[q1 % taps]
+    x2 = (q2 // taps) * channel_span + tap_at[q2 % taps]
+    a00 = vzero(block, width)
+    a01 = vzero(block, width)
+    a02 = vzero(block, width)
+    a10 = vzero(block, width)
+    a11 = vzero(block, width)
+    a12 = vzero(block, width)
+    a20 = vzero(block, width)
+    a21 = vzero(block, width)
+    a22 = vzero(block, width)
+    a30 = vzero(block, width)
+    a31 = vzero(block, width)
+    a32 = vzero(block, width)
+    full = n - n % lanes
+    for m in range(0, n, lanes):
+        left = lanes if m < full else n - m
+        u0 = _load(block, x0 + m, left, width)
+        u1 = _load(block, x1 + m, left, width)
+        u2 = _load(block, x2 + m, left, width)
+        v = _load(gf, g0 + m, left, width)
+        a00 = vfma(v, u0, a00)
+        a01 = vfma(v, u1, a01)
+        a02 = vfma(v, u2, a02)
+        v = _load(gf, g1 + m, left, width)
+        a10 = vfma(v, u0, a10)
+        a11 = vfma(v, u1, a11)
+        a12 = vfma(v, u2, a12)
+        v = _load(gf, g2 + m, left, width)
+        a20 = vfma(v, u0, a20)
+        a21 = vfma(v, u1, a21)
+        a22 = vfma(v, u2, a22)
+        v = _load(gf, g3 + m, left, width)
+        a30 = vfma(v, u0, a30)
+        a31 = vfma(v, u1, a31)
+        a32 = vfma(v, u2, a32)
+    _put(out, o0, p0, taps, count, vsum(a00), vsum(a01), vsum(a02))
+    if rows > 1:
+        _put(out, o0 + 1, p0, taps, count, vsum(a10), vsum(a11), vsum(a12))
+    if rows > 2:
+        _put(out, o0 + 2, p0, taps, count, vsum(a20), vsum(a21), vsum(a22))
+    if rows > 3:
+        _put(out, o0 + 3, p0, taps, count, vsum(a30), vsum(a31), vsum(a32))
+
+
+@njit(inline="always")
+def _put(out, o, p0, taps, count, s0, s1, s2):
+    out[o, p0 // taps, p0 % taps] = s0
+    if count > 1:
+        out[o, (p0 + 1) // taps, (p0 + 1) % taps] = s1
+    if count > 2:
+        out[o, (p0 + 2) // taps, (p0 + 2) % taps] = s2
