@@ -1,8 +1,12 @@
 """The register-tiled layer forward (conv1dbench/_backends/_tiles.py) against the float64 naive backend."""
 
+import platform
+import re
+
 import numba
 import numpy as np
 import pytest
+from numba import njit
 
 from conv1dbench._backends import _simd, _tiles, naive
 from conv1dbench._backends._simd import Width
@@ -108,3 +112,31 @@ def test_the_weight_gradient_is_the_same_bits_for_any_thread_count():
     finally:
         numba.set_num_threads(before)
     np.testing.assert_array_equal(_tiles.backward_weight(g, x, 5, 2, 1, 1, 1), one)
+
+
+@njit(fastmath={"contract"})
+def _one_tile(block, wt, taps, channel_span, tap_at, yf, width):
+    _tiles._tile(block, wt, 0, 0, 8, taps, channel_span, tap_at, yf, 0, 48, 4, 48, width)
+
+
+@pytest.mark.skipif(platform.machine() not in ("x86_64", "AMD64"), reason="reads x86-64 assembly")
+def test_the_tile_keeps_its_twelve_accumulators_in_registers():
+    """The hot loop of a tile at this machine's width: its fused multiply-adds on the ISA's registers
+    (zmm with AVX-512, ymm with AVX2, xmm otherwise) and no stack traffic between them (no spills)."""
+    isa = _simd.target_isa()
+    lanes = isa.lanes(np.float32)
+    block, wt = np.ones(8 * 200, np.float32), np.ones(8 * 3 * _tiles.NO, np.float32)
+    _one_tile(block, wt, 3, 200, np.arange(3, dtype=np.intp), np.zeros(4 * 48, np.float32), Width(lanes))
+    asm = next(iter(_one_tile.inspect_asm().values())).splitlines()
+    fmas = [i for i, line in enumerate(asm) if "vfmadd" in line]
+    register = {512: "zmm", 256: "ymm", 128: "xmm"}[isa.bits]
+    assert len(fmas) >= _tiles.NO * _tiles.NV and all(register in asm[i] for i in fmas)
+    accumulators = {line.split(",")[-1].strip() for line in (asm[i] for i in fmas)}
+    assert len(accumulators) >= _tiles.NO * _tiles.NV
+    # the loop around the first multiply-add: from its label to the jump back to it
+    start = max(i for i in range(fmas[0]) if re.match(r"\.LBB\w+:", asm[i]))
+    label = asm[start].rstrip(":")
+    end = next(i for i in range(fmas[0], len(asm)) if re.match(rf"\s+j\w+\s+{re.escape(label)}$", asm[i]))
+    loop = asm[start:end + 1]
+    assert sum("vfmadd" in line for line in loop) >= _tiles.NO * _tiles.NV
+    assert not [line for line in loop if re.search(r"\(%r[sb]p\)", line)], "stack traffic in the hot loop"
