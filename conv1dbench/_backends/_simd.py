@@ -28,7 +28,8 @@ caller keeps ``i .. i + lanes`` inside the array, or uses the partial forms):
 ``vfma(a, b, c)``, ``vadd(a, b)``
     ``a * b + c`` fused (one rounding), lane by lane; ``a + b``.
 ``vsum(v)``
-    the lanes' sum in lane order, ``((0 + v[0]) + v[1]) + ...``: the same bits every time.
+    the lanes' sum by halving (``v[:L/2] + v[L/2:]``, then again, down to one lane): a fixed order,
+    the same bits on every machine for a given width, in log2(lanes) steps.
 
 Floating-point semantics are IEEE (no fast-math flags on any of them), so NaN and Inf propagate as in
 scalar code.
@@ -307,9 +308,16 @@ def vsum(typingctx, v):
     sig = v.dtype(v)
 
     def codegen(context, builder, sig, args):
-        vecty = args[0].type
-        fn = cgutils.get_or_insert_function(builder.module, ir.FunctionType(vecty.element, [vecty.element, vecty]),
-                                            f"llvm.vector.reduce.fadd.{_suffix(vecty)}")
-        # no reassoc flag: LLVM keeps the lanes' order, so the sum is the same bits every time
-        return builder.call(fn, [ir.Constant(vecty.element, 0.0), args[0]])
+        # by halving: the upper half added to the lower, until one lane is left (log2(lanes) shuffles and
+        # adds: an in-order sum of 16 lanes is 16 dependent adds); the same order on every machine
+        value = args[0]
+        lanes = value.type.count
+        while lanes > 1:
+            lanes //= 2
+            low = builder.shuffle_vector(value, value, ir.Constant(ir.VectorType(ir.IntType(32), lanes),
+                                                                    list(range(lanes))))
+            high = builder.shuffle_vector(value, value, ir.Constant(ir.VectorType(ir.IntType(32), lanes),
+                                                                     list(range(lanes, 2 * lanes))))
+            value = builder.fadd(low, high)
+        return builder.extract_element(value, ir.Constant(ir.IntType(32), 0))
     return sig, codegen

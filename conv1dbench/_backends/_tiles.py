@@ -234,8 +234,9 @@ def backward_weight(g, x, taps, pad_left, stride, dilation, groups, width: Width
 
     A tile is NO output channels x :data:`GRAD_PAIRS` (channel, tap) pairs of vector accumulators
     along positions, the input packed by phase as in :func:`forward`; each tile's sums are reduced
-    once, in lane order, per job, and the jobs' partial gradients are summed in job order.  The jobs
-    depend on the shapes only, so the result is the same bits for any thread count.
+    once per job, by halving (:func:`~conv1dbench._backends._simd.vsum`), and the jobs' partial
+    gradients are summed in job order.  The jobs depend on the shapes only, so the result is the same
+    bits for any thread count.
     """
     if width is None:
         width = Width(target_isa().lanes(g.dtype))
