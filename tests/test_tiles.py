@@ -1,15 +1,23 @@
 """The register-tiled layer forward (conv1dbench/_backends/_tiles.py) against the float64 naive backend."""
 
+import json
+import os
 import platform
-import re
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
 
 import numba
 import numpy as np
 import pytest
-from numba import njit
+import tile_asm
 
 from conv1dbench._backends import _simd, _tiles, naive
 from conv1dbench._backends._simd import Width
+
+#: Numba's cache for the processes that compile for another CPU (theirs is never this machine's code).
+TMP_CACHE = Path(tempfile.gettempdir()) / "conv1dbench-foreign-cpu-cache"
 
 # (B, C_in, C_out, L, K, stride, dilation, groups, pad_left, pad_right): every tile edge
 GEOMETRIES = [
@@ -114,29 +122,37 @@ def test_the_weight_gradient_is_the_same_bits_for_any_thread_count():
     np.testing.assert_array_equal(_tiles.backward_weight(g, x, 5, 2, 1, 1, 1), one)
 
 
-@njit(fastmath={"contract"})
-def _one_tile(block, wt, taps, channel_span, tap_at, yf, width):
-    _tiles._tile(block, wt, 0, 0, 8, taps, channel_span, tap_at, yf, 0, 48, 4, 48, width)
+X86 = platform.machine() in ("x86_64", "AMD64")
+#: CPUs to compile the tile for in a process of its own (Numba's NUMBA_CPU_NAME / NUMBA_CPU_FEATURES): the
+#: wide path and the narrow one, whichever this machine has, checked for their registers and spills.
+_BASE = "+64bit,+cmov,+cx16,+sse,+sse2,+sse3,+ssse3,+sse4.1,+sse4.2,+popcnt,+avx,+f16c,+fma,+avx2,+bmi,+bmi2"
+FOREIGN = {"AVX-512": ("skylake-avx512", _BASE + ",+avx512f,+avx512cd,+avx512bw,+avx512dq,+avx512vl", 16, "zmm"),
+           "AVX2": ("haswell", _BASE, 8, "ymm")}
 
 
-@pytest.mark.skipif(platform.machine() not in ("x86_64", "AMD64"), reason="reads x86-64 assembly")
+@pytest.mark.skipif(not X86, reason="reads x86-64 assembly")
 def test_the_tile_keeps_its_twelve_accumulators_in_registers():
     """The hot loop of a tile at this machine's width: its fused multiply-adds on the ISA's registers
-    (zmm with AVX-512, ymm with AVX2, xmm otherwise) and no stack traffic between them (no spills)."""
+    (zmm with AVX-512, ymm with AVX2, xmm otherwise) and no stack traffic in it (no spills)."""
     isa = _simd.target_isa()
-    lanes = isa.lanes(np.float32)
-    block, wt = np.ones(8 * 200, np.float32), np.ones(8 * 3 * _tiles.NO, np.float32)
-    _one_tile(block, wt, 3, 200, np.arange(3, dtype=np.intp), np.zeros(4 * 48, np.float32), Width(lanes))
-    asm = next(iter(_one_tile.inspect_asm().values())).splitlines()
-    fmas = [i for i, line in enumerate(asm) if "vfmadd" in line]
-    register = {512: "zmm", 256: "ymm", 128: "xmm"}[isa.bits]
-    assert len(fmas) >= _tiles.NO * _tiles.NV and all(register in asm[i] for i in fmas)
-    accumulators = {line.split(",")[-1].strip() for line in (asm[i] for i in fmas)}
-    assert len(accumulators) >= _tiles.NO * _tiles.NV
-    # the loop around the first multiply-add: from its label to the jump back to it
-    start = max(i for i in range(fmas[0]) if re.match(r"\.LBB\w+:", asm[i]))
-    label = asm[start].rstrip(":")
-    end = next(i for i in range(fmas[0], len(asm)) if re.match(rf"\s+j\w+\s+{re.escape(label)}$", asm[i]))
-    loop = asm[start:end + 1]
-    assert sum("vfmadd" in line for line in loop) >= _tiles.NO * _tiles.NV
-    assert not [line for line in loop if re.search(r"\(%r[sb]p\)", line)], "stack traffic in the hot loop"
+    loop = tile_asm.hot_loop(isa.lanes(np.float32))
+    assert loop["registers"] == [{512: "zmm", 256: "ymm", 128: "xmm"}[isa.bits]]
+    assert loop["fmas"] >= _tiles.NO * _tiles.NV and loop["accumulators"] >= _tiles.NO * _tiles.NV
+    assert not loop["stack"], "stack traffic in the hot loop"
+
+
+@pytest.mark.skipif(not X86, reason="compiles for x86-64 CPUs")
+@pytest.mark.parametrize("isa", sorted(FOREIGN))
+def test_the_tile_compiled_for_each_x86_isa_uses_its_registers_without_spills(isa):
+    """Compiled (not run) for an AVX-512 and an AVX2 CPU in processes of their own: the wide path's
+    hot loop on zmm registers, the narrow one's on ymm, neither spilling its accumulators."""
+    cpu, features, lanes, register = FOREIGN[isa]
+    code = "import json, tile_asm; print(json.dumps(tile_asm.hot_loop(%d)))" % lanes
+    env = {**os.environ, "NUMBA_CPU_NAME": cpu, "NUMBA_CPU_FEATURES": features, "NUMBA_CACHE_DIR": str(TMP_CACHE),
+           "PYTHONPATH": os.pathsep.join([str(Path(__file__).parent), os.environ.get("PYTHONPATH", "")])}
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    loop = json.loads(done.stdout.strip().splitlines()[-1])
+    assert loop["registers"] == [register], loop
+    assert loop["fmas"] >= _tiles.NO * _tiles.NV and loop["accumulators"] >= _tiles.NO * _tiles.NV, loop
+    assert not loop["stack"], loop["stack"]
