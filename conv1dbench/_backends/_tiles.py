@@ -25,8 +25,10 @@ from numba import njit, prange
 
 from ._simd import Width, target_isa, vbroadcast, vfma, vload, vload_partial, vstore, vstore_partial, vsum, vzero
 
-#: Output channels and position vectors per tile.
-NO, NV = 4, 3
+#: Output channels and position vectors per tile: 12 accumulators, 3 loaded vectors and a broadcast fit
+#: 16 vector registers (AVX2, 128-bit ISAs); with 32 (AVX-512) the wide tile doubles the vectors:
+#: NO x NV_WIDE = 24 accumulators, 6 loads and a broadcast.
+NO, NV, NV_WIDE = 4, 3, 6
 #: Bytes of packed input one pass over the output-channel blocks reads: the input channels are taken in
 #: chunks of about this many bytes of packed rows, so that a chunk stays in L1 (32-48 KiB) while every
 #: output-channel block of the tile runs over it (with its weights: NO * chunk * K more values).
@@ -46,30 +48,34 @@ def pack_weights(w: np.ndarray, groups: int) -> np.ndarray:
     return np.ascontiguousarray(packed).reshape(-1)
 
 
-def forward(x, w, pad_left, pad_right, stride, dilation, groups, width: Width | None = None):
+def forward(x, w, pad_left, pad_right, stride, dilation, groups, width: Width | None = None,
+            wide: bool | None = None):
     """The layer forward ``y[b, o, l] = sum_{c, k} w[o, c, k] * xpad[b, g*Cg + c, l*stride + k*dilation]``.
 
     ``x`` (B, C_in, L) and ``w`` (C_out, C_in // groups, K), C-contiguous, one float dtype; ``width``
-    defaults to the target ISA's for that dtype.
+    defaults to the target ISA's for that dtype, ``wide`` (the tile of :data:`NV_WIDE` vectors) to
+    whether the ISA has 32 vector registers.
     """
     if width is None:
         width = Width(target_isa().lanes(x.dtype))
+    if wide is None:
+        wide = target_isa().registers >= 32
     batch, _, length = x.shape
     taps = w.shape[2]
     l_out = (length + pad_left + pad_right - dilation * (taps - 1) - 1) // stride + 1
     y = np.empty((batch, w.shape[0], l_out), dtype=x.dtype)
-    _forward(x, pack_weights(w, groups), w.shape[0], taps, pad_left, stride, dilation, groups, y, width)
+    _forward(x, pack_weights(w, groups), w.shape[0], taps, pad_left, stride, dilation, groups, y, width, wide)
     return y
 
 
 @njit(parallel=True, fastmath=_FASTMATH, cache=True)
-def _forward(x, wt, c_out, taps, pad_left, stride, dilation, groups, y, width):
+def _forward(x, wt, c_out, taps, pad_left, stride, dilation, groups, y, width, wide):
     batch, c_in, length = x.shape
     c_per_group = c_in // groups
     out_per_group = c_out // groups
     blocks = (out_per_group + NO - 1) // NO
     l_out = y.shape[2]
-    tile = NV * width.lanes
+    tile = (NV_WIDE if wide else NV) * width.lanes
     tiles = (l_out + tile - 1) // tile
     span = (dilation * (taps - 1)) // stride + tile  # packed samples per row
     # where tap k's run starts in a channel's packed rows: its phase's row, then its shift (no division
@@ -92,9 +98,13 @@ def _forward(x, wt, c_out, taps, pad_left, stride, dilation, groups, y, width):
             c1 = min(c_per_group, c0 + chunk)
             for ob in range(blocks):
                 o = g * out_per_group + ob * NO
-                _tile(block, wt, ((g * blocks + ob) * c_per_group) * taps * NO, c0, c1, taps, stride * span,
-                      tap_at, yf, (b * c_out + o) * l_out + l0, l_out, min(NO, out_per_group - ob * NO), count,
-                      width)
+                w0, y0, rows = ((g * blocks + ob) * c_per_group) * taps * NO, (b * c_out + o) * l_out + l0, min(
+                    NO, out_per_group - ob * NO)
+                if wide:
+                    _tile_wide(block, wt, w0, c0, c1, taps, stride * span, tap_at, yf, y0, l_out, rows, count,
+                               width)
+                else:
+                    _tile(block, wt, w0, c0, c1, taps, stride * span, tap_at, yf, y0, l_out, rows, count, width)
 
 
 @njit(inline="always")
@@ -185,6 +195,57 @@ def _store(yf, at, v, count, lanes):
         vstore(yf, at, v)
     elif count > 0:
         vstore_partial(yf, at, v, count)
+
+
+@njit(inline="always", fastmath=_FASTMATH)
+def _tile_wide(block, wt, w0, c0, c1, taps, channel_span, tap_at, yf, y0, l_out, rows, count, width):
+    """:func:`_tile` with NV_WIDE vectors per row: each row's accumulators a tuple, the same order of operations."""
+    lanes = width.lanes
+    r0 = _start_wide(yf, y0, c0 == 0, count, block, width)
+    r1 = _start_wide(yf, y0 + l_out, c0 == 0 or rows < 2, count, block, width)
+    r2 = _start_wide(yf, y0 + 2 * l_out, c0 == 0 or rows < 3, count, block, width)
+    r3 = _start_wide(yf, y0 + 3 * l_out, c0 == 0 or rows < 4, count, block, width)
+    for c in range(c0, c1):
+        for k in range(taps):
+            start = c * channel_span + tap_at[k]
+            xs = (vload(block, start, width), vload(block, start + lanes, width),
+                  vload(block, start + 2 * lanes, width), vload(block, start + 3 * lanes, width),
+                  vload(block, start + 4 * lanes, width), vload(block, start + 5 * lanes, width))
+            wk = w0 + (c * taps + k) * NO
+            r0 = _fma_wide(vbroadcast(wt[wk], width), xs, r0)
+            r1 = _fma_wide(vbroadcast(wt[wk + 1], width), xs, r1)
+            r2 = _fma_wide(vbroadcast(wt[wk + 2], width), xs, r2)
+            r3 = _fma_wide(vbroadcast(wt[wk + 3], width), xs, r3)
+    _store_wide(yf, y0, r0, count, lanes)
+    if rows > 1:
+        _store_wide(yf, y0 + l_out, r1, count, lanes)
+    if rows > 2:
+        _store_wide(yf, y0 + 2 * l_out, r2, count, lanes)
+    if rows > 3:
+        _store_wide(yf, y0 + 3 * l_out, r3, count, lanes)
+
+
+@njit(inline="always", fastmath=_FASTMATH)
+def _fma_wide(v, xs, r):
+    return (vfma(v, xs[0], r[0]), vfma(v, xs[1], r[1]), vfma(v, xs[2], r[2]), vfma(v, xs[3], r[3]),
+            vfma(v, xs[4], r[4]), vfma(v, xs[5], r[5]))
+
+
+@njit(inline="always")
+def _start_wide(yf, y0, fresh, count, block, width):
+    lanes = width.lanes
+    if fresh:
+        z = vzero(block, width)
+        return z, z, z, z, z, z
+    return (_load(yf, y0, count, width), _load(yf, y0 + lanes, count - lanes, width),
+            _load(yf, y0 + 2 * lanes, count - 2 * lanes, width), _load(yf, y0 + 3 * lanes, count - 3 * lanes, width),
+            _load(yf, y0 + 4 * lanes, count - 4 * lanes, width), _load(yf, y0 + 5 * lanes, count - 5 * lanes, width))
+
+
+@njit(inline="always")
+def _store_wide(yf, y0, r, count, lanes):
+    for j in range(NV_WIDE):
+        _store(yf, y0 + j * lanes, r[j], count - j * lanes, lanes)
 
 
 def backward_input(g, w, length, pad_left, stride, dilation, groups, width: Width | None = None):
