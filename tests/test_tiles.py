@@ -77,34 +77,27 @@ BACKWARD_GEOMETRIES = GEOMETRIES + [
 ]
 
 
+GRADIENTS = [("input", g) for g in BACKWARD_GEOMETRIES] + [("weight", g) for g in GEOMETRIES]
+GRADIENTS.append(("weight", (1, 2, 4, 9000, 3, 1, 1, 1, 1, 1)))  # positions in several jobs' ranges
+
+
 @pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["float32", "float64"])
-@pytest.mark.parametrize("geometry", BACKWARD_GEOMETRIES, ids=lambda g: "x".join(map(str, g)))
-def test_the_phase_split_input_gradient_matches_the_reference(geometry, dtype):
+@pytest.mark.parametrize("which, geometry", GRADIENTS,
+                         ids=lambda v: "x".join(map(str, v)) if isinstance(v, tuple) else v)
+def test_the_tiled_gradients_match_the_reference(which, geometry, dtype):
+    """The input gradient by phase and the weight gradient on tiles, against the float64 naive backend."""
     b, c_in, c_out, length, taps, stride, dilation, groups, pad_left, pad_right = geometry
     rng = np.random.default_rng(sum(geometry) + 1)
-    w = rng.standard_normal((c_out, c_in // groups, taps))
+    x, w = rng.standard_normal((b, c_in, length)), rng.standard_normal((c_out, c_in // groups, taps))
     l_out = (length + pad_left + pad_right - dilation * (taps - 1) - 1) // stride + 1
     g = rng.standard_normal((b, c_out, l_out))
-    ref = naive.backward_input(g, w, length, pad_left, pad_right, stride, dilation, groups)
-    got = _tiles.backward_input(g.astype(dtype), w.astype(dtype), length, pad_left, stride, dilation, groups)
-    tolerance = 1e-5 if dtype == np.float32 else 1e-12
-    assert got.shape == ref.shape and got.dtype == dtype
-    assert np.abs(got - ref).max() <= tolerance * np.abs(ref).max()
-
-
-WEIGHT_GEOMETRIES = GEOMETRIES + [(1, 2, 4, 9000, 3, 1, 1, 1, 1, 1)]  # positions in several jobs' ranges
-
-
-@pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["float32", "float64"])
-@pytest.mark.parametrize("geometry", WEIGHT_GEOMETRIES, ids=lambda g: "x".join(map(str, g)))
-def test_the_tiled_weight_gradient_matches_the_reference(geometry, dtype):
-    b, c_in, c_out, length, taps, stride, dilation, groups, pad_left, pad_right = geometry
-    rng = np.random.default_rng(sum(geometry) + 2)
-    x = rng.standard_normal((b, c_in, length))
-    l_out = (length + pad_left + pad_right - dilation * (taps - 1) - 1) // stride + 1
-    g = rng.standard_normal((b, c_out, l_out))
-    ref = naive.backward_weight(g, x, taps, pad_left, pad_right, stride, dilation, groups)
-    got = _tiles.backward_weight(g.astype(dtype), x.astype(dtype), taps, pad_left, stride, dilation, groups)
+    geometry_args = (stride, dilation, groups)
+    if which == "input":
+        ref = naive.backward_input(g, w, length, pad_left, pad_right, *geometry_args)
+        got = _tiles.backward_input(g.astype(dtype), w.astype(dtype), length, pad_left, *geometry_args)
+    else:
+        ref = naive.backward_weight(g, x, taps, pad_left, pad_right, *geometry_args)
+        got = _tiles.backward_weight(g.astype(dtype), x.astype(dtype), taps, pad_left, *geometry_args)
     tolerance = 3e-5 if dtype == np.float32 else 1e-12
     assert got.shape == ref.shape and got.dtype == dtype
     assert np.abs(got - ref).max() <= tolerance * np.abs(ref).max()

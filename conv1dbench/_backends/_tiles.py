@@ -127,40 +127,33 @@ def _tile(block, wt, w0, c0, c1, taps, channel_span, tap_at, yf, y0, l_out, rows
     ``count`` positions of it are stored, from ``yf[y0]`` on (rows ``l_out`` apart).  A channel's packed
     rows take ``channel_span`` samples; tap ``k`` starts at ``tap_at[k]`` in them."""
     lanes = width.lanes
-    a00, a01, a02 = _start_row(yf, y0, c0 == 0, count, block, width)
-    a10, a11, a12 = _start_row(yf, y0 + l_out, c0 == 0 or rows < 2, count, block, width)
-    a20, a21, a22 = _start_row(yf, y0 + 2 * l_out, c0 == 0 or rows < 3, count, block, width)
-    a30, a31, a32 = _start_row(yf, y0 + 3 * l_out, c0 == 0 or rows < 4, count, block, width)
+    r0 = _start_row(yf, y0, c0 == 0, count, block, width)
+    r1 = _start_row(yf, y0 + l_out, c0 == 0 or rows < 2, count, block, width)
+    r2 = _start_row(yf, y0 + 2 * l_out, c0 == 0 or rows < 3, count, block, width)
+    r3 = _start_row(yf, y0 + 3 * l_out, c0 == 0 or rows < 4, count, block, width)
     for c in range(c0, c1):
         for k in range(taps):
             start = c * channel_span + tap_at[k]
-            x0 = vload(block, start, width)
-            x1 = vload(block, start + lanes, width)
-            x2 = vload(block, start + 2 * lanes, width)
+            xs = (vload(block, start, width), vload(block, start + lanes, width),
+                  vload(block, start + 2 * lanes, width))
             wk = w0 + (c * taps + k) * NO
-            v = vbroadcast(wt[wk], width)
-            a00 = vfma(v, x0, a00)
-            a01 = vfma(v, x1, a01)
-            a02 = vfma(v, x2, a02)
-            v = vbroadcast(wt[wk + 1], width)
-            a10 = vfma(v, x0, a10)
-            a11 = vfma(v, x1, a11)
-            a12 = vfma(v, x2, a12)
-            v = vbroadcast(wt[wk + 2], width)
-            a20 = vfma(v, x0, a20)
-            a21 = vfma(v, x1, a21)
-            a22 = vfma(v, x2, a22)
-            v = vbroadcast(wt[wk + 3], width)
-            a30 = vfma(v, x0, a30)
-            a31 = vfma(v, x1, a31)
-            a32 = vfma(v, x2, a32)
-    _store_row(yf, y0, a00, a01, a02, count, width)
+            r0 = _fma_row(vbroadcast(wt[wk], width), xs, r0)
+            r1 = _fma_row(vbroadcast(wt[wk + 1], width), xs, r1)
+            r2 = _fma_row(vbroadcast(wt[wk + 2], width), xs, r2)
+            r3 = _fma_row(vbroadcast(wt[wk + 3], width), xs, r3)
+    _store_row(yf, y0, r0, count, width)
     if rows > 1:
-        _store_row(yf, y0 + l_out, a10, a11, a12, count, width)
+        _store_row(yf, y0 + l_out, r1, count, width)
     if rows > 2:
-        _store_row(yf, y0 + 2 * l_out, a20, a21, a22, count, width)
+        _store_row(yf, y0 + 2 * l_out, r2, count, width)
     if rows > 3:
-        _store_row(yf, y0 + 3 * l_out, a30, a31, a32, count, width)
+        _store_row(yf, y0 + 3 * l_out, r3, count, width)
+
+
+@njit(inline="always", fastmath=_FASTMATH)
+def _fma_row(v, xs, r):
+    """A row of NV accumulators, ``r[j] + v * xs[j]`` each, fused."""
+    return vfma(v, xs[0], r[0]), vfma(v, xs[1], r[1]), vfma(v, xs[2], r[2])
 
 
 @njit(inline="always")
@@ -181,12 +174,12 @@ def _load(yf, at, count, width):
 
 
 @njit(inline="always")
-def _store_row(yf, y0, v0, v1, v2, count, width):
+def _store_row(yf, y0, r, count, width):
     """The first ``count`` of the row's ``NV * lanes`` outputs, at ``yf[y0]``: whole vectors, then a partial one."""
     lanes = width.lanes
-    _store(yf, y0, v0, count, lanes)
-    _store(yf, y0 + lanes, v1, count - lanes, lanes)
-    _store(yf, y0 + 2 * lanes, v2, count - 2 * lanes, lanes)
+    _store(yf, y0, r[0], count, lanes)
+    _store(yf, y0 + lanes, r[1], count - lanes, lanes)
+    _store(yf, y0 + 2 * lanes, r[2], count - 2 * lanes, lanes)
 
 
 @njit(inline="always")
@@ -351,53 +344,30 @@ def _weight_tile(gf, g0, l_out, rows, block, channel_span, tap_at, taps, p0, cou
     x0 = (q0 // taps) * channel_span + tap_at[q0 % taps]
     x1 = (q1 // taps) * channel_span + tap_at[q1 % taps]
     x2 = (q2 // taps) * channel_span + tap_at[q2 % taps]
-    a00 = vzero(block, width)
-    a01 = vzero(block, width)
-    a02 = vzero(block, width)
-    a10 = vzero(block, width)
-    a11 = vzero(block, width)
-    a12 = vzero(block, width)
-    a20 = vzero(block, width)
-    a21 = vzero(block, width)
-    a22 = vzero(block, width)
-    a30 = vzero(block, width)
-    a31 = vzero(block, width)
-    a32 = vzero(block, width)
+    z = vzero(block, width)
+    r0 = r1 = r2 = r3 = (z, z, z)
     full = n - n % lanes
     for m in range(0, n, lanes):
         left = lanes if m < full else n - m
-        u0 = _load(block, x0 + m, left, width)
-        u1 = _load(block, x1 + m, left, width)
-        u2 = _load(block, x2 + m, left, width)
-        v = _load(gf, g0 + m, left, width)
-        a00 = vfma(v, u0, a00)
-        a01 = vfma(v, u1, a01)
-        a02 = vfma(v, u2, a02)
-        v = _load(gf, g1 + m, left, width)
-        a10 = vfma(v, u0, a10)
-        a11 = vfma(v, u1, a11)
-        a12 = vfma(v, u2, a12)
-        v = _load(gf, g2 + m, left, width)
-        a20 = vfma(v, u0, a20)
-        a21 = vfma(v, u1, a21)
-        a22 = vfma(v, u2, a22)
-        v = _load(gf, g3 + m, left, width)
-        a30 = vfma(v, u0, a30)
-        a31 = vfma(v, u1, a31)
-        a32 = vfma(v, u2, a32)
-    _put(out, o0, p0, taps, count, vsum(a00), vsum(a01), vsum(a02))
+        us = (_load(block, x0 + m, left, width), _load(block, x1 + m, left, width), _load(block, x2 + m, left, width))
+        r0 = _fma_row(_load(gf, g0 + m, left, width), us, r0)
+        r1 = _fma_row(_load(gf, g1 + m, left, width), us, r1)
+        r2 = _fma_row(_load(gf, g2 + m, left, width), us, r2)
+        r3 = _fma_row(_load(gf, g3 + m, left, width), us, r3)
+    _put(out, o0, p0, taps, count, r0)
     if rows > 1:
-        _put(out, o0 + 1, p0, taps, count, vsum(a10), vsum(a11), vsum(a12))
+        _put(out, o0 + 1, p0, taps, count, r1)
     if rows > 2:
-        _put(out, o0 + 2, p0, taps, count, vsum(a20), vsum(a21), vsum(a22))
+        _put(out, o0 + 2, p0, taps, count, r2)
     if rows > 3:
-        _put(out, o0 + 3, p0, taps, count, vsum(a30), vsum(a31), vsum(a32))
+        _put(out, o0 + 3, p0, taps, count, r3)
 
 
 @njit(inline="always")
-def _put(out, o, p0, taps, count, s0, s1, s2):
-    out[o, p0 // taps, p0 % taps] = s0
+def _put(out, o, p0, taps, count, r):
+    """The lane sums of a row's accumulators into ``out[o]``, at (channel, tap) pairs ``p0`` on."""
+    out[o, p0 // taps, p0 % taps] = vsum(r[0])
     if count > 1:
-        out[o, (p0 + 1) // taps, (p0 + 1) % taps] = s1
+        out[o, (p0 + 1) // taps, (p0 + 1) % taps] = vsum(r[1])
     if count > 2:
-        out[o, (p0 + 2) // taps, (p0 + 2) % taps] = s2
+        out[o, (p0 + 2) // taps, (p0 + 2) % taps] = vsum(r[2])
