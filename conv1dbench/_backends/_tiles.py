@@ -23,6 +23,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
+from .._plan import output_length
 from ._simd import Width, target_isa, vbroadcast, vfma, vload, vload_partial, vstore, vstore_partial, vsum, vzero
 
 #: Output channels and position vectors per tile: 12 accumulators, 3 loaded vectors and a broadcast fit
@@ -62,7 +63,7 @@ def forward(x, w, pad_left, pad_right, stride, dilation, groups, width: Width | 
         wide = target_isa().registers >= 32
     batch, _, length = x.shape
     taps = w.shape[2]
-    l_out = (length + pad_left + pad_right - dilation * (taps - 1) - 1) // stride + 1
+    l_out = output_length(length, taps, pad_left, pad_right, stride, dilation)
     y = np.empty((batch, w.shape[0], l_out), dtype=x.dtype)
     _forward(x, pack_weights(w, groups), w.shape[0], taps, pad_left, stride, dilation, groups, y, width, wide)
     return y
