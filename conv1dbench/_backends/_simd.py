@@ -37,6 +37,7 @@ scalar code.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numba
@@ -91,7 +92,13 @@ def _target_features() -> set[str]:
     if numba.config.CPU_NAME and numba.config.CPU_NAME != "host":
         raise ValueError("NUMBA_CPU_NAME is set without NUMBA_CPU_FEATURES: conv1dbench cannot tell that CPU's "
                          "vector width; set NUMBA_CPU_FEATURES too (e.g. +avx2,+fma)")
-    return {name for name, on in llvm.get_host_cpu_features().items() if on}
+    return _host_features()
+
+
+@functools.cache
+def _host_features() -> frozenset[str]:
+    """This machine's CPU features (asked once: the query takes about 50 us, and kernels ask per call)."""
+    return frozenset(name for name, on in llvm.get_host_cpu_features().items() if on)
 
 
 class Width:

@@ -57,10 +57,11 @@ def forward(x, w, pad_left, pad_right, stride, dilation, groups, width: Width | 
     defaults to the target ISA's for that dtype, ``wide`` (the tile of :data:`NV_WIDE` vectors) to
     whether the ISA has 32 vector registers.
     """
+    isa = target_isa()
     if width is None:
-        width = Width(target_isa().lanes(x.dtype))
+        width = Width(isa.lanes(x.dtype))
     if wide is None:
-        wide = target_isa().registers >= 32
+        wide = isa.registers >= 32
     batch, _, length = x.shape
     taps = w.shape[2]
     l_out = output_length(length, taps, pad_left, pad_right, stride, dilation)
