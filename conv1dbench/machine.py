@@ -92,6 +92,14 @@ def machine_info(gpu: bool = True) -> dict:
 
         info["numba_threads"] = numba.config.NUMBA_NUM_THREADS
         info["numba_threading_layer"] = numba.config.THREADING_LAYER
+        # import time: only reports need what the numba backend's register tiles are compiled for
+        from ._backends._simd import target_isa
+        from ._backends._tiles import TILE_SHAPES
+
+        isa = target_isa()
+        shape = TILE_SHAPES[isa.name]
+        info["numba_kernel_isa"] = (f"{isa.name} ({isa.bits}-bit vectors, {isa.registers} registers; "
+                                    f"layer tile 4 x {shape.layer}, row tile {shape.row})")
     except Exception:
         pass
     name = _gpu() if gpu else None

@@ -8,13 +8,13 @@ import sys
 import tempfile
 from pathlib import Path
 
-import numba
 import numpy as np
 import pytest
 import tile_asm
 
 from conv1dbench._backends import _simd, _tiles, naive
-from conv1dbench._backends._simd import Width
+from conv1dbench._backends._simd import Count, Width
+from conv1dbench._plan import output_length
 
 #: Numba's cache for the processes that compile for another CPU (theirs is never this machine's code).
 TMP_CACHE = Path(tempfile.gettempdir()) / "conv1dbench-foreign-cpu-cache"
@@ -33,11 +33,26 @@ GEOMETRIES = [
     (2, 64, 8, 96, 5, 1, 1, 1, 2, 2),     # L_out a multiple of the tile at 8 and 16 lanes
     (1, 300, 6, 40, 3, 1, 1, 1, 1, 1),    # input channels in several chunks (the last one short)
     (1, 200, 4, 30, 4, 2, 2, 2, 3, 2),    # chunks with stride, dilation and groups
+    (1, 1, 1, 500, 70, 1, 1, 1, 69, 69),  # a signal, "full": K longer than a tile, edge tiles packed
+    (2, 2, 2, 700, 33, 1, 2, 2, 10, 5),   # depthwise, dilated, interior tiles read in place
+    (1, 2, 5, 3, 4, 1, 1, 1, 3, 0),       # fewer samples than taps
 ]
 
 
 def _widths(dtype) -> list[int]:
     return sorted({_simd.target_isa().lanes(dtype), _simd.PORTABLE.lanes(dtype)})
+
+
+#: Every tile on every machine: the layer tile 4 x 3 (AVX2, 128-bit) and 4 x 6 (AVX-512), the row tile.
+TILES = [("layer", 3), ("layer", 6), ("row", 12), ("row", 1)]
+
+
+def _run_tile(kind, vectors, x, w, pad_left, pad_right, stride, dilation, groups, lanes, threads=1):
+    l_out = output_length(x.shape[2], w.shape[2], pad_left, pad_right, stride, dilation)
+    y = np.full((x.shape[0], w.shape[0], l_out), np.nan, dtype=x.dtype)  # every output must be written
+    run = _tiles.layer_forward if kind == "layer" else _tiles.row_forward
+    run(x, w, pad_left, stride, dilation, groups, y, threads, Width(lanes), Count(vectors))
+    return y
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["float32", "float64"])
@@ -50,22 +65,41 @@ def test_the_tiled_forward_matches_the_reference(geometry, dtype):
     ref = naive.forward(x.astype(np.float64), w.astype(np.float64), pad_left, pad_right, stride, dilation, groups)
     tolerance = 1e-5 if dtype == np.float32 else 1e-12
     for lanes in _widths(dtype):
-        for wide in (False, True):  # both tiles on every machine: 4 x 3 and AVX-512's 4 x 6
-            y = _tiles.forward(x, w, pad_left, pad_right, stride, dilation, groups, Width(lanes), wide)
-            assert y.shape == ref.shape and y.dtype == dtype
-            assert np.abs(y - ref).max() <= tolerance * np.abs(ref).max(), (lanes, wide)
+        for kind, vectors in TILES:
+            for threads in (1, 2):
+                y = _run_tile(kind, vectors, x, w, pad_left, pad_right, stride, dilation, groups, lanes, threads)
+                assert y.shape == ref.shape and y.dtype == dtype
+                assert np.abs(y - ref).max() <= tolerance * np.abs(ref).max(), (lanes, kind, vectors, threads)
 
 
-def test_non_finite_inputs_stay_in_the_outputs_whose_window_reads_them():
-    x = np.ones((1, 2, 40), np.float32)
-    x[0, 1, 20] = np.nan
-    y = _tiles.forward(x, np.ones((4, 2, 3), np.float32), 1, 1, 1, 1, 1)
-    assert np.isnan(y[:, :, 19:22]).all() and not np.isnan(np.delete(y, [19, 20, 21], axis=2)).any()
+def test_the_entry_point_picks_the_row_tile_for_groups_of_fewer_than_four_outputs():
+    rng = np.random.default_rng(3)
+    lanes = _simd.target_isa().lanes(np.float32)
+    shape = _tiles.TILE_SHAPES[_simd.target_isa().name]
+    for c_out, groups, kind, vectors in ((8, 1, "layer", shape.layer), (6, 2, "row", shape.row),
+                                         (4, 4, "row", shape.row)):
+        x = rng.standard_normal((2, 4, 300)).astype(np.float32)
+        w = rng.standard_normal((c_out, 4 // groups, 5)).astype(np.float32)
+        y = np.empty((2, c_out, 300), np.float32)
+        _tiles.forward(x, w, 2, 1, 1, groups, y, 1)
+        assert _tiles.uses_row_tile(c_out, groups) == (kind == "row")
+        np.testing.assert_array_equal(y, _run_tile(kind, vectors, x, w, 2, 2, 1, 1, groups, lanes))
+
+
+@pytest.mark.parametrize("kind, vectors", TILES[::2])
+def test_non_finite_inputs_stay_in_the_outputs_whose_window_reads_them(kind, vectors):
+    x = np.ones((1, 2, 400), np.float32)
+    x[0, 1, 200] = np.nan
+    x[0, 0, 300] = np.inf
+    y = _run_tile(kind, vectors, x, np.ones((4, 2, 3), np.float32), 1, 1, 1, 1, 1,
+                  _simd.target_isa().lanes(np.float32))
+    assert np.isnan(y[:, :, 199:202]).all() and np.isinf(y[:, :, 299:302]).all()
+    assert np.isfinite(np.delete(y, [199, 200, 201, 299, 300, 301], axis=2)).all()
 
 
 def test_packed_weights_put_a_block_of_output_channels_last_and_zero_the_missing_ones():
     w = np.arange(5 * 2 * 3, dtype=np.float32).reshape(5, 2, 3)
-    packed = _tiles.pack_weights(w, 1).reshape(1, 2, 2, 3, _tiles.NO)
+    packed = _tiles._pack_weights(w, 1).reshape(1, 2, 2, 3, _tiles.NO)
     assert packed[0, 0, 1, 2, 3] == w[3, 1, 2] and packed[0, 1, 0, 0, 0] == w[4, 0, 0]
     assert not packed[0, 1, :, :, 1:].any()
 
@@ -94,26 +128,34 @@ def test_the_tiled_gradients_match_the_reference(which, geometry, dtype):
     geometry_args = (stride, dilation, groups)
     if which == "input":
         ref = naive.backward_input(g, w, length, pad_left, pad_right, *geometry_args)
-        got = _tiles.backward_input(g.astype(dtype), w.astype(dtype), length, pad_left, *geometry_args)
+        got = [_tiles.backward_input(g.astype(dtype), w.astype(dtype), length, pad_left, *geometry_args, threads)
+               for threads in (1, 2)]
     else:
         ref = naive.backward_weight(g, x, taps, pad_left, pad_right, *geometry_args)
-        got = _tiles.backward_weight(g.astype(dtype), x.astype(dtype), taps, pad_left, *geometry_args)
+        got = [_tiles.weight_gradient(g.astype(dtype), x.astype(dtype), taps, pad_left, *geometry_args, threads,
+                                      Width(lanes)) for threads in (1, 2) for lanes in _widths(dtype)]
     tolerance = 3e-5 if dtype == np.float32 else 1e-12
-    assert got.shape == ref.shape and got.dtype == dtype
-    assert np.abs(got - ref).max() <= tolerance * np.abs(ref).max()
+    for result in got:
+        assert result.shape == ref.shape and result.dtype == dtype
+        assert np.abs(result - ref).max() <= tolerance * np.abs(ref).max()
 
 
-def test_the_weight_gradient_is_the_same_bits_for_any_thread_count():
+def test_every_kernel_is_the_same_bits_for_any_thread_count():
     rng = np.random.default_rng(5)
     x = rng.standard_normal((3, 8, 9000)).astype(np.float32)
     g = rng.standard_normal((3, 8, 9000)).astype(np.float32)
-    before = numba.get_num_threads()
-    try:
-        numba.set_num_threads(1)
-        one = _tiles.backward_weight(g, x, 5, 2, 1, 1, 1)
-    finally:
-        numba.set_num_threads(before)
-    np.testing.assert_array_equal(_tiles.backward_weight(g, x, 5, 2, 1, 1, 1), one)
+    w = rng.standard_normal((8, 8, 5)).astype(np.float32)
+    depthwise = w[:, :1].copy()
+    for threads in (2, 3):
+        np.testing.assert_array_equal(_tiles.backward_weight(g, x, 5, 2, 1, 1, 1, threads),
+                                      _tiles.backward_weight(g, x, 5, 2, 1, 1, 1, 1))
+        np.testing.assert_array_equal(_tiles.backward_input(g, w, 9000, 2, 1, 1, 1, threads),
+                                      _tiles.backward_input(g, w, 9000, 2, 1, 1, 1, 1))
+        for kernel, groups in ((w, 1), (depthwise, 8)):
+            y1, y = np.empty_like(g), np.empty_like(g)
+            _tiles.forward(x, kernel, 2, 1, 1, groups, y1, 1)
+            _tiles.forward(x, kernel, 2, 1, 1, groups, y, threads)
+            np.testing.assert_array_equal(y, y1)
 
 
 X86 = platform.machine() in ("x86_64", "AMD64")
@@ -125,14 +167,21 @@ FOREIGN = {"AVX-512": ("skylake-avx512", _BASE + ",+avx512f,+avx512cd,+avx512bw,
 
 
 @pytest.mark.skipif(not X86, reason="reads x86-64 assembly")
-def test_the_tile_keeps_its_twelve_accumulators_in_registers():
-    """The hot loop of a tile at this machine's width: its fused multiply-adds on the ISA's registers
+def test_every_tile_keeps_its_accumulators_in_registers():
+    """The hot loop of each tile at this machine's width: its fused multiply-adds on the ISA's registers
     (zmm with AVX-512, ymm with AVX2, xmm otherwise) and no stack traffic in it (no spills)."""
     isa = _simd.target_isa()
-    loop = tile_asm.hot_loop(isa.lanes(np.float32))
-    assert loop["registers"] == [{512: "zmm", 256: "ymm", 128: "xmm"}[isa.bits]]
-    assert loop["fmas"] >= _tiles.NO * _tiles.NV and loop["accumulators"] >= _tiles.NO * _tiles.NV
-    assert not loop["stack"], "stack traffic in the hot loop"
+    for kind, accumulators in _accumulators(isa.name).items():
+        loop = tile_asm.hot_loop(kind, isa.lanes(np.float32), isa.name)
+        assert loop["registers"] == [{512: "zmm", 256: "ymm", 128: "xmm"}[isa.bits]], (kind, loop)
+        assert loop["fmas"] >= accumulators and loop["accumulators"] >= accumulators, (kind, loop)
+        assert not loop["stack"], ("stack traffic in the hot loop", kind, loop["stack"])
+
+
+def _accumulators(isa: str) -> dict:
+    """The vector accumulators each tile keeps on ``isa`` (:data:`conv1dbench._backends._tiles.TILE_SHAPES`)."""
+    shape = _tiles.TILE_SHAPES[isa]
+    return {"layer": _tiles.NO * shape.layer, "row": shape.row, "weight": _tiles.NO * _tiles.GRAD_PAIRS}
 
 
 @pytest.mark.skipif(not X86, reason="compiles for x86-64 CPUs")
@@ -141,12 +190,15 @@ def test_the_tile_compiled_for_each_x86_isa_uses_its_registers_without_spills(is
     """Compiled (not run) for an AVX-512 and an AVX2 CPU in processes of their own: the wide path's
     hot loop on zmm registers, the narrow one's on ymm, neither spilling its accumulators."""
     cpu, features, lanes, register = FOREIGN[isa]
-    code = "import json, tile_asm; print(json.dumps(tile_asm.hot_loop(%d)))" % lanes
+    code = ("import json, tile_asm; print(json.dumps({kind: tile_asm.hot_loop(kind, %d, %r) for kind in "
+            "('layer', 'row', 'weight')}))" % (lanes, isa))
     env = {**os.environ, "NUMBA_CPU_NAME": cpu, "NUMBA_CPU_FEATURES": features, "NUMBA_CACHE_DIR": str(TMP_CACHE),
            "PYTHONPATH": os.pathsep.join([str(Path(__file__).parent), os.environ.get("PYTHONPATH", "")])}
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
-    loop = json.loads(done.stdout.strip().splitlines()[-1])
-    assert loop["registers"] == [register], loop
-    assert loop["fmas"] >= _tiles.NO * _tiles.NV and loop["accumulators"] >= _tiles.NO * _tiles.NV, loop
-    assert not loop["stack"], loop["stack"]
+    loops = json.loads(done.stdout.strip().splitlines()[-1])
+    for kind, accumulators in _accumulators(isa).items():
+        loop = loops[kind]
+        assert loop["registers"] == [register], (kind, loop)
+        assert loop["fmas"] >= accumulators and loop["accumulators"] >= accumulators, (kind, loop)
+        assert not loop["stack"], (kind, loop["stack"])

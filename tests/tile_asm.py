@@ -1,8 +1,9 @@
 """The assembly of one register tile's hot loop, for the tests (in this process, or in one compiled for
 another CPU: ``python -c "import tile_asm; ..."`` with ``NUMBA_CPU_NAME``/``NUMBA_CPU_FEATURES`` set).
 
-:func:`hot_loop` compiles a tile (:func:`conv1dbench._backends._tiles._tile`, inlined) for ``lanes``
-float32 lanes without running it, so that code for a CPU this machine lacks can be read here too.
+:func:`hot_loop` compiles a tile of :mod:`conv1dbench._backends._tiles` (inlined: the layer tile, the
+row tile or the weight-gradient tile) for ``lanes`` float32 lanes without running it, so that code for a
+CPU this machine lacks can be read here too.
 """
 
 import re
@@ -11,21 +12,42 @@ import numpy as np
 from numba import njit, typeof, types
 
 from conv1dbench._backends import _tiles
-from conv1dbench._backends._simd import Width
+from conv1dbench._backends._simd import Count, Width
 
 
 @njit(fastmath={"contract"})
-def _one_tile(block, wt, taps, channel_span, tap_at, yf, width):
-    _tiles._tile(block, wt, 0, 0, 8, taps, channel_span, tap_at, yf, 0, 48, 4, 48, width)
+def _layer(source, wt, taps, channel_span, tap_at, yf, width, vectors):
+    _tiles._tile(source, 0, wt, 0, 0, 8, taps, channel_span, tap_at, yf, 0, 4096, 4, 4096, width, vectors)
 
 
-def hot_loop(lanes: int) -> dict:
-    """What the loop around the tile's first multiply-add holds: its fused multiply-adds, the vector
-    registers they name (``zmm``/``ymm``/``xmm``), their accumulators, and its lines of stack traffic."""
+@njit(fastmath={"contract"})
+def _row(source, wt, taps, channel_span, tap_at, yf, width, vectors):
+    _tiles._row_tile(source, channel_span, tap_at, taps, wt, 0, yf, 0, 4096, width, vectors)
+
+
+@njit(fastmath={"contract"})
+def _weight(source, wt, taps, channel_span, tap_at, yf, width, vectors):
+    _tiles._weight_tile(yf, 0, 64, 4, source, channel_span, tap_at, taps, 0, 3, 256, wt.reshape((4, 1, 3)), 0,
+                        width)
+
+
+# Each stores every output it computes (4096 of them): the compiler drops accumulators whose outputs are never stored.
+TILES = {"layer": _layer, "row": _row, "weight": _weight}
+
+
+def hot_loop(kind: str, lanes: int, isa: str) -> dict:
+    """What the loop around the first multiply-add of tile ``kind`` (``layer``, ``row``, ``weight``)
+    holds, compiled with ``isa``'s tile shape (:data:`conv1dbench._backends._tiles.TILE_SHAPES`): its
+    fused multiply-adds, the vector registers they name (``zmm``/``ymm``/``xmm``), their accumulators,
+    and its lines of stack traffic."""
     f32 = typeof(np.ones(4, np.float32))
-    signature = (f32, f32, types.intp, types.intp, typeof(np.ones(4, np.intp)), f32, typeof(Width(lanes)))
-    _one_tile.compile(signature)
-    asm = _one_tile.inspect_asm(signature).splitlines()
+    shape = _tiles.TILE_SHAPES[isa]
+    vectors = Count(shape.layer if kind == "layer" else shape.row)
+    signature = (f32, f32, types.intp, types.intp, typeof(np.ones(4, np.intp)), f32, typeof(Width(lanes)),
+                 typeof(vectors))
+    kernel = TILES[kind]
+    kernel.compile(signature)
+    asm = kernel.inspect_asm(signature).splitlines()
     fmas = [i for i, line in enumerate(asm) if "vfmadd" in line]
     start = max(i for i in range(fmas[0]) if re.match(r"\.LBB\w+:", asm[i]))  # the loop's label...
     label = asm[start].rstrip(":")

@@ -31,6 +31,17 @@ caller keeps ``i .. i + lanes`` inside the array, or uses the partial forms):
     the lanes' sum by halving (``v[:L/2] + v[L/2:]``, then again, down to one lane): a fixed order,
     the same bits on every machine for a given width, in log2(lanes) steps.
 
+A *row* is a tuple of ``count.n`` vectors, ``count`` a :class:`Count` (a compile-time number, like
+the width): the lanes ``i .. i + n*lanes`` of an array as one row of a register tile.
+
+``vzeros(arr, width, count)``, ``vloads(arr, i, width, count)``
+    a row of zeros; a row loaded from ``arr[i:]``.
+``vloads_partial(arr, i, available, width, count)``, ``vstores_partial(arr, i, row, available)``
+    only the first ``available`` values of the row (any int: below zero none, past the row all), with
+    whole-vector loads and stores where a vector is complete and masked ones where it is not.
+``vfmas(v, xs, row)``
+    ``v * xs[j] + row[j]`` fused, for each vector of the row.
+
 Floating-point semantics are IEEE (no fast-math flags on any of them), so NaN and Inf propagate as in
 scalar code.
 """
@@ -48,8 +59,9 @@ from numba.core import cgutils, types
 from numba.core.errors import TypingError
 from numba.extending import NativeValue, intrinsic, models, overload_attribute, register_model, typeof_impl, unbox
 
-__all__ = ["Isa", "Width", "target_isa", "vadd", "vbroadcast", "vfma", "vload", "vload_partial", "vstore",
-           "vstore_partial", "vsum", "vzero"]
+__all__ = ["Count", "Isa", "Width", "fixed_for_target", "target_isa", "vadd", "vbroadcast", "vfma", "vfmas",
+           "vload", "vload_partial", "vloads", "vloads_partial", "vstore", "vstore_partial", "vstores_partial", "vsum",
+           "vzero", "vzeros"]
 
 
 @dataclass(frozen=True)
@@ -101,22 +113,65 @@ def _host_features() -> frozenset[str]:
     return frozenset(name for name, on in llvm.get_host_cpu_features().items() if on)
 
 
-class Width:
-    """A vector width, as a kernel argument: ``Width(16)`` is 16 lanes (its Numba type carries the count)."""
+class _Static:
+    """A number fixed at compile time, as a kernel argument: its Numba type carries it (``value``)."""
 
-    def __init__(self, lanes: int):
-        if lanes not in (2, 4, 8, 16, 32):
-            raise ValueError(f"a vector width is 2, 4, 8, 16 or 32 lanes, got {lanes}")
-        self.lanes = lanes
+    limits = (1, 64)
+
+    def __init__(self, value: int):
+        low, high = self.limits
+        if not (isinstance(value, int) and low <= value <= high and value in self.allowed(value)):
+            raise ValueError(f"{type(self).__name__} takes {self.describe}, got {value!r}")
+        self.value = value
+
+    @staticmethod
+    def allowed(value: int):
+        return (value,)
 
     def __repr__(self) -> str:
-        return f"Width({self.lanes})"
+        return f"{type(self).__name__}({self.value})"
 
 
-class WidthType(types.Type):
+class Width(_Static):
+    """A vector width, as a kernel argument: ``Width(16)`` is 16 lanes (``width.lanes`` in compiled code)."""
+
+    describe = "2, 4, 8, 16 or 32 lanes"
+
+    @staticmethod
+    def allowed(value: int):
+        return (2, 4, 8, 16, 32)
+
+    @property
+    def lanes(self) -> int:
+        return self.value
+
+
+class Count(_Static):
+    """Vectors in a row of a register tile, as a kernel argument: ``Count(6)`` (``count.n`` in compiled code)."""
+
+    describe = "1 to 64 vectors"
+
+    @property
+    def n(self) -> int:
+        return self.value
+
+
+class _StaticType(types.Type):
+    def __init__(self, kind: str, value: int):
+        self.value = value
+        super().__init__(name=f"{kind}({value})")
+
+
+class WidthType(_StaticType):
     def __init__(self, lanes: int):
         self.lanes = lanes
-        super().__init__(name=f"Width({lanes})")
+        super().__init__("Width", lanes)
+
+
+class CountType(_StaticType):
+    def __init__(self, n: int):
+        self.n = n
+        super().__init__("Count", n)
 
 
 @typeof_impl.register(Width)
@@ -124,18 +179,41 @@ def _typeof_width(value, context):
     return WidthType(value.lanes)
 
 
-register_model(WidthType)(models.OpaqueModel)
+@typeof_impl.register(Count)
+def _typeof_count(value, context):
+    return CountType(value.n)
 
 
-@unbox(WidthType)
-def _unbox_width(typ, obj, c):
-    return NativeValue(c.context.get_dummy_value())  # the type is all there is to it
+for _type, _attribute in ((WidthType, "lanes"), (CountType, "n")):
+    register_model(_type)(models.OpaqueModel)
+
+    @unbox(_type)
+    def _unbox_static(typ, obj, c):
+        return NativeValue(c.context.get_dummy_value())  # the type is all there is to it
+
+    @overload_attribute(_type, _attribute)
+    def _static_value(static):
+        value = static.value
+        return lambda static: value  # a compile-time constant in the kernel
 
 
-@overload_attribute(WidthType, "lanes")
-def _width_lanes(width):
-    lanes = width.lanes
-    return lambda width: lanes  # a compile-time constant in the kernel
+def fixed_for_target(choose):
+    """``choose(dtype, isa)`` (a NumPy dtype and an :class:`Isa`, returning a :class:`Width` or
+    :class:`Count`) as an intrinsic ``f(arr)`` of compiled code, whose value is decided when its caller
+    compiles, for the CPU Numba compiles for: the entry points that Python calls use it, so that their
+    calls carry no width argument (typing one costs Numba's dispatcher 2.4 us per call).  Numba's disk
+    cache keys compiled code by that CPU's name and features, which decide the ISA, so a cached
+    caller always holds the value its CPU would choose; the kernels it calls take it as an argument."""
+
+    @intrinsic
+    def fixed(typingctx, arr):
+        if not (isinstance(arr, types.Array) and arr.dtype in _FLOATS):
+            raise TypingError(f"{choose.__name__} takes a float32 or float64 array, got {arr}")
+        value = choose(np.dtype(str(arr.dtype)), target_isa())
+        return typeof_impl(value, None)(arr), lambda context, builder, sig, args: context.get_dummy_value()
+
+    fixed.__name__ = choose.__name__
+    return fixed
 
 
 class Vec(types.Type):
@@ -166,6 +244,16 @@ def _check_width(width, what: str) -> None:
         raise TypingError(f"{what} takes a Width as its last argument, got {width}")
 
 
+def _check_count(count, what: str) -> None:
+    if not isinstance(count, CountType):
+        raise TypingError(f"{what} takes a Count as its last argument, got {count}")
+
+
+def _check_row(row, what: str) -> None:
+    if not (isinstance(row, types.UniTuple) and isinstance(row.dtype, Vec)):
+        raise TypingError(f"{what} takes a row (a tuple of vectors), got {row}")
+
+
 def _check_vecs(what: str, *vecs) -> None:
     if not all(isinstance(v, Vec) for v in vecs) or len({(v.dtype, v.lanes) for v in vecs}) != 1:
         raise TypingError(f"{what} takes vectors of one dtype and width, got {', '.join(map(str, vecs))}")
@@ -184,6 +272,22 @@ def _mask(builder, count, lanes: int):
                                    ir.Constant(ir.IntType(32), 0))
     limit = builder.shuffle_vector(limit, limit, ir.Constant(ir.VectorType(ir.IntType(32), lanes), [0] * lanes))
     return builder.icmp_signed("<", index, limit)
+
+
+def _masked_load(builder, module, pointer, mask, vecty):
+    fn = cgutils.get_or_insert_function(
+        module, ir.FunctionType(vecty, [vecty.as_pointer(), ir.IntType(32), mask.type, vecty]),
+        f"llvm.masked.load.{_suffix(vecty)}.p0{_suffix(vecty)}")
+    zeros = ir.Constant(vecty, [0.0] * vecty.count)
+    return builder.call(fn, [pointer, ir.Constant(ir.IntType(32), _element_bytes(vecty)), mask, zeros])
+
+
+def _masked_store(builder, module, value, pointer, mask):
+    vecty = value.type
+    fn = cgutils.get_or_insert_function(
+        module, ir.FunctionType(ir.VoidType(), [vecty, vecty.as_pointer(), ir.IntType(32), mask.type]),
+        f"llvm.masked.store.{_suffix(vecty)}.p0{_suffix(vecty)}")
+    builder.call(fn, [value, pointer, ir.Constant(ir.IntType(32), _element_bytes(vecty)), mask])
 
 
 def _suffix(vecty) -> str:
@@ -257,12 +361,7 @@ def vload_partial(typingctx, arr, index, count, width):
     def codegen(context, builder, sig, args):
         vecty = context.get_value_type(sig.return_type)
         pointer = _pointer(context, builder, sig.args[0], args[0], args[1], vecty)
-        mask = _mask(builder, args[2], vecty.count)
-        fn = cgutils.get_or_insert_function(
-            builder.module, ir.FunctionType(vecty, [vecty.as_pointer(), ir.IntType(32), mask.type, vecty]),
-            f"llvm.masked.load.{_suffix(vecty)}.p0{_suffix(vecty)}")
-        zeros = ir.Constant(vecty, [0.0] * vecty.count)
-        return builder.call(fn, [pointer, ir.Constant(ir.IntType(32), _element_bytes(vecty)), mask, zeros])
+        return _masked_load(builder, builder.module, pointer, _mask(builder, args[2], vecty.count), vecty)
     return sig, codegen
 
 
@@ -277,11 +376,7 @@ def vstore_partial(typingctx, arr, index, v, count):
     def codegen(context, builder, sig, args):
         vecty = args[2].type
         pointer = _pointer(context, builder, sig.args[0], args[0], args[1], vecty)
-        mask = _mask(builder, args[3], vecty.count)
-        fn = cgutils.get_or_insert_function(
-            builder.module, ir.FunctionType(ir.VoidType(), [vecty, vecty.as_pointer(), ir.IntType(32), mask.type]),
-            f"llvm.masked.store.{_suffix(vecty)}.p0{_suffix(vecty)}")
-        builder.call(fn, [args[2], pointer, ir.Constant(ir.IntType(32), _element_bytes(vecty)), mask])
+        _masked_store(builder, builder.module, args[2], pointer, _mask(builder, args[3], vecty.count))
         return context.get_dummy_value()
     return sig, codegen
 
@@ -327,4 +422,107 @@ def vsum(typingctx, v):
                                                                      list(range(lanes, 2 * lanes))))
             value = builder.fadd(low, high)
         return builder.extract_element(value, ir.Constant(ir.IntType(32), 0))
+    return sig, codegen
+
+
+def _row_type(arr, width, count):
+    return types.UniTuple(Vec(arr.dtype, width.lanes), count.n)
+
+
+def _offset(builder, index, j: int, lanes: int):
+    return builder.add(index, ir.Constant(index.type, j * lanes))
+
+
+@intrinsic
+def vzeros(typingctx, arr, width, count):
+    _check_array(arr, "vzeros")
+    _check_width(width, "vzeros")
+    _check_count(count, "vzeros")
+    sig = _row_type(arr, width, count)(arr, width, count)
+
+    def codegen(context, builder, sig, args):
+        vecty = context.get_value_type(sig.return_type.dtype)
+        zero = ir.Constant(vecty, [0.0] * vecty.count)
+        return context.make_tuple(builder, sig.return_type, [zero] * sig.return_type.count)
+    return sig, codegen
+
+
+@intrinsic
+def vloads(typingctx, arr, index, width, count):
+    _check_array(arr, "vloads")
+    _check_width(width, "vloads")
+    _check_count(count, "vloads")
+    sig = _row_type(arr, width, count)(arr, types.intp, width, count)
+
+    def codegen(context, builder, sig, args):
+        vecty = context.get_value_type(sig.return_type.dtype)
+        vectors = [builder.load(_pointer(context, builder, sig.args[0], args[0],
+                                         _offset(builder, args[1], j, vecty.count), vecty),
+                                align=_element_bytes(vecty))
+                   for j in range(sig.return_type.count)]
+        return context.make_tuple(builder, sig.return_type, vectors)
+    return sig, codegen
+
+
+@intrinsic
+def vloads_partial(typingctx, arr, index, available, width, count):
+    _check_array(arr, "vloads_partial")
+    _check_width(width, "vloads_partial")
+    _check_count(count, "vloads_partial")
+    sig = _row_type(arr, width, count)(arr, types.intp, types.intp, width, count)
+
+    def codegen(context, builder, sig, args):
+        vecty = context.get_value_type(sig.return_type.dtype)
+        lanes = vecty.count
+        vectors = []
+        for j in range(sig.return_type.count):
+            pointer = _pointer(context, builder, sig.args[0], args[0], _offset(builder, args[1], j, lanes), vecty)
+            left = builder.sub(args[2], ir.Constant(args[2].type, j * lanes))
+            vectors.append(_masked_load(builder, builder.module, pointer, _mask(builder, left, lanes), vecty))
+        return context.make_tuple(builder, sig.return_type, vectors)
+    return sig, codegen
+
+
+@intrinsic
+def vstores_partial(typingctx, arr, index, row, available):
+    _check_array(arr, "vstores_partial")
+    _check_row(row, "vstores_partial")
+    if row.dtype.dtype != arr.dtype:
+        raise TypingError(f"vstores_partial: a row of {row.dtype.dtype} into an array of {arr.dtype}")
+    sig = types.void(arr, types.intp, row, types.intp)
+
+    def codegen(context, builder, sig, args):
+        vectors = cgutils.unpack_tuple(builder, args[2])
+        vecty = vectors[0].type
+        lanes = vecty.count
+        for j, value in enumerate(vectors):
+            pointer = _pointer(context, builder, sig.args[0], args[0], _offset(builder, args[1], j, lanes), vecty)
+            left = builder.sub(args[3], ir.Constant(args[3].type, j * lanes))
+            whole = builder.icmp_signed(">=", left, ir.Constant(left.type, lanes))
+            with builder.if_else(whole) as (then, otherwise):
+                with then:
+                    builder.store(value, pointer, align=_element_bytes(vecty))
+                with otherwise:
+                    some = builder.icmp_signed(">", left, ir.Constant(left.type, 0))
+                    with builder.if_then(some):
+                        _masked_store(builder, builder.module, value, pointer, _mask(builder, left, lanes))
+        return context.get_dummy_value()
+    return sig, codegen
+
+
+@intrinsic
+def vfmas(typingctx, v, xs, row):
+    _check_vecs("vfmas", v)
+    _check_row(xs, "vfmas")
+    _check_row(row, "vfmas")
+    if xs != row or row.dtype != v:
+        raise TypingError(f"vfmas takes a vector and two rows of its type, of one length, got {v}, {xs}, {row}")
+    sig = row(v, xs, row)
+
+    def codegen(context, builder, sig, args):
+        vecty = args[0].type
+        fn = cgutils.get_or_insert_function(builder.module, ir.FunctionType(vecty, [vecty] * 3),
+                                            f"llvm.fma.{_suffix(vecty)}")
+        xs, row = cgutils.unpack_tuple(builder, args[1]), cgutils.unpack_tuple(builder, args[2])
+        return context.make_tuple(builder, sig.return_type, [builder.call(fn, [args[0], x, r]) for x, r in zip(xs, row)])
     return sig, codegen

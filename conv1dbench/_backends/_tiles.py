@@ -1,249 +1,357 @@
-"""Register-tiled layer forward for the numba backend (issue 14, first step: not wired in yet).
+"""Register-tiled kernels of the numba backend: the layer forward (and the input gradient, through it)
+and the weight gradient, in float32 and float64.
 
-One job is one (batch item, group, tile of output positions).  The job first packs the input block
-that its tile reads into a scratch buffer, by *phase*: for stride ``s``, tap ``k`` of output ``l``
-reads input ``l*s + k*dilation - pad_left = (l + m_k)*s + p_k - pad_left`` with ``p_k = (k*dilation) % s``
-and ``m_k = (k*dilation) // s``, so row ``p`` of the block holds the samples ``(l0 + m)*s + p - pad_left``
-for ``m = 0, 1, ...`` and every tap is a contiguous run of one row.  Padding is packed as zeros, so
-the hot loop has no edges, and stride and dilation cost nothing in it.  Then, for each block of
-:data:`NO` output channels, a tile of ``NO`` x :data:`NV` vectors of accumulators (12 registers) is
-kept across every input channel and tap of the group: per (channel, tap) ``NV`` vector loads of the
-packed row, ``NO`` broadcasts of the weights (packed as ``(group, block, channel, tap, NO)``), and
-``NO * NV`` fused multiply-adds.  Each output is written once, the tile's edges (output channels
-past the group's, positions past ``L_out``) by partial stores.
+**Forward.**  ``y[b, o, l] = sum_{c, k} w[o, c, k] * xpad[b, gi*Cg + c, l*stride + k*dilation]``.
+One job is one (batch item, group, tile of output positions).  A tile is :data:`NO` output channels
+x ``n`` vectors of positions, its ``NO * n`` accumulators kept in registers across every input
+channel and tap of the group: per (channel, tap) ``n`` vector loads of the input, ``NO`` broadcasts
+of the weights (packed as ``(group, block, channel, tap, NO)``) and ``NO * n`` fused multiply-adds.
+Each output is written once, the tile's edges (output channels past the group's, positions past
+``L_out``) by partial stores.  The input a tile reads is the input itself where that is one
+contiguous run per tap (stride 1, the tile inside the signal), else a block the job packs first, by
+*phase*: for stride ``s``, tap ``k`` of output ``l`` reads input ``l*s + k*dilation - pad_left =
+(l + m_k)*s + p_k - pad_left`` with ``p_k = (k*dilation) % s`` and ``m_k = (k*dilation) // s``, so
+row ``p`` of the block holds the samples ``(l0 + m)*s + p - pad_left`` for ``m = 0, 1, ...`` and
+every tap is a contiguous run of one row.  Padding is packed as zeros, so the hot loop has no edges,
+and stride and dilation cost nothing in it.  Input channels are taken in chunks of about
+:data:`CHUNK_BYTES`, so that a chunk stays in L1 while every block of output channels runs over it.
 
-The tile shape: 4 x 3 vectors, for every ISA: 12 accumulators, 3 loaded vectors and a broadcast fit
-AVX2's 16 registers and leave AVX-512's 32 half free (a larger AVX-512 tile is the next step); the
-vector width is the ISA's (:func:`conv1dbench._backends._simd.target_isa`), passed as a
-:class:`~conv1dbench._backends._simd.Width` so that it is part of the compiled signature.
+Groups of fewer than :data:`NO` output channels (depthwise layers, single signals) would leave most
+of that tile idle: they run on the *row tile*, one output channel x ``n`` vectors, whose loads feed
+one multiply-add each (from L1, where the loads keep up with the multiply-adds).
+
+**Input gradient** (:func:`backward_input`): by phase, the forward kernel once per phase (no zeros
+spread into the gradient).  **Weight gradient** (:func:`backward_weight`): tiles of ``NO`` output
+channels x :data:`GRAD_PAIRS` (input channel, tap) pairs of vector accumulators along positions.
+
+The tile shapes per ISA are :data:`TILE_SHAPES`.  The vector width and the tile's vector count are
+compile-time :class:`~conv1dbench._backends._simd.Width` and :class:`~conv1dbench._backends._simd.Count`
+arguments of every kernel, chosen for the CPU Numba compiles for by the entry points (:func:`forward`,
+:func:`backward_weight`).  Every sum runs in an order fixed by the shapes, the width and the tile, so
+the same inputs give the same bits for any thread count.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 from numba import njit, prange
 
-from .._plan import output_length
-from ._simd import Width, target_isa, vbroadcast, vfma, vload, vload_partial, vstore, vstore_partial, vsum, vzero
+from ._simd import (
+    Count,
+    Width,
+    fixed_for_target,
+    vbroadcast,
+    vfma,
+    vfmas,
+    vload,
+    vloads,
+    vload_partial,
+    vloads_partial,
+    vstores_partial,
+    vsum,
+    vzero,
+    vzeros,
+)
 
-#: Output channels and position vectors per tile: 12 accumulators, 3 loaded vectors and a broadcast fit
-#: 16 vector registers (AVX2, 128-bit ISAs); with 32 (AVX-512) the wide tile doubles the vectors:
-#: NO x NV_WIDE = 24 accumulators, 6 loads and a broadcast.
-NO, NV, NV_WIDE = 4, 3, 6
-#: Bytes of packed input one pass over the output-channel blocks reads: the input channels are taken in
-#: chunks of about this many bytes of packed rows, so that a chunk stays in L1 (32-48 KiB) while every
-#: output-channel block of the tile runs over it (with its weights: NO * chunk * K more values).
+#: Output channels per layer tile (and per weight-gradient tile).
+NO = 4
+
+
+@dataclass(frozen=True)
+class TileShape:
+    """Vectors per row of the layer tile (``NO`` rows) and of the row tile (one row)."""
+
+    layer: int
+    row: int
+
+
+#: The tile shape per ISA (:class:`~conv1dbench._backends._simd.Isa` names).  The layer tile: 4 x 3
+#: (12 accumulators, 3 loaded vectors and a broadcast) fits 16 vector registers; with AVX-512's 32
+#: the 4 x 6 tile (24 accumulators) ran 1-12% faster than 4 x 3 on every layer shape.  The row tile:
+#: 12 accumulators and a broadcast, its loads folded into the multiply-adds (``results/NOTES.md``,
+#: "numba: register tiles").
+TILE_SHAPES = {"AVX-512": TileShape(layer=6, row=12), "AVX2": TileShape(layer=3, row=12),
+               "portable 128-bit": TileShape(layer=3, row=12)}
+
+#: Bytes of input one pass over the output-channel blocks reads: the input channels are taken in
+#: chunks of about this many bytes, so that a chunk stays in L1 (32-48 KiB) while every block of
+#: output channels runs over it (with its weights: NO * chunk * K more values).
 CHUNK_BYTES = 16384
+#: Output positions per job of the weight gradient: a job packs its input rows over this range once and
+#: runs every tile over it; jobs are (batch item, range), their partial gradients summed in job order.
+GRAD_POSITIONS = 4096
+#: The weight gradient's tile: NO output channels x GRAD_PAIRS (input channel, tap) pairs of vectors.
+GRAD_PAIRS = 3
+#: The row tile's jobs: up to this many output positions each, finer where rows are few (below).
+ROW_JOB_POSITIONS = 16384
+#: Parallel runs aim at this many jobs per thread, with at least ROW_JOB_MIN positions each.
+JOBS_PER_THREAD, ROW_JOB_MIN = 4, 1024
 
 _FASTMATH = {"contract"}
 
 
-def pack_weights(w: np.ndarray, groups: int) -> np.ndarray:
+@fixed_for_target
+def native_width(dtype, isa):
+    return Width(isa.lanes(dtype))
+
+
+@fixed_for_target
+def layer_vectors(dtype, isa):
+    return Count(TILE_SHAPES[isa.name].layer)
+
+
+@fixed_for_target
+def row_vectors(dtype, isa):
+    return Count(TILE_SHAPES[isa.name].row)
+
+
+def uses_row_tile(c_out: int, groups: int) -> bool:
+    """Whether a layer runs on the row tile: its groups have fewer than :data:`NO` output channels."""
+    return c_out // groups < NO
+
+
+# --- forward ---------------------------------------------------------------------------------------
+
+
+@njit(cache=True)
+def forward(x, w, pad_left, stride, dilation, groups, y, threads):
+    """The layer forward into ``y`` (B, C_out, L_out), which it fills, for the CPU Numba compiles for.
+
+    ``x`` (B, C_in, L) and ``w`` (C_out, C_in // groups, K), C-contiguous, float32 or float64; any
+    ``pad_left`` (negative crops); ``threads``: Numba's thread count to run the jobs on (1: serially, in this thread).
+    """
+    if w.shape[0] // groups < NO:
+        row_forward(x, w, pad_left, stride, dilation, groups, y, threads, native_width(x), row_vectors(x))
+    else:
+        layer_forward(x, w, pad_left, stride, dilation, groups, y, threads, native_width(x), layer_vectors(x))
+
+
+@njit(cache=True)
+def layer_forward(x, w, pad_left, stride, dilation, groups, y, threads, width, vectors):
+    """:func:`forward` on the layer tile of ``NO`` x ``vectors`` vectors of ``width``."""
+    taps = w.shape[2]
+    tile = vectors.n * width.lanes
+    span = (dilation * (taps - 1)) // stride + tile  # input samples per phase row a tile reads
+    wt = _pack_weights(w, groups)
+    tap_direct, tap_packed = _tap_offsets(taps, stride, dilation, span)
+    jobs = x.shape[0] * groups * ((y.shape[2] + tile - 1) // tile)
+    args = (x, wt, w.shape[0], taps, pad_left, stride, dilation, groups, y, span, tap_direct, tap_packed, width,
+            vectors)
+    if threads > 1:
+        _layer_parallel(jobs, args)
+    else:
+        for job in range(jobs):
+            _layer_job(job, *args)
+
+
+@njit(parallel=True, cache=True)
+def _layer_parallel(jobs, args):
+    for job in prange(jobs):
+        _layer_job(job, *args)
+
+
+@njit(inline="always")
+def _tap_offsets(taps, stride, dilation, span):
+    """Where tap ``k``'s run starts in a channel's input: read directly (``k * dilation``), and packed by
+    phase (its phase's row, then its shift), so that no division is left in the hot loop."""
+    direct = np.empty(taps, dtype=np.intp)
+    packed = np.empty(taps, dtype=np.intp)
+    for k in range(taps):
+        direct[k] = k * dilation
+        packed[k] = (k * dilation) % stride * span + (k * dilation) // stride
+    return direct, packed
+
+
+@njit(inline="always")
+def _pack_weights(w, groups):
     """``w`` (C_out, Cg, K) as ``(groups, blocks, Cg, K, NO)``, flat, the channels past a group's zero."""
     c_out, c_per_group, taps = w.shape
     out_per_group = c_out // groups
-    blocks = -(-out_per_group // NO)
-    packed = np.zeros((groups, blocks * NO, c_per_group, taps), dtype=w.dtype)
-    packed[:, :out_per_group] = w.reshape(groups, out_per_group, c_per_group, taps)
-    packed = packed.reshape(groups, blocks, NO, c_per_group, taps).transpose(0, 1, 3, 4, 2)
-    return np.ascontiguousarray(packed).reshape(-1)
+    blocks = (out_per_group + NO - 1) // NO
+    packed = np.zeros(groups * blocks * c_per_group * taps * NO, dtype=w.dtype)
+    for o in range(c_out):
+        g, i = o // out_per_group, o % out_per_group
+        at = (g * blocks + i // NO) * c_per_group * taps * NO + i % NO
+        for c in range(c_per_group):
+            for k in range(taps):
+                packed[at + (c * taps + k) * NO] = w[o, c, k]
+    return packed
 
 
-def forward(x, w, pad_left, pad_right, stride, dilation, groups, width: Width | None = None,
-            wide: bool | None = None):
-    """The layer forward ``y[b, o, l] = sum_{c, k} w[o, c, k] * xpad[b, g*Cg + c, l*stride + k*dilation]``.
-
-    ``x`` (B, C_in, L) and ``w`` (C_out, C_in // groups, K), C-contiguous, one float dtype; ``width``
-    defaults to the target ISA's for that dtype, ``wide`` (the tile of :data:`NV_WIDE` vectors) to
-    whether the ISA has 32 vector registers.
-    """
-    isa = target_isa()
-    if width is None:
-        width = Width(isa.lanes(x.dtype))
-    if wide is None:
-        wide = isa.registers >= 32
-    batch, _, length = x.shape
-    taps = w.shape[2]
-    l_out = output_length(length, taps, pad_left, pad_right, stride, dilation)
-    y = np.empty((batch, w.shape[0], l_out), dtype=x.dtype)
-    _forward(x, pack_weights(w, groups), w.shape[0], taps, pad_left, stride, dilation, groups, y, width, wide)
-    return y
-
-
-@njit(parallel=True, fastmath=_FASTMATH, cache=True)
-def _forward(x, wt, c_out, taps, pad_left, stride, dilation, groups, y, width, wide):
+@njit(fastmath=_FASTMATH)
+def _layer_job(job, x, wt, c_out, taps, pad_left, stride, dilation, groups, y, span, tap_direct, tap_packed,
+               width, vectors):
     batch, c_in, length = x.shape
     c_per_group = c_in // groups
     out_per_group = c_out // groups
     blocks = (out_per_group + NO - 1) // NO
     l_out = y.shape[2]
-    tile = (NV_WIDE if wide else NV) * width.lanes
+    tile = vectors.n * width.lanes
     tiles = (l_out + tile - 1) // tile
-    span = (dilation * (taps - 1)) // stride + tile  # packed samples per row
-    # where tap k's run starts in a channel's packed rows: its phase's row, then its shift (no division
-    # left in the hot loop)
-    tap_at = np.empty(taps, dtype=np.intp)
-    for k in range(taps):
-        tap_at[k] = (k * dilation) % stride * span + (k * dilation) // stride
-    chunk = max(1, CHUNK_BYTES // (stride * span * x.itemsize))
+    t = job % tiles
+    g = (job // tiles) % groups
+    b = job // (tiles * groups)
+    l0 = t * tile
+    count = min(tile, l_out - l0)
     xf = x.reshape(-1)
     yf = y.reshape(-1)
-    for job in prange(batch * groups * tiles):
-        t = job % tiles
-        g = (job // tiles) % groups
-        b = job // (tiles * groups)
-        l0 = t * tile
+    x0 = (b * c_in + g * c_per_group) * length
+    first = l0 * stride - pad_left
+    if stride == 1 and first >= 0 and first + span <= length:
+        source, base, channel_span, tap_at = xf, x0 + first, length, tap_direct
+    else:
         block = np.empty(c_per_group * stride * span, dtype=x.dtype)
-        _pack(xf, block, (b * c_in + g * c_per_group) * length, length, c_per_group, stride, span, l0, pad_left)
-        count = min(tile, l_out - l0)
-        for c0 in range(0, c_per_group, chunk):
-            c1 = min(c_per_group, c0 + chunk)
-            for ob in range(blocks):
-                o = g * out_per_group + ob * NO
-                w0, y0, rows = ((g * blocks + ob) * c_per_group) * taps * NO, (b * c_out + o) * l_out + l0, min(
-                    NO, out_per_group - ob * NO)
-                if wide:
-                    _tile_wide(block, wt, w0, c0, c1, taps, stride * span, tap_at, yf, y0, l_out, rows, count,
-                               width)
-                else:
-                    _tile(block, wt, w0, c0, c1, taps, stride * span, tap_at, yf, y0, l_out, rows, count, width)
+        _pack(xf, block, x0, length, c_per_group, stride, span, first)
+        source, base, channel_span, tap_at = block, 0, stride * span, tap_packed
+    chunk = max(1, CHUNK_BYTES // (stride * span * x.itemsize))
+    for c0 in range(0, c_per_group, chunk):
+        c1 = min(c_per_group, c0 + chunk)
+        for ob in range(blocks):
+            o = g * out_per_group + ob * NO
+            _tile(source, base, wt, (g * blocks + ob) * c_per_group * taps * NO, c0, c1, taps, channel_span, tap_at,
+                  yf, (b * c_out + o) * l_out + l0, l_out, min(NO, out_per_group - ob * NO), count, width, vectors)
 
 
 @njit(inline="always")
-def _pack(xf, block, x0, length, channels, stride, span, l0, pad_left):
-    """``block[(c*stride + p)*span + m] = x[c, (l0 + m)*stride + p - pad_left]``, zero outside ``[0, length)``."""
+def _pack(xf, block, x0, length, channels, stride, span, first):
+    """``block[(c*stride + p)*span + m] = x[c, first + p + m*stride]`` (the channels' rows from ``xf[x0]``,
+    ``length`` apart), zero outside ``[0, length)``."""
     for c in range(channels):
         row = x0 + c * length
         for p in range(stride):
             out = (c * stride + p) * span
-            first = (l0 * stride + p - pad_left)
-            for m in range(span):
-                i = first + m * stride
-                block[out + m] = xf[row + i] if 0 <= i < length else 0
+            start = first + p  # sample m is start + m * stride: real for m in [m0, m1)
+            m0 = min(span, max(0, (-start + stride - 1) // stride))
+            m1 = max(m0, min(span, (length - start + stride - 1) // stride))
+            block[out:out + m0] = 0
+            if stride == 1:
+                block[out + m0:out + m1] = xf[row + start + m0:row + start + m1]
+            else:
+                for m in range(m0, m1):
+                    block[out + m] = xf[row + start + m * stride]
+            block[out + m1:out + span] = 0
 
 
 @njit(inline="always", fastmath=_FASTMATH)
-def _tile(block, wt, w0, c0, c1, taps, channel_span, tap_at, yf, y0, l_out, rows, count, width):
-    """One tile over input channels ``[c0, c1)``: NO x NV accumulators over each (channel, tap), starting
-    from zero for the first chunk and from the tile's stored outputs after it; ``rows`` output rows and
-    ``count`` positions of it are stored, from ``yf[y0]`` on (rows ``l_out`` apart).  A channel's packed
-    rows take ``channel_span`` samples; tap ``k`` starts at ``tap_at[k]`` in them."""
-    lanes = width.lanes
-    r0 = _start_row(yf, y0, c0 == 0, count, block, width)
-    r1 = _start_row(yf, y0 + l_out, c0 == 0 or rows < 2, count, block, width)
-    r2 = _start_row(yf, y0 + 2 * l_out, c0 == 0 or rows < 3, count, block, width)
-    r3 = _start_row(yf, y0 + 3 * l_out, c0 == 0 or rows < 4, count, block, width)
+def _tile(source, base, wt, w0, c0, c1, taps, channel_span, tap_at, yf, y0, l_out, rows, count, width, vectors):
+    """One tile over input channels ``[c0, c1)``: NO x ``vectors`` accumulators over each (channel, tap),
+    starting from zero for the first chunk and from the tile's stored outputs after it; ``rows`` output
+    rows and ``count`` positions of it are stored, from ``yf[y0]`` on (rows ``l_out`` apart).  Channel
+    ``c``'s input starts at ``source[base + c * channel_span]``, tap ``k``'s run ``tap_at[k]`` later."""
+    r0 = _start(yf, y0, c0 == 0, count, source, width, vectors)
+    r1 = _start(yf, y0 + l_out, c0 == 0 or rows < 2, count, source, width, vectors)
+    r2 = _start(yf, y0 + 2 * l_out, c0 == 0 or rows < 3, count, source, width, vectors)
+    r3 = _start(yf, y0 + 3 * l_out, c0 == 0 or rows < 4, count, source, width, vectors)
     for c in range(c0, c1):
         for k in range(taps):
-            start = c * channel_span + tap_at[k]
-            xs = (vload(block, start, width), vload(block, start + lanes, width),
-                  vload(block, start + 2 * lanes, width))
+            xs = vloads(source, base + c * channel_span + tap_at[k], width, vectors)
             wk = w0 + (c * taps + k) * NO
-            r0 = _fma_row(vbroadcast(wt[wk], width), xs, r0)
-            r1 = _fma_row(vbroadcast(wt[wk + 1], width), xs, r1)
-            r2 = _fma_row(vbroadcast(wt[wk + 2], width), xs, r2)
-            r3 = _fma_row(vbroadcast(wt[wk + 3], width), xs, r3)
-    _store_row(yf, y0, r0, count, width)
+            r0 = vfmas(vbroadcast(wt[wk], width), xs, r0)
+            r1 = vfmas(vbroadcast(wt[wk + 1], width), xs, r1)
+            r2 = vfmas(vbroadcast(wt[wk + 2], width), xs, r2)
+            r3 = vfmas(vbroadcast(wt[wk + 3], width), xs, r3)
+    vstores_partial(yf, y0, r0, count)
     if rows > 1:
-        _store_row(yf, y0 + l_out, r1, count, width)
+        vstores_partial(yf, y0 + l_out, r1, count)
     if rows > 2:
-        _store_row(yf, y0 + 2 * l_out, r2, count, width)
+        vstores_partial(yf, y0 + 2 * l_out, r2, count)
     if rows > 3:
-        _store_row(yf, y0 + 3 * l_out, r3, count, width)
-
-
-@njit(inline="always", fastmath=_FASTMATH)
-def _fma_row(v, xs, r):
-    """A row of NV accumulators, ``r[j] + v * xs[j]`` each, fused."""
-    return vfma(v, xs[0], r[0]), vfma(v, xs[1], r[1]), vfma(v, xs[2], r[2])
+        vstores_partial(yf, y0 + 3 * l_out, r3, count)
 
 
 @njit(inline="always")
-def _start_row(yf, y0, fresh, count, block, width):
-    """A row's three accumulators: zero (``fresh``), else the ``count`` outputs stored at ``yf[y0]``."""
-    lanes = width.lanes
+def _start(yf, y0, fresh, count, like, width, vectors):
+    """A row's accumulators: zero (``fresh``), else the ``count`` outputs stored at ``yf[y0]``."""
     if fresh:
-        return vzero(block, width), vzero(block, width), vzero(block, width)
-    return (_load(yf, y0, count, width), _load(yf, y0 + lanes, count - lanes, width),
-            _load(yf, y0 + 2 * lanes, count - 2 * lanes, width))
+        return vzeros(like, width, vectors)
+    return vloads_partial(yf, y0, count, width, vectors)
 
 
-@njit(inline="always")
-def _load(yf, at, count, width):
-    if count >= width.lanes:
-        return vload(yf, at, width)
-    return vload_partial(yf, at, max(count, 0), width)
+# --- the row tile: groups of fewer than NO output channels, and single signals ---------------------
 
 
-@njit(inline="always")
-def _store_row(yf, y0, r, count, width):
-    """The first ``count`` of the row's ``NV * lanes`` outputs, at ``yf[y0]``: whole vectors, then a partial one."""
-    lanes = width.lanes
-    _store(yf, y0, r[0], count, lanes)
-    _store(yf, y0 + lanes, r[1], count - lanes, lanes)
-    _store(yf, y0 + 2 * lanes, r[2], count - 2 * lanes, lanes)
-
-
-@njit(inline="always")
-def _store(yf, at, v, count, lanes):
-    if count >= lanes:
-        vstore(yf, at, v)
-    elif count > 0:
-        vstore_partial(yf, at, v, count)
-
-
-@njit(inline="always", fastmath=_FASTMATH)
-def _tile_wide(block, wt, w0, c0, c1, taps, channel_span, tap_at, yf, y0, l_out, rows, count, width):
-    """:func:`_tile` with NV_WIDE vectors per row: each row's accumulators a tuple, the same order of operations."""
-    lanes = width.lanes
-    r0 = _start_wide(yf, y0, c0 == 0, count, block, width)
-    r1 = _start_wide(yf, y0 + l_out, c0 == 0 or rows < 2, count, block, width)
-    r2 = _start_wide(yf, y0 + 2 * l_out, c0 == 0 or rows < 3, count, block, width)
-    r3 = _start_wide(yf, y0 + 3 * l_out, c0 == 0 or rows < 4, count, block, width)
-    for c in range(c0, c1):
+@njit(cache=True)
+def row_forward(x, w, pad_left, stride, dilation, groups, y, threads, width, vectors):
+    """:func:`forward` on the row tile: each output row on its own, ``vectors`` vectors of ``width`` a tile."""
+    batch, c_in, length = x.shape
+    c_out, c_per_group, taps = w.shape
+    l_out = y.shape[2]
+    tile = vectors.n * width.lanes
+    span = (dilation * (taps - 1)) // stride + tile
+    tap_direct, tap_packed = _tap_offsets(taps, stride, dilation, span)
+    pair_direct = np.empty(c_per_group * taps, dtype=np.intp)  # pair (c, k): channel c's row, then tap k
+    pair_packed = np.empty(c_per_group * taps, dtype=np.intp)
+    for c in range(c_per_group):
         for k in range(taps):
-            start = c * channel_span + tap_at[k]
-            xs = (vload(block, start, width), vload(block, start + lanes, width),
-                  vload(block, start + 2 * lanes, width), vload(block, start + 3 * lanes, width),
-                  vload(block, start + 4 * lanes, width), vload(block, start + 5 * lanes, width))
-            wk = w0 + (c * taps + k) * NO
-            r0 = _fma_wide(vbroadcast(wt[wk], width), xs, r0)
-            r1 = _fma_wide(vbroadcast(wt[wk + 1], width), xs, r1)
-            r2 = _fma_wide(vbroadcast(wt[wk + 2], width), xs, r2)
-            r3 = _fma_wide(vbroadcast(wt[wk + 3], width), xs, r3)
-    _store_wide(yf, y0, r0, count, lanes)
-    if rows > 1:
-        _store_wide(yf, y0 + l_out, r1, count, lanes)
-    if rows > 2:
-        _store_wide(yf, y0 + 2 * l_out, r2, count, lanes)
-    if rows > 3:
-        _store_wide(yf, y0 + 3 * l_out, r3, count, lanes)
+            pair_direct[c * taps + k] = c * length + tap_direct[k]
+            pair_packed[c * taps + k] = c * stride * span + tap_packed[k]
+    rows = batch * c_out
+    positions = ROW_JOB_POSITIONS
+    if threads > 1 and rows < JOBS_PER_THREAD * threads:
+        # few rows: cut them finer, so that every thread gets work (but no finer than ROW_JOB_MIN)
+        positions = min(positions, max(ROW_JOB_MIN, -(-l_out * rows // (JOBS_PER_THREAD * threads))))
+    per_job = max(1, positions // tile)
+    jobs_per_row = ((l_out + tile - 1) // tile + per_job - 1) // per_job
+    args = (x, w.reshape(-1), taps, pad_left, stride, dilation, groups, y, span, per_job, pair_direct, pair_packed,
+            width, vectors)
+    if threads > 1 and rows * jobs_per_row > 1:
+        _row_parallel(rows * jobs_per_row, args)
+    else:
+        for job in range(rows * jobs_per_row):
+            _row_job(job, *args)
+
+
+@njit(parallel=True, cache=True)
+def _row_parallel(jobs, args):
+    for job in prange(jobs):
+        _row_job(job, *args)
+
+
+@njit(fastmath=_FASTMATH)
+def _row_job(job, x, wf, taps, pad_left, stride, dilation, groups, y, span, per_job, pair_direct, pair_packed,
+             width, vectors):
+    batch, c_in, length = x.shape
+    c_out, l_out = y.shape[1], y.shape[2]
+    c_per_group = c_in // groups
+    pairs = c_per_group * taps
+    tile = vectors.n * width.lanes
+    tiles = (l_out + tile - 1) // tile
+    jobs_per_row = (tiles + per_job - 1) // per_job
+    part = job % jobs_per_row
+    o = (job // jobs_per_row) % c_out
+    b = job // (jobs_per_row * c_out)
+    x0 = (b * c_in + (o // (c_out // groups)) * c_per_group) * length
+    xf = x.reshape(-1)
+    yf = y.reshape(-1)
+    block = np.empty(c_per_group * stride * span, dtype=x.dtype)
+    for t in range(part * per_job, min(tiles, (part + 1) * per_job)):
+        l0 = t * tile
+        y0 = (b * c_out + o) * l_out + l0
+        first = l0 * stride - pad_left
+        if stride == 1 and first >= 0 and first + span <= length:
+            _row_tile(xf, x0 + first, pair_direct, pairs, wf, o * pairs, yf, y0, min(tile, l_out - l0), width,
+                      vectors)
+        else:
+            _pack(xf, block, x0, length, c_per_group, stride, span, first)
+            _row_tile(block, 0, pair_packed, pairs, wf, o * pairs, yf, y0, min(tile, l_out - l0), width, vectors)
 
 
 @njit(inline="always", fastmath=_FASTMATH)
-def _fma_wide(v, xs, r):
-    return (vfma(v, xs[0], r[0]), vfma(v, xs[1], r[1]), vfma(v, xs[2], r[2]), vfma(v, xs[3], r[3]),
-            vfma(v, xs[4], r[4]), vfma(v, xs[5], r[5]))
+def _row_tile(source, base, pair_at, pairs, wf, w0, yf, y0, count, width, vectors):
+    """``count`` outputs from ``yf[y0]``: ``vectors`` accumulators over the (channel, tap) pairs, pair ``p``
+    reading ``source[base + pair_at[p]:]`` with weight ``wf[w0 + p]``."""
+    r = vzeros(source, width, vectors)
+    for p in range(pairs):
+        r = vfmas(vbroadcast(wf[w0 + p], width), vloads(source, base + pair_at[p], width, vectors), r)
+    vstores_partial(yf, y0, r, count)
 
 
-@njit(inline="always")
-def _start_wide(yf, y0, fresh, count, block, width):
-    lanes = width.lanes
-    if fresh:
-        z = vzero(block, width)
-        return z, z, z, z, z, z
-    return (_load(yf, y0, count, width), _load(yf, y0 + lanes, count - lanes, width),
-            _load(yf, y0 + 2 * lanes, count - 2 * lanes, width), _load(yf, y0 + 3 * lanes, count - 3 * lanes, width),
-            _load(yf, y0 + 4 * lanes, count - 4 * lanes, width), _load(yf, y0 + 5 * lanes, count - 5 * lanes, width))
+# --- gradients -------------------------------------------------------------------------------------
 
 
-@njit(inline="always")
-def _store_wide(yf, y0, r, count, lanes):
-    for j in range(NV_WIDE):
-        _store(yf, y0 + j * lanes, r[j], count - j * lanes, lanes)
-
-
-def backward_input(g, w, length, pad_left, stride, dilation, groups, width: Width | None = None):
+def backward_input(g, w, length, pad_left, stride, dilation, groups, threads, out=None, run=None):
     """``grad_x`` (B, C_in, length) of the layer forward, by phase: no zeros spread into ``g``.
 
     ``grad_x[b, gi*Cg + c, q]`` collects ``w[o, c, k] * g[b, o, l]`` for ``q + pad_left = l*stride +
@@ -252,40 +360,48 @@ def backward_input(g, w, length, pad_left, stride, dilation, groups, width: Widt
     phase's first position) and ``e_k = (q0 + pad_left - k*dilation) // stride``.  So each phase is a
     stride-1 correlation of ``g`` with its own taps, reversed, ``dilation / gcd(dilation, stride)``
     apart: the forward kernel, run once per phase (every tap once in all, as in the forward pass), its
-    outputs written into every ``stride``-th position of ``grad_x``.
+    outputs written into every ``stride``-th position of ``grad_x``.  ``run(x, w, pad_left, dilation,
+    groups, y)`` is the forward kernel (default: :func:`forward` on ``threads`` threads).
     """
-    if width is None:
-        width = Width(target_isa().lanes(g.dtype))
+    if run is None:
+        def run(x, kernel, left, step, groups, y):
+            forward(x, kernel, left, 1, step, groups, y, threads)
     batch, c_out, l_out = g.shape
     _, c_per_group, taps = w.shape
     out_per_group = c_out // groups
-    grad = np.zeros((batch, c_per_group * groups, length), dtype=g.dtype)
+    grad = np.empty((batch, c_per_group * groups, length), dtype=g.dtype) if out is None else out
     step = dilation // np.gcd(dilation, stride)
     # (G, Og, Cg, K) -> (G*Cg, Og, K): group gi maps its Og gradients to its Cg inputs
     w_t = w.reshape(groups, out_per_group, c_per_group, taps).transpose(0, 2, 1, 3).reshape(
         groups * c_per_group, out_per_group, taps)
     for r in range(stride):
-        phase_taps = [k for k in range(taps) if k * dilation % stride == r]
         q0 = (r - pad_left) % stride
         count = len(range(q0, length, stride))
-        if not phase_taps or count == 0:
+        if count == 0:
+            continue
+        phase_taps = [k for k in range(taps) if k * dilation % stride == r]
+        if not phase_taps:  # no tap reaches these positions
+            grad[:, :, q0::stride] = 0
             continue
         offsets = [(q0 + pad_left - k * dilation) // stride for k in phase_taps]  # decreasing in k
         kernel = np.ascontiguousarray(w_t[:, :, phase_taps[::-1]])  # offsets increasing
-        left = -offsets[-1]
-        right = count - l_out - left + step * (len(phase_taps) - 1)
-        grad[:, :, q0::stride] = forward(g, kernel, left, right, 1, step, groups, width)
+        if stride == 1:
+            run(g, kernel, -offsets[-1], step, groups, grad)
+        else:
+            phase = np.empty((batch, grad.shape[1], count), dtype=g.dtype)
+            run(g, kernel, -offsets[-1], step, groups, phase)
+            grad[:, :, q0::stride] = phase
     return grad
 
 
-#: Output positions per job of the weight gradient: a job packs its input rows over this range once and
-#: runs every tile over it; jobs are (batch item, range), their partial gradients summed in job order.
-GRAD_POSITIONS = 4096
-#: The weight gradient's tile: NO output channels x GRAD_PAIRS (input channel, tap) pairs of vectors.
-GRAD_PAIRS = 3
+@njit(cache=True)
+def backward_weight(g, x, taps, pad_left, stride, dilation, groups, threads):
+    """:func:`weight_gradient` for the CPU Numba compiles for."""
+    return weight_gradient(g, x, taps, pad_left, stride, dilation, groups, threads, native_width(x))
 
 
-def backward_weight(g, x, taps, pad_left, stride, dilation, groups, width: Width | None = None):
+@njit(cache=True)
+def weight_gradient(g, x, taps, pad_left, stride, dilation, groups, threads, width):
     """``grad_w[o, c, k] = sum_{b, l} g[b, o, l] * xpad[b, gi*Cg + c, l*stride + k*dilation]``.
 
     A tile is NO output channels x :data:`GRAD_PAIRS` (channel, tap) pairs of vector accumulators
@@ -294,18 +410,30 @@ def backward_weight(g, x, taps, pad_left, stride, dilation, groups, width: Width
     gradients are summed in job order.  The jobs depend on the shapes only, so the result is the same
     bits for any thread count.
     """
-    if width is None:
-        width = Width(target_isa().lanes(g.dtype))
-    batch, _, l_out = g.shape
+    batch, c_out, l_out = g.shape
     c_per_group = x.shape[1] // groups
     ranges = (l_out + GRAD_POSITIONS - 1) // GRAD_POSITIONS
-    partial = np.empty((batch * ranges, g.shape[1], c_per_group, taps), dtype=g.dtype)
-    _weight_jobs(g, x, taps, pad_left, stride, dilation, groups, ranges, partial, width)
-    return partial.sum(axis=0) if partial.shape[0] > 1 else partial[0]
+    partial = np.empty((batch * ranges, c_out, c_per_group, taps), dtype=g.dtype)
+    args = (g, x, taps, pad_left, stride, dilation, groups, ranges, partial, width)
+    if threads > 1 and batch * ranges > 1:
+        _weight_parallel(batch * ranges, args)
+    else:
+        for job in range(batch * ranges):
+            _weight_job(job, *args)
+    grad = partial[0].copy()
+    for j in range(1, batch * ranges):
+        grad += partial[j]
+    return grad
 
 
-@njit(parallel=True, fastmath=_FASTMATH, cache=True)
-def _weight_jobs(g, x, taps, pad_left, stride, dilation, groups, ranges, partial, width):
+@njit(parallel=True, cache=True)
+def _weight_parallel(jobs, args):
+    for job in prange(jobs):
+        _weight_job(job, *args)
+
+
+@njit(fastmath=_FASTMATH)
+def _weight_job(job, g, x, taps, pad_left, stride, dilation, groups, ranges, partial, width):
     batch, c_out, l_out = g.shape
     c_in, length = x.shape[1], x.shape[2]
     c_per_group = c_in // groups
@@ -314,23 +442,20 @@ def _weight_jobs(g, x, taps, pad_left, stride, dilation, groups, ranges, partial
     reach = (dilation * (taps - 1)) // stride
     xf = x.reshape(-1)
     gf = g.reshape(-1)
-    for job in prange(batch * ranges):
-        b = job // ranges
-        l0 = (job % ranges) * GRAD_POSITIONS
-        n = min(GRAD_POSITIONS, l_out - l0)
-        span = reach + n  # the last range is shorter: each job its own offsets
-        tap_at = np.empty(taps, dtype=np.intp)
-        for k in range(taps):
-            tap_at[k] = (k * dilation) % stride * span + (k * dilation) // stride
-        for gi in range(groups):
-            block = np.empty(c_per_group * stride * span, dtype=x.dtype)
-            _pack(xf, block, (b * c_in + gi * c_per_group) * length, length, c_per_group, stride, span, l0,
-                  pad_left)
-            for o0 in range(gi * out_per_group, (gi + 1) * out_per_group, NO):
-                for p0 in range(0, pairs, GRAD_PAIRS):
-                    _weight_tile(gf, (b * c_out + o0) * l_out + l0, l_out, min(NO, (gi + 1) * out_per_group - o0),
-                                 block, stride * span, tap_at, taps, p0, min(GRAD_PAIRS, pairs - p0), n,
-                                 partial[job], o0, width)
+    b = job // ranges
+    l0 = (job % ranges) * GRAD_POSITIONS
+    n = min(GRAD_POSITIONS, l_out - l0)
+    span = reach + n  # the last range is shorter: each job its own offsets
+    tap_at = _tap_offsets(taps, stride, dilation, span)[1]
+    block = np.empty(c_per_group * stride * span, dtype=x.dtype)
+    for gi in range(groups):
+        _pack(xf, block, (b * c_in + gi * c_per_group) * length, length, c_per_group, stride, span,
+              l0 * stride - pad_left)
+        for o0 in range(gi * out_per_group, (gi + 1) * out_per_group, NO):
+            for p0 in range(0, pairs, GRAD_PAIRS):
+                _weight_tile(gf, (b * c_out + o0) * l_out + l0, l_out, min(NO, (gi + 1) * out_per_group - o0),
+                             block, stride * span, tap_at, taps, p0, min(GRAD_PAIRS, pairs - p0), n,
+                             partial[job], o0, width)
 
 
 @njit(inline="always", fastmath=_FASTMATH)
@@ -349,13 +474,20 @@ def _weight_tile(gf, g0, l_out, rows, block, channel_span, tap_at, taps, p0, cou
     z = vzero(block, width)
     r0 = r1 = r2 = r3 = (z, z, z)
     full = n - n % lanes
-    for m in range(0, n, lanes):
-        left = lanes if m < full else n - m
-        us = (_load(block, x0 + m, left, width), _load(block, x1 + m, left, width), _load(block, x2 + m, left, width))
-        r0 = _fma_row(_load(gf, g0 + m, left, width), us, r0)
-        r1 = _fma_row(_load(gf, g1 + m, left, width), us, r1)
-        r2 = _fma_row(_load(gf, g2 + m, left, width), us, r2)
-        r3 = _fma_row(_load(gf, g3 + m, left, width), us, r3)
+    for m in range(0, full, lanes):
+        us = (vload(block, x0 + m, width), vload(block, x1 + m, width), vload(block, x2 + m, width))
+        r0 = _fma3(vload(gf, g0 + m, width), us, r0)
+        r1 = _fma3(vload(gf, g1 + m, width), us, r1)
+        r2 = _fma3(vload(gf, g2 + m, width), us, r2)
+        r3 = _fma3(vload(gf, g3 + m, width), us, r3)
+    if full < n:  # the last positions: partial loads (zeros past n)
+        left = n - full
+        us = (vload_partial(block, x0 + full, left, width), vload_partial(block, x1 + full, left, width),
+              vload_partial(block, x2 + full, left, width))
+        r0 = _fma3(vload_partial(gf, g0 + full, left, width), us, r0)
+        r1 = _fma3(vload_partial(gf, g1 + full, left, width), us, r1)
+        r2 = _fma3(vload_partial(gf, g2 + full, left, width), us, r2)
+        r3 = _fma3(vload_partial(gf, g3 + full, left, width), us, r3)
     _put(out, o0, p0, taps, count, r0)
     if rows > 1:
         _put(out, o0 + 1, p0, taps, count, r1)
@@ -363,6 +495,12 @@ def _weight_tile(gf, g0, l_out, rows, block, channel_span, tap_at, taps, p0, cou
         _put(out, o0 + 2, p0, taps, count, r2)
     if rows > 3:
         _put(out, o0 + 3, p0, taps, count, r3)
+
+
+@njit(inline="always", fastmath=_FASTMATH)
+def _fma3(v, us, r):
+    """Three accumulators (one per (channel, tap) pair), each ``r[j] + v * us[j]``, fused."""
+    return vfma(v, us[0], r[0]), vfma(v, us[1], r[1]), vfma(v, us[2], r[2])
 
 
 @njit(inline="always")

@@ -1,6 +1,15 @@
 """``numba``: direct cross-correlation compiled by Numba for this CPU.
 
-Work is cut into jobs of one (batch item, output channel, tile of up to :data:`TILE_MAX` output
+float32 and float64 run on register tiles (:mod:`conv1dbench._backends._tiles`, over the explicit
+SIMD vectors of :mod:`conv1dbench._backends._simd`): a tile of output channels x vectors of
+positions keeps its accumulators in registers across every input channel and tap of the group, so
+that each output is written once and each loaded input vector feeds several fused multiply-adds.
+The input gradient runs the same kernel once per phase of the stride; the weight gradient has tiles
+of its own.  Groups of fewer than four output channels (depthwise layers, single signals) run on a
+row tile of one output channel.
+
+complex64, complex128 and int64 (exact integers) run the loops below.  Work is cut into jobs of one
+(batch item, output channel, tile of up to :data:`TILE_MAX` output
 positions).  Within a job the tile of outputs stays in cache while the taps stream over it, eight
 taps per pass (``y[l] += w0*x[l+o0] + ... + w7*x[l+o7]``, then four, then the last one to three),
 which loads and stores each output once per pass instead of once per tap, and whose loop over ``l``
@@ -11,7 +20,7 @@ counter of ``range(n)``, which LLVM knows is non-negative, so Numba's negative-i
 folds away and the loop vectorizes; indexing ``x[i + offset]`` with a signed offset kept the check
 and no vector instructions (the measurement: ``results/NOTES.md``, "numba: index types").
 
-Jobs run in parallel (``prange``) when the problem has at least :data:`PARALLEL_MIN_MACS`
+Both run their jobs in parallel (``prange``) when the problem has at least :data:`PARALLEL_MIN_MACS`
 multiply-adds, serially below that, where waking threads costs more than it saves.  float32 is
 computed in float32.  Fast-math is limited to ``contract`` (fused multiply-add), which keeps NaN and
 Inf semantics, so a non-finite input only affects the outputs whose window touches it.  Compiled code
@@ -24,10 +33,12 @@ import os
 
 import numba
 import numpy as np
-from numba import njit, prange
+from numba import njit, prange, types
+from numba.extending import overload
 
 from .._core import result_array, transposed_as_correlation, valid_range
 from .._plan import CORE_DTYPES, output_length
+from . import _tiles
 
 DTYPES = CORE_DTYPES
 AUTO = True
@@ -310,15 +321,43 @@ def _threads(x, w) -> int:
     (Asking Numba has a cost of its own that a small convolution notices.)  The bound uses the input
     length for the output length: only its order of magnitude matters here.
     """
-    if x.shape[0] * x.shape[2] * w.shape[0] * w.shape[1] * w.shape[2] < PARALLEL_MIN_MACS:
-        return 1
-    return numba.get_num_threads()
+    return _threads_for(x.shape[0] * x.shape[2] * w.shape[0] * w.shape[1] * w.shape[2])
+
+
+def _threads_for(macs: int) -> int:
+    return 1 if macs < PARALLEL_MIN_MACS else numba.get_num_threads()
+
+
+#: The dtypes the register tiles (:mod:`conv1dbench._backends._tiles`) compute; the others (complex,
+#: and int64 for exact integers) run the loops above.
+TILED_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+def _core_forward(x, w, pad_left, stride, dilation, groups, threads, y):
+    """The forward kernel for ``x``'s dtype, into ``y``: the register tiles, or the loops (compiled code
+    calls it; Python calls :func:`forward`)."""
+    if x.dtype in TILED_DTYPES:
+        _tiles.forward(x, w, pad_left, stride, dilation, groups, y, threads)
+    else:
+        _forward(x, w, pad_left, stride, dilation, groups, threads, y)
+
+
+@overload(_core_forward)
+def _core_forward_compiled(x, w, pad_left, stride, dilation, groups, threads, y):
+    if x.dtype in (types.float32, types.float64):
+        def tiles(x, w, pad_left, stride, dilation, groups, threads, y):
+            _tiles.forward(x, w, pad_left, stride, dilation, groups, y, threads)
+        return tiles
+
+    def loops(x, w, pad_left, stride, dilation, groups, threads, y):
+        _forward(x, w, pad_left, stride, dilation, groups, threads, y)
+    return loops
 
 
 def forward(x, w, pad_left, pad_right, stride, dilation, groups, *, out=None):
     l_out = output_length(x.shape[2], w.shape[2], pad_left, pad_right, stride, dilation)
     y = result_array(out, (x.shape[0], w.shape[0], l_out), x.dtype)
-    _forward(x, w, pad_left, stride, dilation, groups, _threads(x, w), y)
+    _core_forward(x, w, pad_left, stride, dilation, groups, _threads(x, w), y)
     return y
 
 
@@ -339,12 +378,17 @@ def forward_1d(x, w, flip, pad_left, pad_right, threads):
     else:
         kernel = w.reshape((1, 1, taps))
     y = np.empty(x.shape[0] + pad_left + pad_right - taps + 1, dtype=x.dtype)
-    _forward(x.reshape((1, 1, x.shape[0])), kernel, pad_left, 1, 1, 1, threads, y.reshape((1, 1, y.shape[0])))
+    _core_forward(x.reshape((1, 1, x.shape[0])), kernel, pad_left, 1, 1, 1, threads, y.reshape((1, 1, y.shape[0])))
     return y
 
 
 def backward_input(g, w, length, pad_left, pad_right, stride, dilation, groups, *, out=None):
-    """The transposed convolution, run by the forward kernel (:func:`transposed_as_correlation`)."""
+    """The transposed convolution, run by the forward kernel: by phase of the stride on the register
+    tiles (:func:`conv1dbench._backends._tiles.backward_input`), else as a correlation over ``g``
+    spread out with zeros (:func:`transposed_as_correlation`)."""
+    if g.dtype in TILED_DTYPES:
+        grad = result_array(out, (g.shape[0], w.shape[1] * groups, length), g.dtype)
+        return _tiles.backward_input(g, w, length, pad_left, stride, dilation, groups, _threads(g, w), out=grad)
     g_t, w_t, pad_left_t, _ = transposed_as_correlation(g, w, length, pad_left, stride, dilation, groups)
     grad = result_array(out, (g.shape[0], w_t.shape[0], length), g.dtype)
     _forward(g_t, w_t, pad_left_t, 1, dilation, groups, _threads(g_t, w_t), grad)
@@ -381,5 +425,9 @@ def _weight_gradient(g, x, taps, pad_left, stride, dilation, groups):
 
 
 def backward_weight(g, x, taps, pad_left, pad_right, stride, dilation, groups):
-    """Each (output, input) channel pair's taps as dot products over batch and positions."""
+    """The register tiles' weight gradient (:func:`conv1dbench._backends._tiles.backward_weight`); for
+    the other dtypes each (output, input) channel pair's taps as dot products over batch and positions."""
+    if x.dtype in TILED_DTYPES:
+        threads = _threads_for(g.size * (x.shape[1] // groups) * taps)
+        return _tiles.backward_weight(g, x, taps, pad_left, stride, dilation, groups, threads)
     return _weight_gradient(g, x, taps, pad_left, stride, dilation, groups)

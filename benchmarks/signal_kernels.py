@@ -1,0 +1,106 @@
+"""The numba backend's signal kernel against the one before it, on every signal point of the default grid.
+
+Issue 14, point 3: the register tiles (the row tile of :mod:`conv1dbench._backends._tiles`) replace the
+tap-pass loops (``conv1dbench._backends.numba._forward``, still there for complex and int64) for float
+signals.  Both compute the same core problem (:func:`conv1dbench.harness.grid.problem`), timed sample by
+sample in turn in this one process (:func:`conv1dbench.timing.measure_interleaved`; both are Numba's, so
+neither leaves threads spinning that the other would meet), with the backend's thread choice.  The
+measured GEMM rate is the reference for GFLOP/s.  Run::
+
+    python benchmarks/signal_kernels.py --out results/signal_kernels.md
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from conv1dbench._backends import _simd, _tiles
+from conv1dbench._backends import numba as backend
+from conv1dbench.harness import grid
+from conv1dbench.harness.peak import gemm_gflops
+from conv1dbench.machine import machine_info
+from conv1dbench.timing import measure_interleaved
+
+
+def _arrays(p, rng):
+    x = rng.standard_normal((p.batch, p.c_in, p.length)).astype(p.dtype)
+    w = rng.standard_normal((p.c_out, p.c_in // p.groups, p.taps)).astype(p.dtype)
+    return x, w, np.empty((p.batch, p.c_out, p.l_out), dtype=p.dtype)
+
+
+def _row(point, min_time_s, rng) -> dict:
+    p = grid.problem(point)
+    x, w, y = _arrays(p, rng)
+    threads = backend._threads(x, w)
+
+    def loops():
+        backend._forward(x, w, p.pad_left, p.stride, p.dilation, p.groups, threads, y)
+
+    def tiles():
+        _tiles.forward(x, w, p.pad_left, p.stride, p.dilation, p.groups, y, threads)
+
+    old, new = measure_interleaved([loops, tiles], min_time_s=min_time_s)
+    flop = 2.0 * p.batch * p.c_out * p.l_out * (p.c_in // p.groups) * p.taps
+    return {"dtype": p.dtype.name, "N": point["N"], "K": point["K"], "mode": point["mode"], "batch": p.batch,
+            "threads": threads, "loops_s": old.median, "tiles_s": new.median, "ratio": old.median / new.median,
+            "gflops": flop / new.median / 1e9}
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", default="results/signal_kernels.md")
+    parser.add_argument("--min-time", type=float, default=0.3, help="seconds of alternated samples per point")
+    args = parser.parse_args(argv)
+    points = [p for p in grid.grid("default") if p["api"] == "signal"]
+    peak = {d: gemm_gflops(d) for d in ("float32", "float64")}
+    rng = np.random.default_rng(0)
+    rows, started = [], time.perf_counter()
+    for i, point in enumerate(points):
+        rows.append(_row(point, args.min_time, rng))
+        elapsed = time.perf_counter() - started
+        print(f"\r{i + 1}/{len(points)} points, about {elapsed / (i + 1) * (len(points) - i - 1):.0f} s left ",
+              end="", file=sys.stderr, flush=True)
+    print(file=sys.stderr)
+    Path(args.out).write_text(_markdown(rows, peak))
+    print(f"wrote {args.out}")
+    return 0
+
+
+def _markdown(rows, peak) -> str:
+    info = machine_info()
+    isa = _simd.target_isa()
+    ratios = np.array([r["ratio"] for r in rows])
+    worst = min(rows, key=lambda r: r["ratio"])
+    long = [r for r in rows if r["dtype"] == "float32" and r["K"] >= 63 and r["N"] >= 10**5]
+    share = np.array([r["gflops"] / peak["float32"] for r in long])
+    lines = [
+        "# numba signal kernel: register tiles against the tap-pass loops",
+        "",
+        f"`python benchmarks/signal_kernels.py`, {time.strftime('%Y-%m-%d %H:%M')}. Machine: "
+        f"{info.get('cpu', '?')}, {info.get('cores', '?')} cores; kernels compiled for {isa.name} "
+        f"({isa.bits}-bit vectors, {isa.registers} registers), row tile of "
+        f"{_tiles.TILE_SHAPES[isa.name].row} vectors; BLAS {info.get('blas', '?')}; "
+        f"measured GEMM peak {peak['float32']:.0f} GFLOP/s float32, {peak['float64']:.0f} float64.",
+        "",
+        f"Every signal point of the default grid ({len(rows)}), both kernels timed in turn in one process. "
+        f"Speed-up of the tiles (loops' time / tiles' time): median {np.median(ratios):.2f}x, "
+        f"worst {worst['ratio']:.2f}x ({worst['dtype']}, N={worst['N']}, K={worst['K']}, {worst['mode']}); "
+        f"{int((ratios < 1 / 1.05).sum())} points more than 5% slower. float32, K >= 63, N >= 10^5: "
+        f"{share.min():.0%}-{share.max():.0%} of the GEMM peak (median {np.median(share):.0%}).",
+        "",
+        "| dtype | N | K | mode | batch | threads | loops (ms) | tiles (ms) | speed-up | tiles GFLOP/s |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        lines.append(f"| {r['dtype']} | {r['N']} | {r['K']} | {r['mode']} | {r['batch']} | {r['threads']} | "
+                     f"{r['loops_s'] * 1e3:.4g} | {r['tiles_s'] * 1e3:.4g} | {r['ratio']:.2f} | {r['gflops']:.1f} |")
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
