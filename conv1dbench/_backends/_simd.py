@@ -524,5 +524,6 @@ def vfmas(typingctx, v, xs, row):
         fn = cgutils.get_or_insert_function(builder.module, ir.FunctionType(vecty, [vecty] * 3),
                                             f"llvm.fma.{_suffix(vecty)}")
         xs, row = cgutils.unpack_tuple(builder, args[1]), cgutils.unpack_tuple(builder, args[2])
-        return context.make_tuple(builder, sig.return_type, [builder.call(fn, [args[0], x, r]) for x, r in zip(xs, row)])
+        fused = [builder.call(fn, [args[0], x, r]) for x, r in zip(xs, row, strict=True)]
+        return context.make_tuple(builder, sig.return_type, fused)
     return sig, codegen
