@@ -1,8 +1,8 @@
 """The numba backend's signal kernel against the one before it, on every signal point of the default grid.
 
 Issue 14, point 3: the register tiles (the row tile of :mod:`conv1dbench._backends._tiles`) replace the
-tap-pass loops (``conv1dbench._backends.numba._forward``, still there for complex and int64) for float
-signals.  Both compute the same core problem (:func:`conv1dbench.harness.grid.problem`), timed sample by
+tap-pass loops (``conv1dbench._backends.numba._forward``, still there for complex and int64, and for
+kernels of fewer than ``_tiles.ROW_MIN_PAIRS`` taps) for float signals.  Both compute the same core problem (:func:`conv1dbench.harness.grid.problem`), timed sample by
 sample in turn in this one process (:func:`conv1dbench.timing.measure_interleaved`; both are Numba's, so
 neither leaves threads spinning that the other would meet), with the backend's thread choice.  The
 measured GEMM rate is the reference for GFLOP/s.  Run::
@@ -41,14 +41,14 @@ def _row(point, min_time_s, rng) -> dict:
     def loops():
         backend._forward(x, w, p.pad_left, p.stride, p.dilation, p.groups, threads, y)
 
-    def tiles():
-        _tiles.forward(x, w, p.pad_left, p.stride, p.dilation, p.groups, y, threads)
+    def tiles():  # the backend's kernel now: the row tile where it fits (_tiles.fits), else the loops
+        backend._core_forward(x, w, p.pad_left, p.stride, p.dilation, p.groups, threads, y)
 
     old, new = measure_interleaved([loops, tiles], min_time_s=min_time_s)
     flop = 2.0 * p.batch * p.c_out * p.l_out * (p.c_in // p.groups) * p.taps
     return {"dtype": p.dtype.name, "N": point["N"], "K": point["K"], "mode": point["mode"], "batch": p.batch,
-            "threads": threads, "loops_s": old.median, "tiles_s": new.median, "ratio": old.median / new.median,
-            "gflops": flop / new.median / 1e9}
+            "threads": threads, "loops_s": old.median_s, "tiles_s": new.median_s, "ratio": old.median_s / new.median_s,
+            "gflops": flop / new.median_s / 1e9}
 
 
 def main(argv=None) -> int:
@@ -79,21 +79,21 @@ def _markdown(rows, peak) -> str:
     long = [r for r in rows if r["dtype"] == "float32" and r["K"] >= 63 and r["N"] >= 10**5]
     share = np.array([r["gflops"] / peak["float32"] for r in long])
     lines = [
-        "# numba signal kernel: register tiles against the tap-pass loops",
+        "# numba signal kernel: the register tiles (where they fit) against the tap-pass loops",
         "",
         f"`python benchmarks/signal_kernels.py`, {time.strftime('%Y-%m-%d %H:%M')}. Machine: "
         f"{info.get('cpu', '?')}, {info.get('cores', '?')} cores; kernels compiled for {isa.name} "
         f"({isa.bits}-bit vectors, {isa.registers} registers), row tile of "
-        f"{_tiles.TILE_SHAPES[isa.name].row} vectors; BLAS {info.get('blas', '?')}; "
+        f"{_tiles.TILE_SHAPES[isa.name].row} vectors for kernels of {_tiles.ROW_MIN_PAIRS} taps or more; BLAS {info.get('blas', '?')}; "
         f"measured GEMM peak {peak['float32']:.0f} GFLOP/s float32, {peak['float64']:.0f} float64.",
         "",
         f"Every signal point of the default grid ({len(rows)}), both kernels timed in turn in one process. "
-        f"Speed-up of the tiles (loops' time / tiles' time): median {np.median(ratios):.2f}x, "
+        f"Speed-up of the kernel now (loops' time / its time): median {np.median(ratios):.2f}x, "
         f"worst {worst['ratio']:.2f}x ({worst['dtype']}, N={worst['N']}, K={worst['K']}, {worst['mode']}); "
         f"{int((ratios < 1 / 1.05).sum())} points more than 5% slower. float32, K >= 63, N >= 10^5: "
         f"{share.min():.0%}-{share.max():.0%} of the GEMM peak (median {np.median(share):.0%}).",
         "",
-        "| dtype | N | K | mode | batch | threads | loops (ms) | tiles (ms) | speed-up | tiles GFLOP/s |",
+        "| dtype | N | K | mode | batch | threads | loops (ms) | now (ms) | speed-up | now GFLOP/s |",
         "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:

@@ -333,25 +333,30 @@ def _threads_for(macs: int) -> int:
 TILED_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
 
-def _core_forward(x, w, pad_left, stride, dilation, groups, threads, y):
-    """The forward kernel for ``x``'s dtype, into ``y``: the register tiles, or the loops (compiled code
-    calls it; Python calls :func:`forward`)."""
-    if x.dtype in TILED_DTYPES:
-        _tiles.forward(x, w, pad_left, stride, dilation, groups, y, threads)
-    else:
-        _forward(x, w, pad_left, stride, dilation, groups, threads, y)
+def _kernel_for(x, w, pad_left, stride, dilation, groups, threads, y):
+    """The forward kernel for ``x``'s dtype, into ``y`` (compiled code only: :func:`_core_forward`)."""
+    raise NotImplementedError("compiled code only")
 
 
-@overload(_core_forward)
-def _core_forward_compiled(x, w, pad_left, stride, dilation, groups, threads, y):
-    if x.dtype in (types.float32, types.float64):
-        def tiles(x, w, pad_left, stride, dilation, groups, threads, y):
+@overload(_kernel_for)
+def _kernel_for_dtype(x, w, pad_left, stride, dilation, groups, threads, y):
+    if x.dtype not in (types.float32, types.float64):
+        return lambda x, w, pad_left, stride, dilation, groups, threads, y: _forward(
+            x, w, pad_left, stride, dilation, groups, threads, y)
+
+    def tiles(x, w, pad_left, stride, dilation, groups, threads, y):
+        if _tiles.fits(w.shape[0], groups, w.shape[1], w.shape[2]):
             _tiles.forward(x, w, pad_left, stride, dilation, groups, y, threads)
-        return tiles
+        else:
+            _forward(x, w, pad_left, stride, dilation, groups, threads, y)
+    return tiles
 
-    def loops(x, w, pad_left, stride, dilation, groups, threads, y):
-        _forward(x, w, pad_left, stride, dilation, groups, threads, y)
-    return loops
+
+@njit(cache=True)
+def _core_forward(x, w, pad_left, stride, dilation, groups, threads, y):
+    """The forward kernel into ``y``: float32 and float64 on the register tiles where they fit
+    (:func:`conv1dbench._backends._tiles.fits`), the rest on the loops above."""
+    _kernel_for(x, w, pad_left, stride, dilation, groups, threads, y)
 
 
 def forward(x, w, pad_left, pad_right, stride, dilation, groups, *, out=None):
@@ -388,7 +393,11 @@ def backward_input(g, w, length, pad_left, pad_right, stride, dilation, groups, 
     spread out with zeros (:func:`transposed_as_correlation`)."""
     if g.dtype in TILED_DTYPES:
         grad = result_array(out, (g.shape[0], w.shape[1] * groups, length), g.dtype)
-        return _tiles.backward_input(g, w, length, pad_left, stride, dilation, groups, _threads(g, w), out=grad)
+        threads = _threads(g, w)
+
+        def run(x, kernel, left, step, groups, y):
+            _core_forward(x, kernel, left, 1, step, groups, threads, y)
+        return _tiles.backward_input(g, w, length, pad_left, stride, dilation, groups, threads, out=grad, run=run)
     g_t, w_t, pad_left_t, _ = transposed_as_correlation(g, w, length, pad_left, stride, dilation, groups)
     grad = result_array(out, (g.shape[0], w_t.shape[0], length), g.dtype)
     _forward(g_t, w_t, pad_left_t, 1, dilation, groups, _threads(g_t, w_t), grad)
