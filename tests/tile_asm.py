@@ -22,7 +22,7 @@ def _layer(source, wt, taps, channel_span, tap_at, yf, width, vectors):
 
 @njit(fastmath={"contract"})
 def _row(source, wt, taps, channel_span, tap_at, yf, width, vectors):
-    _tiles._row_tile(source, channel_span, tap_at, taps, wt, 0, yf, 0, 4096, width, vectors)
+    _tiles._row_tile(source, channel_span, tap_at, 1, taps, 0, taps, wt, 0, yf, 0, 4096, width, vectors)
 
 
 @njit(fastmath={"contract"})

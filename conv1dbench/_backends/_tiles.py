@@ -70,9 +70,10 @@ class TileShape:
 #: The tile shape per ISA (:class:`~conv1dbench._backends._simd.Isa` names).  The layer tile: 4 x 3
 #: (12 accumulators, 3 loaded vectors and a broadcast) fits 16 vector registers; with AVX-512's 32
 #: the 4 x 6 tile (24 accumulators) ran 1-12% faster than 4 x 3 on every layer shape.  The row tile:
-#: 12 accumulators and a broadcast, its loads folded into the multiply-adds (``results/NOTES.md``,
-#: "numba: register tiles").
-TILE_SHAPES = {"AVX-512": TileShape(layer=6, row=12), "AVX2": TileShape(layer=3, row=12),
+#: 12 accumulators and a broadcast, its loads folded into the multiply-adds; with 32 registers 24
+#: (signals with K = 63-1023, N = 1e5-1e6: 1.13-1.16x the loops against 1.05-1.08x with 12; N = 1000,
+#: K = 15: 1.06x against 1.10x) (``results/NOTES.md``, "numba: register tiles").
+TILE_SHAPES = {"AVX-512": TileShape(layer=6, row=24), "AVX2": TileShape(layer=3, row=12),
                "portable 128-bit": TileShape(layer=3, row=12)}
 
 #: Bytes of input one pass over the output-channel blocks reads: the input channels are taken in
@@ -292,13 +293,12 @@ def row_forward(x, w, pad_left, stride, dilation, groups, y, threads, width, vec
     l_out = y.shape[2]
     tile = vectors.n * width.lanes
     span = (dilation * (taps - 1)) // stride + tile
-    tap_direct, tap_packed = _tap_offsets(taps, stride, dilation, span)
     pair_direct = np.empty(c_per_group * taps, dtype=np.intp)  # pair (c, k): channel c's row, then tap k
     pair_packed = np.empty(c_per_group * taps, dtype=np.intp)
     for c in range(c_per_group):
         for k in range(taps):
-            pair_direct[c * taps + k] = c * length + tap_direct[k]
-            pair_packed[c * taps + k] = c * stride * span + tap_packed[k]
+            pair_direct[c * taps + k] = c * length + k * dilation
+            pair_packed[c * taps + k] = (c * stride + (k * dilation) % stride) * span + (k * dilation) // stride
     rows = batch * c_out
     positions = ROW_JOB_POSITIONS
     if threads > 1 and rows < JOBS_PER_THREAD * threads:
@@ -306,9 +306,8 @@ def row_forward(x, w, pad_left, stride, dilation, groups, y, threads, width, vec
         positions = min(positions, max(ROW_JOB_MIN, -(-l_out * rows // (JOBS_PER_THREAD * threads))))
     tiles = (l_out + tile - 1) // tile
     jobs_per_row = max(1, -(-tiles // -(-positions // tile)))
-    per_job = -(-tiles // jobs_per_row)  # the tiles spread evenly over the jobs
-    args = (x, w.reshape(-1), taps, pad_left, stride, dilation, groups, y, span, per_job, pair_direct, pair_packed,
-            width, vectors)
+    args = (x, w.reshape(-1), taps, pad_left, stride, dilation, groups, y, span, jobs_per_row, pair_direct,
+            pair_packed, width, vectors)
     if threads > 1 and rows * jobs_per_row > 1:
         _row_parallel(rows * jobs_per_row, args)
     else:
@@ -323,41 +322,49 @@ def _row_parallel(jobs, args):
 
 
 @njit(fastmath=_FASTMATH)
-def _row_job(job, x, wf, taps, pad_left, stride, dilation, groups, y, span, per_job, pair_direct, pair_packed,
-             width, vectors):
+def _row_job(job, x, wf, taps, pad_left, stride, dilation, groups, y, span, jobs_per_row, pair_direct,
+             pair_packed, width, vectors):
     batch, c_in, length = x.shape
     c_out, l_out = y.shape[1], y.shape[2]
     c_per_group = c_in // groups
     pairs = c_per_group * taps
     tile = vectors.n * width.lanes
     tiles = (l_out + tile - 1) // tile
-    jobs_per_row = (tiles + per_job - 1) // per_job
-    part = job % jobs_per_row
+    part = job % jobs_per_row  # its tiles: the row's tiles spread evenly over its jobs
     o = (job // jobs_per_row) % c_out
     b = job // (jobs_per_row * c_out)
     x0 = (b * c_in + (o // (c_out // groups)) * c_per_group) * length
     xf = x.reshape(-1)
     yf = y.reshape(-1)
-    block = np.empty(c_per_group * stride * span, dtype=x.dtype)
-    for t in range(part * per_job, min(tiles, (part + 1) * per_job)):
+    block = xf[:0]  # made where a tile needs it
+    for t in range(part * tiles // jobs_per_row, (part + 1) * tiles // jobs_per_row):
         l0 = t * tile
         y0 = (b * c_out + o) * l_out + l0
         first = l0 * stride - pad_left
         if stride == 1 and first >= 0 and first + span <= length:
-            _row_tile(xf, x0 + first, pair_direct, pairs, wf, o * pairs, yf, y0, min(tile, l_out - l0), width,
-                      vectors)
+            _row_tile(xf, x0 + first, pair_direct, c_per_group, taps, 0, taps, wf, o * pairs, yf, y0,
+                      min(tile, l_out - l0), width, vectors)
         else:
+            if block.shape[0] == 0:
+                block = np.empty(c_per_group * stride * span, dtype=x.dtype)
             _pack(xf, block, x0, length, c_per_group, stride, span, first)
-            _row_tile(block, 0, pair_packed, pairs, wf, o * pairs, yf, y0, min(tile, l_out - l0), width, vectors)
+            # the taps whose reads all fall in the padding add nothing: only [k0, k1) run (a signal as long
+            # as its kernel, "full", would do twice its work otherwise)
+            k0 = min(taps, max(0, -(-(-first - (tile - 1) * stride) // dilation)))
+            k1 = max(k0, min(taps, (length - 1 - first) // dilation + 1))
+            _row_tile(block, 0, pair_packed, c_per_group, taps, k0, k1, wf, o * pairs, yf, y0,
+                      min(tile, l_out - l0), width, vectors)
 
 
 @njit(inline="always", fastmath=_FASTMATH)
-def _row_tile(source, base, pair_at, pairs, wf, w0, yf, y0, count, width, vectors):
-    """``count`` outputs from ``yf[y0]``: ``vectors`` accumulators over the (channel, tap) pairs, pair ``p``
-    reading ``source[base + pair_at[p]:]`` with weight ``wf[w0 + p]``."""
+def _row_tile(source, base, pair_at, channels, taps, k0, k1, wf, w0, yf, y0, count, width, vectors):
+    """``count`` outputs from ``yf[y0]``: ``vectors`` accumulators over the (channel, tap) pairs ``p = c *
+    taps + k`` for taps ``k`` in ``[k0, k1)``, pair ``p`` reading ``source[base + pair_at[p]:]`` with weight
+    ``wf[w0 + p]``."""
     r = vzeros(source, width, vectors)
-    for p in range(pairs):
-        r = vfmas(vbroadcast(wf[w0 + p], width), vloads(source, base + pair_at[p], width, vectors), r)
+    for c in range(channels):
+        for p in range(c * taps + k0, c * taps + k1):
+            r = vfmas(vbroadcast(wf[w0 + p], width), vloads(source, base + pair_at[p], width, vectors), r)
     vstores_partial(yf, y0, r, count)
 
 
