@@ -14,6 +14,10 @@ Grids
     and the short calls N = 100, K = 3 (full, same; see :func:`short_points`); the five layer
     shapes of the layer issue and a depthwise and a strided layer, forward and backward, float32.
     Its time: :data:`MINUTES`.
+``layers``
+    The default grid's layer points (the five layer shapes, the depthwise and the strided layer,
+    forward and backward) in float32 and float64: the layer benchmark of the register tiles
+    (``conv1dbench run --grid layers --api layer``).
 ``large``
     The default grid plus N = 10**7, K = 4095 and batches of 256 signals: long runs.
 ``tune``
@@ -154,6 +158,9 @@ def _grid(name: str) -> list[dict]:
     if name == "smoke":
         return (_signals([1000], [3, 63], ["full"], ["float64"]) + _signals([500], [5], ["same"], ["float32"], [4])
                 + _layers([(2, 8, 8, 128, 3)]) + _layers([(2, 8, 8, 128, 3)], groups=8))
+    if name == "layers":
+        return [{**p, "dtype": dtype} for dtype in ("float32", "float64") for p in _grid("default")
+                if p["api"] == "layer"]
     ns, ks = [10**3, 10**4, 10**5, 10**6], [3, 15, 63, 255, 1023]
     points = (_signals(ns, ks, ["full", "same", "valid"], ["float32", "float64"])
               + _signals([100], [SHORT_TAPS], SHORT_MODES, ["float32", "float64"])  # short calls (short_points)
@@ -180,7 +187,7 @@ def _grid(name: str) -> list[dict]:
     return points
 
 
-GRIDS = ("smoke", "default", "large", "tune", "crossover", "gpu-smoke", "gpu", "dask-smoke", "dask")
+GRIDS = ("smoke", "default", "layers", "large", "tune", "crossover", "gpu-smoke", "gpu", "dask-smoke", "dask")
 #: Minutes one round of a grid takes on the project's 2-core benchmark machine, every available
 #: backend and installed peer (``tune``: our backends only), from its committed run
 #: (``results/report.json`` records its ``duration_s``; ``results/tune``, older, took 15 minutes for
