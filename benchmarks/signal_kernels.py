@@ -2,8 +2,8 @@
 
 Issue 14, point 3: the register tiles (the row tile of :mod:`conv1dbench._backends._tiles`) replace the
 tap-pass loops (``conv1dbench._backends.numba._forward``, still there for complex and int64, and for
-kernels of fewer than ``_tiles.ROW_MIN_PAIRS`` taps) for float signals.  Both compute the same core problem (:func:`conv1dbench.harness.grid.problem`), timed sample by
-sample in turn in this one process (:func:`conv1dbench.timing.measure_interleaved`; both are Numba's, so
+kernels of fewer than ``_tiles.ROW_MIN_PAIRS`` taps) for float signals.  Both compute the same core
+problem (:func:`conv1dbench.harness.grid.problem`), timed sample by sample in turn in this one process (:func:`conv1dbench.timing.measure_interleaved`; both are Numba's, so
 neither leaves threads spinning that the other would meet), with the backend's thread choice.  The
 measured GEMM rate is the reference for GFLOP/s.  Run::
 
@@ -84,7 +84,8 @@ def _markdown(rows, peak) -> str:
         f"`python benchmarks/signal_kernels.py`, {time.strftime('%Y-%m-%d %H:%M')}. Machine: "
         f"{info.get('cpu', '?')}, {info.get('cores', '?')} cores; kernels compiled for {isa.name} "
         f"({isa.bits}-bit vectors, {isa.registers} registers), row tile of "
-        f"{_tiles.TILE_SHAPES[isa.name].row} vectors for kernels of {_tiles.ROW_MIN_PAIRS} taps or more; BLAS {info.get('blas', '?')}; "
+        f"{_tiles.TILE_SHAPES[isa.name].row} vectors for kernels of {_tiles.ROW_MIN_PAIRS} taps or more; "
+        f"BLAS {info.get('blas', '?')}; "
         f"measured GEMM peak {peak['float32']:.0f} GFLOP/s float32, {peak['float64']:.0f} float64.",
         "",
         f"Every signal point of the default grid ({len(rows)}), both kernels timed in turn in one process. "
