@@ -3,8 +3,9 @@
 Issue 14, point 3: the register tiles (the row tile of :mod:`conv1dbench._backends._tiles`) replace the
 tap-pass loops (``conv1dbench._backends.numba._forward``, still there for complex and int64, and for
 kernels of fewer than ``_tiles.ROW_MIN_PAIRS`` taps) for float signals.  Both compute the same core
-problem (:func:`conv1dbench.harness.grid.problem`), timed sample by sample in turn in this one process (:func:`conv1dbench.timing.measure_interleaved`; both are Numba's, so
-neither leaves threads spinning that the other would meet), with the backend's thread choice.  The
+problem (:func:`conv1dbench.harness.grid.problem`), timed sample by sample in turn in this one process
+(:func:`conv1dbench.timing.measure_interleaved`; both are Numba's, so neither leaves threads spinning
+that the other would meet), with the backend's thread choice.  The
 measured GEMM rate is the reference for GFLOP/s.  Run::
 
     python benchmarks/signal_kernels.py --out results/signal_kernels.md
