@@ -202,3 +202,37 @@ def test_the_tile_compiled_for_each_x86_isa_uses_its_registers_without_spills(is
         assert loop["registers"] == [register], (kind, loop)
         assert loop["fmas"] >= accumulators and loop["accumulators"] >= accumulators, (kind, loop)
         assert not loop["stack"], (kind, loop["stack"])
+
+
+def test_the_numba_backend_runs_the_tiles_for_floats_and_the_loops_elsewhere(monkeypatch):
+    """float32/float64 layers and long enough kernels on the tiles (the same bits as calling them), short
+    signal kernels and complex on the loops; the input gradient by phase, never on a spread gradient."""
+    from conv1dbench._backends import numba as backend
+
+    rng = np.random.default_rng(9)
+    cases = [((2, 8, 300), (8, 8, 5), 1, True),      # the layer tile
+             ((2, 4, 300), (4, 1, 9), 4, True),      # depthwise, 9 taps: the row tile
+             ((1, 1, 300), (1, 1, 3), 1, False),     # a signal with K = 3: the loops
+             ((1, 1, 300), (1, 1, 7), 1, True)]      # K = 7: the row tile
+    for x_shape, w_shape, groups, tiled in cases:
+        x = rng.standard_normal(x_shape).astype(np.float32)
+        w = rng.standard_normal(w_shape).astype(np.float32)
+        y = backend.forward(x, w, 2, 2, 1, 1, groups)
+        expected = np.empty_like(y)
+        if tiled:
+            _tiles.forward(x, w, 2, 1, 1, groups, expected, 1)
+        else:
+            backend._forward(x, w, 2, 1, 1, groups, 1, expected)
+        np.testing.assert_array_equal(y, expected)
+    z = (rng.standard_normal((1, 2, 50)) + 1j).astype(np.complex64)
+    kernel = np.ones((4, 2, 7), np.complex64)
+    loops = np.empty((1, 4, 44), np.complex64)
+    backend._forward(z, kernel, 0, 1, 1, 1, 1, loops)
+    np.testing.assert_array_equal(backend.forward(z, kernel, 0, 0, 1, 1, 1), loops)
+
+    def spread(*args):
+        raise AssertionError("the float input gradient spread zeros into g")
+    monkeypatch.setattr(backend, "transposed_as_correlation", spread)
+    g = rng.standard_normal((2, 8, 75)).astype(np.float32)
+    grad = backend.backward_input(g, rng.standard_normal((8, 8, 5)).astype(np.float32), 300, 2, 2, 4, 1, 1)
+    assert grad.shape == (2, 8, 300)

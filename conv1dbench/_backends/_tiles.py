@@ -85,6 +85,11 @@ CHUNK_BYTES = 16384
 GRAD_POSITIONS = 4096
 #: The weight gradient's tile: NO output channels x GRAD_PAIRS (input channel, tap) pairs of vectors.
 GRAD_PAIRS = 3
+#: The weight gradient's jobs at most (a number fixed by the shapes, not the threads: so the sums'
+#: order is too), each with gradients of its own that are added up at the end.  One job per batch item
+#: had left (8, 256, 256, 512, 5) 8 partial gradients of 1.3 MB to add serially, about a quarter of its
+#: time.
+GRAD_JOBS = 8
 #: The row tile's jobs: up to this many output positions each, finer where rows are few (below).
 ROW_JOB_POSITIONS = 16384
 #: Parallel runs aim at this many jobs per thread, with at least ROW_JOB_MIN positions each.
@@ -425,25 +430,25 @@ def weight_gradient(g, x, taps, pad_left, stride, dilation, groups, threads, wid
     """``grad_w[o, c, k] = sum_{b, l} g[b, o, l] * xpad[b, gi*Cg + c, l*stride + k*dilation]``.
 
     A tile is NO output channels x :data:`GRAD_PAIRS` (channel, tap) pairs of vector accumulators
-    along positions, the input packed by phase as in :func:`forward`; each tile's sums are reduced
-    once per job, by halving (:func:`~conv1dbench._backends._simd.vsum`), and the jobs' partial
-    gradients are summed in job order.  The jobs depend on the shapes only, so the result is the same
-    bits for any thread count.
+    along positions, the input packed by phase as in :func:`forward`.  The (batch item, range of
+    :data:`GRAD_POSITIONS` positions) pieces are split into at most :data:`GRAD_JOBS` jobs, by the
+    shapes alone; a job packs each piece's input once, runs every tile over it, and adds each tile's
+    sums, reduced by halving (:func:`~conv1dbench._backends._simd.vsum`), to gradients of its own.  The
+    jobs' gradients are then added in job order, in parallel over output channels.  So every sum runs
+    in an order fixed by the shapes: the same bits for any thread count.
     """
     batch, c_out, l_out = g.shape
     c_per_group = x.shape[1] // groups
-    ranges = (l_out + GRAD_POSITIONS - 1) // GRAD_POSITIONS
-    partial = np.empty((batch * ranges, c_out, c_per_group, taps), dtype=g.dtype)
-    args = (g, x, taps, pad_left, stride, dilation, groups, ranges, partial, width)
-    if threads > 1 and batch * ranges > 1:
-        _weight_parallel(batch * ranges, args)
-    else:
-        for job in range(batch * ranges):
-            _weight_job(job, *args)
-    grad = partial[0].copy()
-    for j in range(1, batch * ranges):
-        grad += partial[j]
-    return grad
+    pieces = batch * ((l_out + GRAD_POSITIONS - 1) // GRAD_POSITIONS)
+    jobs = min(pieces, GRAD_JOBS)
+    partial = np.zeros((jobs, c_out, c_per_group, taps), dtype=g.dtype)
+    args = (g, x, taps, pad_left, stride, dilation, groups, jobs, partial, width)
+    if threads > 1 and jobs > 1:
+        _weight_parallel(jobs, args)
+        return _sum_jobs_parallel(partial)
+    for job in range(jobs):
+        _weight_job(job, *args)
+    return _sum_jobs(partial)
 
 
 @njit(parallel=True, cache=True)
@@ -452,37 +457,64 @@ def _weight_parallel(jobs, args):
         _weight_job(job, *args)
 
 
+@njit(inline="always")
+def _sum_job_row(partial, grad, o):
+    grad[o] = partial[0, o]
+    for j in range(1, partial.shape[0]):
+        grad[o] += partial[j, o]
+
+
+@njit(cache=True)
+def _sum_jobs(partial):
+    """The jobs' gradients added in job order."""
+    grad = np.empty(partial.shape[1:], dtype=partial.dtype)
+    for o in range(partial.shape[1]):
+        _sum_job_row(partial, grad, o)
+    return grad
+
+
+@njit(parallel=True, cache=True)
+def _sum_jobs_parallel(partial):
+    """:func:`_sum_jobs`, output channels on Numba's threads (the same order for each)."""
+    grad = np.empty(partial.shape[1:], dtype=partial.dtype)
+    for o in prange(partial.shape[1]):
+        _sum_job_row(partial, grad, o)
+    return grad
+
+
 @njit(fastmath=_FASTMATH)
-def _weight_job(job, g, x, taps, pad_left, stride, dilation, groups, ranges, partial, width):
+def _weight_job(job, g, x, taps, pad_left, stride, dilation, groups, jobs, partial, width):
     batch, c_out, l_out = g.shape
     c_in, length = x.shape[1], x.shape[2]
     c_per_group = c_in // groups
     out_per_group = c_out // groups
     pairs = c_per_group * taps
     reach = (dilation * (taps - 1)) // stride
+    ranges = (l_out + GRAD_POSITIONS - 1) // GRAD_POSITIONS
     xf = x.reshape(-1)
     gf = g.reshape(-1)
-    b = job // ranges
-    l0 = (job % ranges) * GRAD_POSITIONS
-    n = min(GRAD_POSITIONS, l_out - l0)
-    span = reach + n  # the last range is shorter: each job its own offsets
-    tap_at = _tap_offsets(taps, stride, dilation, span)[1]
-    block = np.empty(c_per_group * stride * span, dtype=x.dtype)
-    for gi in range(groups):
-        _pack(xf, block, (b * c_in + gi * c_per_group) * length, length, c_per_group, stride, span,
-              l0 * stride - pad_left)
-        for o0 in range(gi * out_per_group, (gi + 1) * out_per_group, NO):
-            for p0 in range(0, pairs, GRAD_PAIRS):
-                _weight_tile(gf, (b * c_out + o0) * l_out + l0, l_out, min(NO, (gi + 1) * out_per_group - o0),
-                             block, stride * span, tap_at, taps, p0, min(GRAD_PAIRS, pairs - p0), n,
-                             partial[job], o0, width)
+    block = np.empty(c_per_group * stride * (reach + min(GRAD_POSITIONS, l_out)), dtype=x.dtype)
+    for piece in range(job * batch * ranges // jobs, (job + 1) * batch * ranges // jobs):
+        b = piece // ranges
+        l0 = (piece % ranges) * GRAD_POSITIONS
+        n = min(GRAD_POSITIONS, l_out - l0)
+        span = reach + n  # the last range is shorter: its own offsets
+        tap_at = _tap_offsets(taps, stride, dilation, span)[1]
+        for gi in range(groups):
+            _pack(xf, block, (b * c_in + gi * c_per_group) * length, length, c_per_group, stride, span,
+                  l0 * stride - pad_left)
+            for o0 in range(gi * out_per_group, (gi + 1) * out_per_group, NO):
+                for p0 in range(0, pairs, GRAD_PAIRS):
+                    _weight_tile(gf, (b * c_out + o0) * l_out + l0, l_out, min(NO, (gi + 1) * out_per_group - o0),
+                                 block, stride * span, tap_at, taps, p0, min(GRAD_PAIRS, pairs - p0), n,
+                                 partial[job], o0, width)
 
 
 @njit(inline="always", fastmath=_FASTMATH)
 def _weight_tile(gf, g0, l_out, rows, block, channel_span, tap_at, taps, p0, count, n, out, o0, width):
-    """``out[o0 + i, c, k]`` for ``rows`` output channels and ``count`` (channel, tap) pairs from ``p0``:
-    12 vector accumulators over ``n`` positions.  Rows and pairs past the valid ones repeat the last
-    valid one (no branch in the loop) and are not stored."""
+    """``out[o0 + i, c, k] +=`` the sums over ``n`` positions, for ``rows`` output channels and ``count``
+    (channel, tap) pairs from ``p0``: 12 vector accumulators.  Rows and pairs past the valid ones repeat
+    the last valid one (no branch in the loop) and are not stored."""
     lanes = width.lanes
     g1 = g0 + min(1, rows - 1) * l_out
     g2 = g0 + min(2, rows - 1) * l_out
@@ -525,9 +557,9 @@ def _fma3(v, us, r):
 
 @njit(inline="always")
 def _put(out, o, p0, taps, count, r):
-    """The lane sums of a row's accumulators into ``out[o]``, at (channel, tap) pairs ``p0`` on."""
-    out[o, p0 // taps, p0 % taps] = vsum(r[0])
+    """The lane sums of a row's accumulators added to ``out[o]``, at (channel, tap) pairs ``p0`` on."""
+    out[o, p0 // taps, p0 % taps] += vsum(r[0])
     if count > 1:
-        out[o, (p0 + 1) // taps, (p0 + 1) % taps] = vsum(r[1])
+        out[o, (p0 + 1) // taps, (p0 + 1) % taps] += vsum(r[1])
     if count > 2:
-        out[o, (p0 + 2) // taps, (p0 + 2) % taps] = vsum(r[2])
+        out[o, (p0 + 2) // taps, (p0 + 2) % taps] += vsum(r[2])
