@@ -534,3 +534,10 @@ def test_the_reused_memory_condition_writes_into_one_out_for_our_backends():
         assert fresh.call() is not fresh.call()
     assert not runner._reuses(SIGNAL) and runner._reuses({**SIGNAL, "memory": cases.REUSED})
     assert len(runner._jobs([SIGNAL, {**SIGNAL, "memory": cases.REUSED}])) == 2   # a worker per condition
+
+
+def test_the_layers_grid_is_the_default_grids_layer_points_in_both_float_dtypes():
+    layers = grid.grid("layers")
+    default = [p for p in grid.grid("default") if p["api"] == "layer"]
+    assert len(layers) == 2 * len(default) and {p["dtype"] for p in layers} == {"float32", "float64"}
+    assert {grid.label(p) for p in layers} == {grid.label(p) for p in default}

@@ -345,7 +345,7 @@ def _kernel_for_dtype(x, w, pad_left, stride, dilation, groups, threads, y):
             x, w, pad_left, stride, dilation, groups, threads, y)
 
     def tiles(x, w, pad_left, stride, dilation, groups, threads, y):
-        if _tiles.fits(w.shape[0], groups, w.shape[1], w.shape[2]):
+        if _tiles.fits(w.shape[0], groups, w.shape[1], w.shape[2], y.shape[2]):
             _tiles.forward(x, w, pad_left, stride, dilation, groups, y, threads)
         else:
             _forward(x, w, pad_left, stride, dilation, groups, threads, y)

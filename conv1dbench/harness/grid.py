@@ -187,7 +187,7 @@ def _grid(name: str) -> list[dict]:
     return points
 
 
-GRIDS = ("smoke", "default", "layers", "large", "tune", "crossover", "gpu-smoke", "gpu", "dask-smoke", "dask")
+GRIDS = ("smoke", "default", "large", "tune", "layers", "crossover", "gpu-smoke", "gpu", "dask-smoke", "dask")
 #: Minutes one round of a grid takes on the project's 2-core benchmark machine, every available
 #: backend and installed peer (``tune``: our backends only), from its committed run
 #: (``results/report.json`` records its ``duration_s``; ``results/tune``, older, took 15 minutes for
