@@ -131,11 +131,6 @@ def fits(c_out, groups, c_per_group, taps, l_out):
     return c_out // groups >= NO or (c_per_group * taps >= ROW_MIN_PAIRS and l_out >= ROW_MIN_OUTPUTS)
 
 
-def uses_row_tile(c_out: int, groups: int) -> bool:
-    """Whether a layer runs on the row tile: its groups have fewer than :data:`NO` output channels."""
-    return c_out // groups < NO
-
-
 # --- forward ---------------------------------------------------------------------------------------
 
 

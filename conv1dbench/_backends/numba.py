@@ -6,7 +6,8 @@ positions keeps its accumulators in registers across every input channel and tap
 that each output is written once and each loaded input vector feeds several fused multiply-adds.
 The input gradient runs the same kernel once per phase of the stride; the weight gradient has tiles
 of its own.  Groups of fewer than four output channels (depthwise layers, single signals) run on a
-row tile of one output channel.
+row tile of one output channel, except kernels of under six (channel, tap) pairs per output and rows
+of under 128 outputs, where the loops below were faster (:func:`conv1dbench._backends._tiles.fits`).
 
 complex64, complex128 and int64 (exact integers) run the loops below.  Work is cut into jobs of one
 (batch item, output channel, tile of up to :data:`TILE_MAX` output
