@@ -116,17 +116,13 @@ def _host_features() -> frozenset[str]:
 class _Static:
     """A number fixed at compile time, as a kernel argument: its Numba type carries it (``value``)."""
 
-    limits = (1, 64)
+    allowed: tuple | range = ()
+    describe = ""
 
     def __init__(self, value: int):
-        low, high = self.limits
-        if not (isinstance(value, int) and low <= value <= high and value in self.allowed(value)):
+        if not (isinstance(value, int) and value in self.allowed):
             raise ValueError(f"{type(self).__name__} takes {self.describe}, got {value!r}")
         self.value = value
-
-    @staticmethod
-    def allowed(value: int):
-        return (value,)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.value})"
@@ -135,11 +131,7 @@ class _Static:
 class Width(_Static):
     """A vector width, as a kernel argument: ``Width(16)`` is 16 lanes (``width.lanes`` in compiled code)."""
 
-    describe = "2, 4, 8, 16 or 32 lanes"
-
-    @staticmethod
-    def allowed(value: int):
-        return (2, 4, 8, 16, 32)
+    allowed, describe = (2, 4, 8, 16, 32), "2, 4, 8, 16 or 32 lanes"
 
     @property
     def lanes(self) -> int:
@@ -149,7 +141,7 @@ class Width(_Static):
 class Count(_Static):
     """Vectors in a row of a register tile, as a kernel argument: ``Count(6)`` (``count.n`` in compiled code)."""
 
-    describe = "1 to 64 vectors"
+    allowed, describe = range(1, 65), "1 to 64 vectors"
 
     @property
     def n(self) -> int:
