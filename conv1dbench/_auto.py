@@ -28,7 +28,7 @@ import json
 import numpy as np
 
 from . import _model, _wisdom
-from ._backends import Declined, NonFiniteInput
+from ._backends import Declined, NonFiniteInput, keep_wisdom_with
 from ._plan import BACKWARD, Problem
 from ._registry import auto_candidates, check_name, get_backend, module
 from ._select import Ranking, rank
@@ -73,6 +73,9 @@ class AutoState:
 
 
 _state = AutoState()
+# Backends keep their own wisdom (FFTW's plans) in the wisdom file auto reads, under this machine's entry.
+keep_wisdom_with(lambda name: _wisdom.load_extra(name, _state.wisdom_path),
+                 lambda name, value: _wisdom.record_extra(name, value, _state.wisdom_path))
 
 
 def configure_auto(*, measure: bool | None = None, wisdom=None) -> dict:

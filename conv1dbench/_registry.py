@@ -32,6 +32,8 @@ MODULES = {
     "naive": "conv1dbench._backends.naive",
     "im2col": "conv1dbench._backends.im2col",
     "fft": "conv1dbench._backends.fft",
+    "fftw": "conv1dbench._backends.fftw",
+    "ducc": "conv1dbench._backends.ducc",
     "numba": "conv1dbench._backends.numba",
     "cuda": "conv1dbench._backends.cuda",
 }

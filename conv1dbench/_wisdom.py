@@ -112,13 +112,18 @@ def record(measurements: list[dict], path=None) -> Path:
 
     Each measurement is a dict with a ``"key"`` (the problem and backend it timed) and its fields.
     """
-    path = resolve(path)
-    with _locked(path):
-        raw = _read(path)
-        entry = raw["machines"].setdefault(fingerprint_key(), {"fingerprint": fingerprint(), "measurements": []})
+    def merge(entry):
         merged = {m["key"]: m for m in entry.get("measurements", []) if isinstance(m, dict) and "key" in m}
         merged.update({m["key"]: m for m in measurements})
         entry["measurements"] = list(merged.values())
+    return _write(resolve(path), merge)
+
+
+def _write(path: Path, change) -> Path:
+    """Read the file, ``change`` this machine's entry in place, write it back: locked, atomically."""
+    with _locked(path):
+        raw = _read(path)
+        change(raw["machines"].setdefault(fingerprint_key(), {"fingerprint": fingerprint(), "measurements": []}))
         fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
         try:
             with os.fdopen(fd, "w") as f:
@@ -129,3 +134,16 @@ def record(measurements: list[dict], path=None) -> Path:
                 os.unlink(tmp)
             raise
     return path
+
+
+def load_extra(name: str, path=None):
+    """What a backend filed under ``name`` for this machine (:func:`record_extra`), or None."""
+    entry = _read(resolve(path))["machines"].get(fingerprint_key(), {})
+    extras = entry.get("extras", {})
+    return extras.get(name) if isinstance(extras, dict) else None
+
+
+def record_extra(name: str, value, path=None) -> Path:
+    """File ``value`` (anything JSON holds) under ``name`` for this machine, replacing what was there:
+    a backend's own wisdom, such as FFTW's plans (:mod:`conv1dbench._backends.fftw`)."""
+    return _write(resolve(path), lambda entry: entry.setdefault("extras", {}).__setitem__(name, value))

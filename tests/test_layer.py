@@ -7,6 +7,7 @@ from conftest import SIMULATED, skip_unless_takes
 from reference import TOL, layer_scale, random_array, reference_conv1d
 
 import conv1dbench as cb
+from conv1dbench._registry import get_backend
 
 LAYER_DTYPES = [np.float32, np.float64, np.complex128]
 
@@ -252,15 +253,25 @@ def test_matches_torch_when_installed():
             np.testing.assert_allclose(gb, tb.grad.numpy(), atol=1e-10)
 
 
-@pytest.mark.parametrize("chunk_bytes", [1, 1 << 20], ids=["block-per-step", "all-in-one-step"])
-@pytest.mark.parametrize("dtype", [np.float64, np.complex128, np.int64], ids=lambda d: np.dtype(d).name)
-def test_fft_overlap_add_on_short_blocks(monkeypatch, dtype, chunk_bytes):
-    """The fft backend's overlap-add on the shortest blocks it may use (``span - 1`` samples):
-    within one step, and carried from step to step with one block of one batch item per step."""
-    from conv1dbench._backends import fft
+FFT_BACKENDS = ("fft", "fftw", "ducc")
 
-    monkeypatch.setattr(fft, "CHUNK_BYTES", chunk_bytes)
-    monkeypatch.setattr(fft, "block_length", lambda length, span, real, *_: min(length, 1 << (span - 2).bit_length()))
+
+@pytest.mark.parametrize("chunk_bytes", [1, 3 << 12, 1 << 20], ids=["window-per-step", "partial-steps", "one-step"])
+@pytest.mark.parametrize("dtype", [np.float64, np.complex128, np.int64], ids=lambda d: np.dtype(d).name)
+@pytest.mark.parametrize("name", FFT_BACKENDS)
+def test_fft_overlap_save_on_short_windows(monkeypatch, request, name, dtype, chunk_bytes):
+    """The FFT backends' overlap-save on the shortest windows they may use (one output each, before the
+    engine rounds the size up): within one step, from step to step with one window per step, and
+    with steps whose transforms have more rows than the step fills (rounded up to a power of two)."""
+    from conv1dbench._backends import _fourier
+
+    backend = get_backend(name, np.dtype(np.float64)) if cb.backends()[name]["available"] else None
+    if backend is None:
+        pytest.skip(cb.backends()[name]["reason"])
+    monkeypatch.setattr(_fourier, "CHUNK_BYTES", chunk_bytes)
+    monkeypatch.setattr(_fourier, "block_length", lambda engine, length, span, real, *_: min(length, 1 + span % 3))
+    _fourier._plan.cache_clear()
+    request.addfinalizer(_fourier._plan.cache_clear)
     rng = np.random.default_rng(14)
     for i in range(40):
         cfg = random_config(rng, batched_only=True)
@@ -268,7 +279,7 @@ def test_fft_overlap_add_on_short_blocks(monkeypatch, dtype, chunk_bytes):
         if dtype == np.int64:
             x, w = np.rint(4 * x).astype(np.int64), np.rint(4 * w).astype(np.int64)
         ref = reference_conv1d(x, w, None, cfg["stride"], cfg["pad"], cfg["dilation"], cfg["groups"])
-        y = fft.forward(x, w, *cfg["pad"], cfg["stride"], cfg["dilation"], cfg["groups"])
+        y = backend.forward(x, w, *cfg["pad"], cfg["stride"], cfg["dilation"], cfg["groups"])
         assert y.dtype == np.dtype(dtype) and y.shape == ref.shape, (i, cfg)
         if dtype == np.int64:
             np.testing.assert_array_equal(y, np.rint(ref).astype(np.int64), err_msg=str((i, cfg)))
@@ -277,13 +288,14 @@ def test_fft_overlap_add_on_short_blocks(monkeypatch, dtype, chunk_bytes):
 
 
 def test_fft_block_length_model():
-    """Where the fft backend's block model must land (the measured optimum in each case)."""
-    from conv1dbench._backends.fft import block_length
+    """Where the FFT block model must land (the measured optimum in each case, with pocketfft)."""
+    from conv1dbench._backends._fourier import block_length
+    from conv1dbench._backends.fft import ENGINE
 
-    assert block_length(1000, 1023, True) == 1000                      # kernel longer than the signal: one block
-    assert block_length(10_000, 255, True, rows=128, products=64) == 10_000  # 64 signals share one kernel spectrum
-    assert 4 * 2047 <= block_length(3_000_000, 2047, True) <= 8 * 2047  # a few kernel spans, not a cache-busting size
-    assert block_length(3_000_000, 2, True) >= 64                       # not transforms of ten points
+    assert block_length(ENGINE, 1000, 1023, True) == 1000                      # kernel longer than the signal
+    assert block_length(ENGINE, 10_000, 255, True, rows=128, products=64) == 10_000  # 64 signals, one kernel
+    assert 4 * 2047 <= block_length(ENGINE, 3_000_000, 2047, True) <= 8 * 2047  # a few kernel spans, not more
+    assert block_length(ENGINE, 3_000_000, 2, True) >= 64                       # not transforms of ten points
 
 
 def test_out_receives_the_layer_results(backend):

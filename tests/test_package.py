@@ -21,7 +21,7 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent
 
 def test_backends_lists_every_name_with_availability_and_reason():
     report = cb.backends()
-    assert list(report) == ["naive", "im2col", "fft", "numba", "cuda"]
+    assert list(report) == ["naive", "im2col", "fft", "fftw", "ducc", "numba", "cuda"]
     for name, info in report.items():
         assert set(info) == {"available", "reason"}
         assert isinstance(info["available"], bool)

@@ -77,6 +77,14 @@ Optional declarations and functions
     ``correlate`` (:mod:`conv1dbench._signal`), one call into compiled code.  ``threads_1d`` gives
     its ``threads`` (1 where the problem is too small for more, which stays true for its shape).
 
+A backend's own wisdom
+----------------------
+A backend that learns something worth keeping across processes (FFTW's plans) keeps it through
+:func:`keep_wisdom` and reads it back with :func:`kept_wisdom`, by a name of its own.  Where it is
+kept is decided above this layer: :mod:`conv1dbench._auto` connects these two to the wisdom file,
+under this machine's fingerprint, when it is imported (:func:`keep_wisdom_with`); with nothing
+connected, nothing is kept and nothing is found.
+
 Integer and bool inputs are computed in int64; integer arithmetic wraps modulo 2**64 on every
 direct backend, so the result cast to the requested integer dtype is exact wherever the exact result
 fits that dtype (the promise ``numpy.convolve`` keeps).  Heavy imports (numba, scipy.fft,
@@ -98,3 +106,22 @@ class Declined(Exception):
 
 class NonFiniteInput(Declined, ValueError):
     """An operand holds NaN or Inf and the caller asked for finite input only (``finite=True``)."""
+
+
+_store: dict = {"load": None, "save": None}
+
+
+def keep_wisdom_with(load, save) -> None:
+    """Where backends keep their own wisdom: ``load(name) -> value or None`` and ``save(name, value)``."""
+    _store.update(load=load, save=save)
+
+
+def kept_wisdom(name: str):
+    """What a backend kept under ``name`` (:func:`keep_wisdom`), or None."""
+    return _store["load"](name) if _store["load"] is not None else None
+
+
+def keep_wisdom(name: str, value) -> None:
+    """Keep ``value`` (anything JSON holds) under ``name``, replacing what was kept there."""
+    if _store["save"] is not None:
+        _store["save"](name, value)

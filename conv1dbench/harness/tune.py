@@ -7,11 +7,13 @@ so that the key it is filed under is the key auto looks up.
 
 from __future__ import annotations
 
+import contextlib
+import os
 from pathlib import Path
 
 import numpy as np
 
-from .. import _auto, _model, _wisdom
+from .. import _auto, _model, _planning, _wisdom
 from .._fastest import bind, plan_call
 from .._registry import BACKEND_NAMES, auto_candidates, module
 from . import grid as grids
@@ -52,6 +54,31 @@ def tune(grid: str = "tune", *, workload=None, backends=None, wisdom=None, min_t
         --write-default`` writes).
     """
     path = _wisdom.resolve(wisdom if wisdom is not None else _auto.configure_auto()["wisdom"])
+    with _measured_planning(path):
+        return _tune(grid, workload, backends, path, min_time_s, progress, from_run)
+
+
+@contextlib.contextmanager
+def _measured_planning(path):
+    """FFT engines plan by measurement, FFTW's wisdom filed in ``path``: in this process and in the workers
+    it starts (their environment), so that later processes get the measured plans at no cost."""
+    names = (_planning.ENV_VAR, _wisdom.ENV_VAR)
+    saved = {name: os.environ.get(name) for name in names}
+    before = _planning.configure_fft()["planning"]
+    os.environ.update({_planning.ENV_VAR: "measure", _wisdom.ENV_VAR: str(path)})
+    _planning.configure_fft("measure")
+    try:
+        yield
+    finally:
+        _planning.configure_fft(before)
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+def _tune(grid, workload, backends, path, min_time_s, progress, from_run) -> dict:
     if workload is not None:
         count = sum(_measure_call(op, args, kwargs, path) for op, args, kwargs in workload)
     else:

@@ -1,0 +1,527 @@
+"""The FFT convolution algorithm, written once for every engine that makes the transforms.
+
+The backends ``fft`` (scipy.fft), ``fftw`` (pyFFTW) and ``ducc`` (ducc0) are this algorithm on their
+own :class:`Engine`; an engine only makes batched transforms along the last axis of a 2-D array.
+
+Forward: overlap-save
+---------------------
+Cross-correlating with ``w`` is convolving with ``w`` reversed (and dilated).  Of the full convolution
+only the indices the outputs read are computed: ``[m0, m1)``.  They come in windows of ``step = F -
+span + 1`` indices, each the circular convolution of ``F`` input samples (the window, starting
+``span - 1`` samples before its first index) with the kernel, of which the last ``step`` values are
+the linear convolution; one window of the whole range when that is cheaper (:func:`block_length`).
+The windows go through the engine in steps of a few windows of a few batch items, about
+:data:`CHUNK_BYTES` of spectra each, so that the working set stays in the cache however long the
+input, and every window is written into the engine's own input array once.  A step's transforms
+have a fixed number of rows, the last step's rounded up to a power of two, so that a new signal
+length needs no new transforms (no new FFTW plans) beyond a handful.
+
+Every engine's inverse is unnormalised; the outputs are scaled by ``1/F`` as they are stored, as
+pocketfft's own inverse does (small integer-valued problems then come out exact, as scipy's tests
+ask).  The kernels' spectra are cached per kernel and transform size (:func:`kernel_spectra`), so
+that repeated calls with one kernel do not transform it again.
+
+Backward: whole rows
+--------------------
+The gradients take one transform of each operand's rows, padded to a fast size beyond the full
+correlation, products summed over channels, one inverse transform.
+
+Rounding error is spread over all outputs (docs/SPEC.md section 5 states the bound), and so is a NaN or
+Inf.  ``backend="auto"`` never lets that happen, and checks nothing beforehand for it: it calls with
+``finite=True``, and every transform of an operand is then checked at its zero-frequency bin, the
+sum of its samples, which any NaN or Inf among them makes NaN or Inf (no step of a transform turns a
+non-finite value finite).  A hit raises :class:`~conv1dbench._backends.NonFiniteInput`, the partial
+result is dropped, and auto runs a direct backend instead.  The check reads a few numbers per
+transformed row (``results/NOTES.md``, "fft: the finiteness check").  A finite input whose sums
+overflow is caught too, rightly: its FFT result would not be finite either.  Integer problems are
+computed in float64 and rounded, which is exact only while ``max|x| * sum|w| < 2**40``; beyond that
+these backends raise ``ValueError`` rather than return a wrong integer.
+"""
+
+from __future__ import annotations
+
+import collections
+import functools
+import math
+import threading
+
+import numpy as np
+from numpy.lib.stride_tricks import as_strided, sliding_window_view
+
+from .. import _threads
+from .._core import result_array, spread, valid_range
+from .._plan import CORE_DTYPES, output_length
+from . import NonFiniteInput
+
+# The declarations every FFT backend shares (see :mod:`conv1dbench._backends`).
+DTYPES = CORE_DTYPES
+AUTO = True
+DEVICE = False
+CONFINES_NON_FINITE = False
+CHECKS_FINITE = True
+EXACT_INTEGERS = False
+RULE = "fourier"
+COST_FEATURES = ("call", "fft_work", "spectral_products", "bytes")
+TAKES_OUT = ("forward", "backward_input", "backward_weight")
+
+#: Largest ``max|x| * sum|w|`` for which float64 FFT results round to the exact integers.
+EXACT_INTEGER_BOUND = 2.0**40
+#: Bytes of the spectra one step of :func:`forward` transforms at once.  A working set this small
+#: stays in the cache and, as much, in memory the allocator reuses (``results/NOTES.md``, "fft:
+#: step size").
+CHUNK_BYTES = 1 << 20
+#: The block-length model, fitted to the best block lengths measured with pocketfft
+#: (``results/NOTES.md``, "fft: block length"): a transform of size
+#: ``F`` costs ``F (log2 F + TRANSFORM_EXTRA) + ROW_COST``, and beyond ``CACHE_SIZE`` points
+#: another ``F * LARGE * octaves**2``; cutting into windows adds a pass over the transformed samples,
+#: ``OVERLAP`` per sample; a spectral product costs ``PRODUCT``.
+TRANSFORM_EXTRA, ROW_COST, OVERLAP, PRODUCT = 3.0, 256.0, 1.0, 2.0
+CACHE_SIZE, LARGE = 8192, 2.0
+#: Up to this many samples of full convolution, one window is the plain FFT convolution as
+#: ``scipy.signal.fftconvolve`` computes it (no index wraps around): its transform sizes, powers of two
+#: at the smallest, give small integer-valued problems exactly, as scipy's own tests ask of it.
+PLAIN_MAX = 64
+#: Kernels cached with their spectra (:func:`kernel_spectra`), and the largest kernel kept.
+KERNELS_CACHED, KERNEL_CACHED_BYTES = 32, 1 << 20
+#: Bytes of transforms (their arrays, and FFTW's plans) one thread keeps for reuse (:meth:`Engine.transform`).
+TRANSFORM_CACHE_BYTES = 128 << 20
+
+
+class Transform:
+    """A batched transform along the last axis: write :attr:`input`, :meth:`run`, read the result.
+
+    ``kind`` is ``"r2c"`` (real input of ``size`` samples to ``size // 2 + 1`` bins), ``"c2r"`` (its
+    inverse), ``"c2c"`` or ``"c2c_inverse"``; inverses are unnormalised.  The result stays valid
+    until this transform runs again.
+    """
+
+    def __init__(self, kind: str, rows: int, size: int, dtype: np.dtype, threads: int):
+        self.kind, self.rows, self.size, self.threads = kind, rows, size, threads
+        self.real_dtype = np.dtype(dtype).type(0).real.dtype
+        self.complex_dtype = np.result_type(self.real_dtype, np.complex64)
+        bins = size // 2 + 1 if kind in ("r2c", "c2r") else size
+        self.in_shape = (rows, bins if kind == "c2r" else size)
+        self.out_shape = (rows, size if kind == "c2r" else bins)
+        self.in_dtype = self.real_dtype if kind == "r2c" else self.complex_dtype
+        self.out_dtype = self.real_dtype if kind == "c2r" else self.complex_dtype
+
+    @property
+    def nbytes(self) -> int:
+        return (math.prod(self.in_shape) * self.in_dtype.itemsize
+                + math.prod(self.out_shape) * self.out_dtype.itemsize)
+
+    def run(self) -> np.ndarray:
+        raise NotImplementedError
+
+
+class Engine:
+    """What makes transforms: a backend's one difference from the others.
+
+    Subclasses define :meth:`make` (a new :class:`Transform`), :meth:`fast_size` and the threads
+    threshold :attr:`PARALLEL_MIN_WORK`; transforms are kept per thread (:meth:`transform`).
+    """
+
+    name = "fft"
+    #: Least ``rows * size * log2(size)`` of one transform for which several threads ran it faster.
+    PARALLEL_MIN_WORK = math.inf
+    #: Whether one row's transform runs on several threads (else threads split the rows only).
+    SPLITS_ROWS = False
+
+    def __init__(self):
+        self._local = threading.local()
+
+    def make(self, kind: str, rows: int, size: int, dtype: np.dtype, threads: int) -> Transform:
+        raise NotImplementedError
+
+    def fast_size(self, n: int, real: bool) -> int:
+        raise NotImplementedError
+
+    def threads(self, rows: int, size: int) -> int:
+        """Threads that pay for themselves on one transform of ``rows`` rows of ``size`` samples."""
+        if rows < 2 and not self.SPLITS_ROWS:
+            return 1
+        return _threads.cores() if rows * size * math.log2(max(size, 2)) >= self.PARALLEL_MIN_WORK else 1
+
+    def transform(self, slot: str, kind: str, rows: int, size: int, dtype: np.dtype, threads: int) -> Transform:
+        """This thread's transform for these arguments, made on first use and kept (least recently used
+        dropped beyond :data:`TRANSFORM_CACHE_BYTES`).  ``slot`` names the operand, so that two operands
+        of one call never share a transform's arrays."""
+        cache = getattr(self._local, "cache", None)
+        if cache is None:
+            cache = self._local.cache = collections.OrderedDict()
+        key = (slot, kind, rows, size, np.dtype(dtype).char, threads)
+        found = cache.get(key)
+        if found is not None:
+            cache.move_to_end(key)
+            return found
+        made = cache[key] = self.make(kind, rows, size, np.dtype(dtype), threads)
+        held = sum(t.nbytes for t in cache.values())
+        while held > TRANSFORM_CACHE_BYTES and len(cache) > 1:
+            held -= cache.popitem(last=False)[1].nbytes
+        return made
+
+    def forget(self) -> None:
+        """Drop this thread's transforms (tests; a user who wants the memory back)."""
+        self._local.cache = collections.OrderedDict()
+
+
+def _kinds(real: bool) -> tuple[str, str]:
+    return ("r2c", "c2r") if real else ("c2c", "c2c_inverse")
+
+
+def _bins(size: int, real: bool) -> int:
+    return size // 2 + 1 if real else size
+
+
+# -- the plan of a forward call -----------------------------------------------------------------
+
+def _work(engine, length, span, real, rows, kernels, products, block):
+    """``(transforms, products)``: modelled work of covering ``length`` outputs in windows of ``block``."""
+    size = engine.fast_size(block + span - 1, real)
+    step = size - span + 1
+    n_blocks = -(-length // step)
+    octaves = max(0.0, math.log2(size / CACHE_SIZE))
+    per_row = size * (math.log2(size) + TRANSFORM_EXTRA + LARGE * octaves * octaves) + ROW_COST
+    transforms = (rows * n_blocks + kernels) * per_row
+    if n_blocks > 1:
+        transforms += rows * n_blocks * size * OVERLAP
+    return transforms, n_blocks * _bins(size, real) * products
+
+
+def block_length(engine, length, span, real, rows=2, kernels=1, products=1) -> int:
+    """Outputs per window: the choice with the least modelled work (:func:`_work`) for the call.
+
+    Candidates: one window of all ``length`` outputs (the plain FFT convolution) and powers of two
+    from the kernel span up.  Short windows waste transform work on the kernel's overlap; long ones
+    pay ``log F`` more, and the kernel's own transform.
+    """
+    def cost(n):
+        transforms, product_count = _work(engine, length, span, real, rows, kernels, products, n)
+        return transforms + PRODUCT * product_count
+
+    best, best_cost = length, cost(length)
+    n = 1 << max(3, (span - 1).bit_length())
+    while n < length:
+        c = cost(n)
+        if c < best_cost:
+            best, best_cost = n, c
+        n *= 2
+    return best
+
+
+def _counts(batch, c_in, c_out, groups):
+    """Rows transformed per window, kernels transformed, and spectral products per frequency."""
+    return batch * (c_in + c_out), c_out * (c_in // groups), batch * c_out * (c_in // groups)
+
+
+@functools.lru_cache(maxsize=1024)
+def _plan(engine, m0, m1, length, span, batch, c_in, c_out, groups, real, itemsize):
+    """``(size, skip, step, n_windows, items, windows)`` for full-convolution indices ``[m0, m1)`` of a
+    signal of ``length`` samples: the transform size; where a window's outputs start in its circular
+    convolution, and how many there are; the windows; the batch items and windows of one step
+    (within :data:`CHUNK_BYTES` of spectra).  Window ``j`` starts at sample ``m0 - skip + j*step``.
+
+    One window of the whole signal, zero-padded to ``length + span - 1`` samples (the plain FFT
+    convolution: no index wraps around), is taken where it is no larger than one overlap-save window
+    of all the outputs (``m1 - m0 + span - 1`` samples), in "full" mode say, and on tiny problems
+    (:data:`PLAIN_MAX`).
+    """
+    n_full = m1 - m0
+    block = block_length(engine, n_full, span, real, *_counts(batch, c_in, c_out, groups))
+    size = engine.fast_size(block + span - 1, real)
+    skip, step = span - 1, size - span + 1
+    if block >= n_full:
+        plain = engine.fast_size(length + span - 1, real)
+        if plain <= size or length + span - 1 <= PLAIN_MAX:
+            size, skip, step = plain, m0, n_full
+    n_windows = -(-n_full // step)
+    window_bytes = max(c_in, c_out) * _bins(size, real) * 2 * itemsize
+    per_step = max(1, CHUNK_BYTES // window_bytes)
+    if per_step >= n_windows:
+        return size, skip, step, n_windows, min(batch, max(1, per_step // n_windows)), n_windows
+    return size, skip, step, n_windows, 1, per_step
+
+
+def _rounded(count: int, most: int) -> int:
+    """``count`` rounded up to a power of two, at most ``most``: the rows of a step's transforms."""
+    return min(most, 1 << (count - 1).bit_length())
+
+
+# -- kernels ------------------------------------------------------------------------------------
+
+_kernels: collections.OrderedDict = collections.OrderedDict()
+_kernels_lock = threading.Lock()
+
+
+def kernel_spectra(engine, w, dilation, size, dtype, flip=True):
+    """Spectra ``(C_out, C_in // groups, bins)`` of the dilated kernels (reversed if ``flip``) over
+    ``size`` samples; cached (read-only) per kernel, engine and size."""
+    key = (engine.name, w.shape, w.dtype.char, np.dtype(dtype).char, dilation, size, flip)
+    cacheable = w.nbytes <= KERNEL_CACHED_BYTES
+    if cacheable:
+        with _kernels_lock:
+            for stored, spectra in _kernels.get(key, ()):
+                if np.array_equal(stored, w):
+                    _kernels.move_to_end(key)
+                    return spectra
+    c_out, c_per_group, taps = w.shape
+    real = np.dtype(dtype).kind == "f"
+    forward_kind = _kinds(real)[0]
+    threads = engine.threads(c_out * c_per_group, size)
+    with _threads.claim(threads) as threads:
+        t = engine.transform("kernel", forward_kind, c_out * c_per_group, size, dtype, threads)
+        rows = t.input.reshape(c_out, c_per_group, size)
+        rows.fill(0)
+        span = dilation * (taps - 1) + 1
+        rows[:, :, :span:dilation] = w[:, :, ::-1] if flip else w
+        spectra = t.run().reshape(c_out, c_per_group, -1).copy()
+    if cacheable:
+        spectra.flags.writeable = False
+        with _kernels_lock:
+            entries = _kernels.setdefault(key, [])
+            entries.append((w.copy(), spectra))
+            _kernels.move_to_end(key)
+            while sum(len(v) for v in _kernels.values()) > KERNELS_CACHED:
+                oldest = next(iter(_kernels))
+                _kernels[oldest].pop(0)
+                if not _kernels[oldest]:
+                    del _kernels[oldest]
+    return spectra
+
+
+def forget_kernels() -> None:
+    with _kernels_lock:
+        _kernels.clear()
+
+
+def _witness(**spectra: np.ndarray) -> None:
+    """Check the zero-frequency bins (the rows' sums) of each operand's spectra for NaN and Inf."""
+    for what, values in spectra.items():
+        if not np.isfinite(values[..., 0]).all():
+            raise NonFiniteInput(f"{what} holds NaN or Inf (or sums beyond the dtype's range)")
+
+
+# -- forward ------------------------------------------------------------------------------------
+
+def _integer_dtype(name, x, w):
+    """The dtype an integer problem is computed in (float64), or ValueError where it would not be exact."""
+    bound = float(np.abs(x, dtype=np.float64).max()) * float(np.abs(w, dtype=np.float64).sum(-1).sum(-1).max())
+    if bound >= EXACT_INTEGER_BOUND:
+        raise ValueError(
+            f"backend {name!r} cannot give exact integers here: max|in1| * sum|in2| = {bound:.3g} "
+            f"is not below 2**40; use a direct backend ('numba', 'im2col' or 'naive')")
+    return np.dtype(np.float64)
+
+
+def forward(engine, x, w, pad_left, pad_right, stride, dilation, groups, *, finite=False, out=None):
+    """The core cross-correlation on ``engine``; ``finite=True``: NonFiniteInput on NaN/Inf in ``x`` or ``w``."""
+    batch, c_in, length = x.shape
+    c_out, c_per_group, taps = w.shape
+    l_out = output_length(length, taps, pad_left, pad_right, stride, dilation)
+    span = dilation * (taps - 1) + 1
+    integer = x.dtype.kind == "i"
+    dtype = _integer_dtype(engine.name, x, w) if integer else x.dtype
+    if integer:
+        x, w = x.astype(dtype), w.astype(dtype)
+    y = np.empty((batch, c_out, l_out), dtype) if integer else result_array(out, (batch, c_out, l_out), dtype)
+
+    # Output l is index first + l*stride of the full convolution (x[i] * kernel[k] lands at i + k);
+    # outputs [lo, hi) read a sample, the others only padding.
+    first = span - 1 - pad_left
+    lo, hi = valid_range(length + span - 1, first, stride, 0, l_out)
+    y[:, :, :lo] = 0
+    y[:, :, hi:] = 0
+    if hi > lo:
+        _overlap_save(engine, x, w, y, first, lo, hi, stride, span, dilation, groups, finite)
+    if integer:
+        if out is None:
+            return np.rint(y).astype(np.int64)
+        np.copyto(out, np.rint(y, out=y), casting="unsafe")
+        return out
+    return y
+
+
+def _overlap_save(engine, x, w, y, first, lo, hi, stride, span, dilation, groups, finite):
+    """Outputs ``[lo, hi)``: full-convolution indices ``[m0, m1)``, in steps of windows (module notes)."""
+    batch, c_in, length = x.shape
+    c_out, c_per_group, _ = w.shape
+    real = x.dtype.kind == "f"
+    m0, m1 = first + lo * stride, first + (hi - 1) * stride + 1
+    size, skip, step, n_windows, items, windows = _plan(engine, m0, m1, length, span, batch, c_in, c_out, groups,
+                                                        real, x.dtype.itemsize if real else x.dtype.itemsize // 2)
+    spectra_w = kernel_spectra(engine, w, dilation, size, x.dtype)
+    if finite:
+        _witness(kernel=spectra_w)
+    spectra_w = spectra_w.reshape(groups, c_out // groups, c_per_group, 1, -1)
+    forward_kind, inverse_kind = _kinds(real)
+    for b0 in range(0, batch, items):
+        nb = min(items, batch - b0)
+        for j0 in range(0, n_windows, windows):
+            nw = min(windows, n_windows - j0)
+            rows_b, rows_w = _rounded(nb, items), _rounded(nw, windows)
+            threads = engine.threads(rows_b * max(c_in, c_out) * rows_w, size)
+            with _threads.claim(threads) as threads:
+                t = engine.transform("signal", forward_kind, rows_b * c_in * rows_w, size, x.dtype, threads)
+                blocks = t.input.reshape(rows_b, c_in, rows_w, size)[:nb, :, :nw]
+                start = m0 - skip + j0 * step   # the first window's first sample
+                _fill_windows(blocks, x[b0:b0 + nb], start, step)
+                spectra = t.run().reshape(rows_b, groups, c_per_group, rows_w, -1)[:nb, :, :, :nw]
+                if finite:
+                    _witness(signal=spectra)
+                inverse = engine.transform("products", inverse_kind, rows_b * c_out * rows_w, size, x.dtype,
+                                           threads)
+                products = inverse.input.reshape(rows_b, groups, c_out // groups, rows_w, -1)[:nb, :, :, :nw]
+                if c_per_group == 1:  # depthwise or single channel: no channel sum
+                    np.multiply(spectra, spectra_w.reshape(1, groups, -1, 1, spectra_w.shape[-1]), out=products)
+                else:
+                    np.einsum("bgcnf,gocnf->bgonf", spectra, spectra_w, out=products)
+                full = inverse.run().reshape(rows_b, c_out, rows_w, size)[:nb, :, :nw, skip:skip + step]
+                _store(y[b0:b0 + nb], full, 1.0 / size, m0 + j0 * step, first, stride, lo, hi)
+
+
+def _fill_windows(blocks, x, start, step):
+    """``blocks[b, c, j] = xpad[b, c, start + j*step:][:size]``, ``xpad`` the signal with zeros around it."""
+    nb, c_in, nw, size = blocks.shape
+    length = x.shape[2]
+    stop = start + (nw - 1) * step + size
+    if start >= 0 and stop <= length:
+        np.copyto(blocks, sliding_window_view(x[:, :, start:stop], size, axis=-1)[:, :, ::step])
+        return
+    segment = np.zeros((nb, c_in, stop - start), blocks.dtype)
+    a, b = max(start, 0), min(stop, length)
+    if b > a:
+        segment[:, :, a - start:b - start] = x[:, :, a:b]
+    np.copyto(blocks, sliding_window_view(segment, size, axis=-1)[:, :, ::step])
+
+
+def _store(y, full, scale, origin, first, stride, lo, hi):
+    """Write the outputs among full-convolution indices ``[origin, origin + windows*step)``, whose values
+    are ``full[b, o, j, :step] * scale`` (index ``origin + j*step + t``), into ``y``."""
+    nb, c_out, nw, step = full.shape  # the window's last `step` values are its outputs
+    la = max(lo, -((first - origin) // stride))             # first output at or after `origin`
+    lb = min(hi, -((first - origin - nw * step) // stride))
+    if lb <= la:
+        return
+    if stride == 1 and first + la == origin and lb - la == nw * step:  # whole windows: no copy between
+        target = y[:, :, la:lb]
+        s0, s1, s2 = target.strides
+        np.multiply(full, scale, out=as_strided(target, (nb, c_out, nw, step), (s0, s1, step * s2, s2)))
+        return
+    flat = full.reshape(nb, c_out, nw * step)
+    offset = first + la * stride - origin
+    np.multiply(flat[:, :, offset:offset + (lb - la - 1) * stride + 1:stride], scale, out=y[:, :, la:lb])
+
+
+# -- backward -----------------------------------------------------------------------------------
+
+def _float_only(name, dtype) -> None:
+    if dtype.kind not in "fc":
+        raise TypeError(f"backend {name!r} computes gradients in floating point only, not {dtype}")
+
+
+def _spectra(engine, slot, a, size, threads):
+    """Spectra of the rows of ``a`` (``(rows, n)``, ``n <= size``) zero-padded to ``size``: the
+    transform's own array (valid until its next run)."""
+    rows, n = a.shape
+    t = engine.transform(slot, _kinds(a.dtype.kind == "f")[0], rows, size, a.dtype, threads)
+    t.input[:, :n] = a
+    t.input[:, n:] = 0
+    return t.run()
+
+
+def backward_input(engine, g, w, length, pad_left, pad_right, stride, dilation, groups, *, finite=False,
+                   out=None):
+    """``grad_xpad = sum_o g_spread[o] (*) w_dilated[o, c]``: one batched transform of the gradient.
+
+    ``finite=True``: raise NonFiniteInput on NaN/Inf in ``g`` or ``w`` (see the module's notes)."""
+    _float_only(engine.name, g.dtype)
+    batch, c_out, _ = g.shape
+    _, c_per_group, taps = w.shape
+    out_per_group = c_out // groups
+    span = dilation * (taps - 1) + 1
+    g = spread(g, stride)
+    real = g.dtype.kind == "f"
+    size = engine.fast_size(g.shape[2] + span - 1, real)
+    n_full = g.shape[2] + span - 1
+    spectra_w = kernel_spectra(engine, w, dilation, size, g.dtype, flip=False)
+    with _threads.claim(engine.threads(batch * max(c_out, groups * c_per_group), size)) as threads:
+        spectra = _spectra(engine, "grad", g.reshape(batch * c_out, -1), size, threads)
+        if finite:
+            _witness(grad_output=spectra, weight=spectra_w)
+        inverse = engine.transform("products", _kinds(real)[1], batch * groups * c_per_group, size, g.dtype, threads)
+        np.einsum("bgof,gocf->bgcf", spectra.reshape(batch, groups, out_per_group, -1),
+                  spectra_w.reshape(groups, out_per_group, c_per_group, -1),
+                  out=inverse.input.reshape(batch, groups, c_per_group, -1))
+        full = inverse.run().reshape(batch, groups * c_per_group, size)[..., :n_full]  # grad_xpad, zero beyond
+        grad = result_array(out, (batch, groups * c_per_group, length), full.dtype)
+        stop = min(length, full.shape[2] - pad_left)
+        np.multiply(full[:, :, pad_left:pad_left + stop], 1.0 / size, out=grad[:, :, :stop])
+    grad[:, :, stop:] = 0
+    return grad
+
+
+def backward_weight(engine, g, x, taps, pad_left, pad_right, stride, dilation, groups, *, finite=False, out=None):
+    """``grad_w[o, c, k]``: lag ``k*dilation`` of the correlation of ``x`` with the spread gradient,
+    summed over the batch in the frequency domain; ``finite=True`` as in :func:`backward_input`."""
+    _float_only(engine.name, x.dtype)
+    batch, c_in, length = x.shape
+    c_out = g.shape[1]
+    c_per_group, out_per_group = c_in // groups, c_out // groups
+    g = spread(g, stride)
+    spread_len = g.shape[2]
+    real = x.dtype.kind == "f"
+    size = engine.fast_size(length + spread_len - 1, real)
+    with _threads.claim(engine.threads(batch * max(c_in, c_out), size)) as threads:
+        spectra = _spectra(engine, "signal", x.reshape(batch * c_in, -1), size, threads)
+        reversed_spectra = _spectra(engine, "grad", g[..., ::-1].reshape(batch * c_out, -1), size, threads)
+        if finite:
+            _witness(x=spectra, grad_output=reversed_spectra)
+        inverse = engine.transform("products", _kinds(real)[1], c_out * c_per_group, size, x.dtype, threads)
+        np.einsum("bgcf,bgof->gocf", spectra.reshape(batch, groups, c_per_group, -1),
+                  reversed_spectra.reshape(batch, groups, out_per_group, -1),
+                  out=inverse.input.reshape(groups, out_per_group, c_per_group, -1))
+        full = inverse.run().reshape(c_out, c_per_group, size)  # index m: sum_t x[m - spread_len + 1 + t] * g[t]
+        # grad_w[k] needs x[t + k*dilation - pad_left]: index k*dilation - pad_left + spread_len - 1
+        index = np.arange(taps) * dilation - pad_left + spread_len - 1
+        inside = (index >= 0) & (index < length + spread_len - 1)
+        grad = result_array(out, (c_out, c_per_group, taps), full.dtype, zero=True)
+        grad[:, :, inside] = full[:, :, index[inside]] * (1.0 / size)
+    return grad
+
+
+def work(engine, problem) -> dict:
+    """``fft_work`` (``F (log2 F + c)`` over the transforms of the engine's own plan, its windows
+    included) and ``spectral_products`` (one per frequency per channel pair)."""
+    p = problem
+    if p.direction == "forward":
+        span = p.dilation * (p.taps - 1) + 1
+        rows, kernels, products = _counts(p.batch, p.c_in, p.c_out, p.groups)
+        real = p.dtype.kind != "c"
+        block = block_length(engine, p.l_out * p.stride, span, real, rows, kernels, products)
+        transforms, spectral = _work(engine, p.l_out * p.stride, span, real, rows, kernels, products, block)
+    else:  # the gradients: whole-row transforms, one each
+        n = p.length + p.taps - 1
+        transforms = p.passes * p.batch * (p.c_in + p.c_out) * n * math.log2(max(n, 2))
+        spectral = p.passes * p.batch * p.c_out * (p.c_in // p.groups) * n
+    return {"fft_work": float(transforms), "spectral_products": float(spectral)}
+
+
+def functions(engine: Engine) -> tuple:
+    """``(forward, backward_input, backward_weight, work)``: the contract's functions for a backend on
+    ``engine``, what each backend module binds."""
+    def forward_(x, w, pad_left, pad_right, stride, dilation, groups, *, finite=False, out=None):
+        return forward(engine, x, w, pad_left, pad_right, stride, dilation, groups, finite=finite, out=out)
+
+    def backward_input_(g, w, length, pad_left, pad_right, stride, dilation, groups, *, finite=False, out=None):
+        return backward_input(engine, g, w, length, pad_left, pad_right, stride, dilation, groups, finite=finite,
+                              out=out)
+
+    def backward_weight_(g, x, taps, pad_left, pad_right, stride, dilation, groups, *, finite=False, out=None):
+        return backward_weight(engine, g, x, taps, pad_left, pad_right, stride, dilation, groups, finite=finite,
+                               out=out)
+
+    for function, model in ((forward_, forward), (backward_input_, backward_input),
+                            (backward_weight_, backward_weight)):
+        function.__name__ = function.__qualname__ = model.__name__
+        function.__doc__ = model.__doc__
+    return forward_, backward_input_, backward_weight_, functools.partial(work, engine)
