@@ -12,12 +12,17 @@ Grids
     What ``conv1dbench run`` and ``pytest --benchmark-only`` time: signals N in 10**3..10**6, K in
     {3, 15, 63, 255, 1023}, modes full/same/valid, float32 and float64, plus batches of signals
     and the short calls N = 100, K = 3 (full, same; see :func:`short_points`); the five layer
-    shapes of the layer issue and a depthwise and a strided layer, forward and backward, float32.
+    shapes of the layer issue and a depthwise and a strided layer, forward and backward, float32;
+    and batches of signals with long kernels (:data:`LONG_KERNEL_BATCHES`).
     Its time: :data:`MINUTES`.
 ``layers``
     The default grid's layer points (the five layer shapes, the depthwise and the strided layer,
     forward and backward) in float32 and float64: the layer benchmark of the register tiles
     (``conv1dbench run --grid layers --api layer``).
+``fourier``
+    The FFT regime of the default grid (:func:`in_fft_regime`: K = 1023 with N >= 10**4, K = 255 with
+    N >= 10**6, the long-kernel batches) and its batch of 64 signals with K = 255: the benchmark of
+    the FFT engines against oaconvolve (``conv1dbench run --grid fourier``).
 ``large``
     The default grid plus N = 10**7, K = 4095 and batches of 256 signals: long runs.
 ``tune``
@@ -138,6 +143,20 @@ def short_points(points: list[dict]) -> list[dict]:
             and p.get("dtype") in ("float32", "float64") and not p.get("suite")]
 
 
+#: Batches of signals with long kernels, ``(batch, N, K)``, "same", float32 and float64: where a batch of
+#: transforms shares one kernel spectrum (the FFT regime's batched half).
+LONG_KERNEL_BATCHES = ((8, 10**5, 4001), (16, 30_000, 2047), (64, 10**4, 511))
+
+
+def in_fft_regime(point: dict) -> bool:
+    """Whether a signal point is in the FFT regime the FFT engines' targets are judged on: K = 1023 with
+    N >= 10**4, K = 255 with N >= 10**6, and the long-kernel batches (8 or more signals, K >= 511)."""
+    if point["api"] != "signal" or point.get("suite") or point.get("store"):
+        return False
+    n, k, batch = int(point["N"]), int(point["K"]), int(point["batch"])
+    return (k == 1023 and n >= 10**4) or (k == 255 and n >= 10**6) or (batch >= 8 and k >= 511)
+
+
 def _suite(name: str, points: list[dict]) -> list[dict]:
     return [{**p, "suite": name} for p in points]
 
@@ -165,9 +184,13 @@ def _grid(name: str) -> list[dict]:
     points = (_signals(ns, ks, ["full", "same", "valid"], ["float32", "float64"])
               + _signals([100], [SHORT_TAPS], SHORT_MODES, ["float32", "float64"])  # short calls (short_points)
               + _signals([10**4], [15, 255], ["same"], ["float32", "float64"], [64])
+              + [signal_point(n, k, "same", dtype, batch) for dtype in ("float32", "float64")
+                 for batch, n, k in LONG_KERNEL_BATCHES]
               + _layers(LAYER_SHAPES)
               + _layers([(8, 256, 256, 2048, 9)], groups=256)      # depthwise
               + _layers([(16, 64, 128, 4096, 8)], stride=4))       # strided (a downsampling layer)
+    if name == "fourier":
+        return [p for p in points if in_fft_regime(p) or (p["api"] == "signal" and p["batch"] == 64 and p["K"] == 255)]
     if name == "tune":
         return (_signals([2000, 30_000, 400_000, 3_000_000], [2, 7, 31, 127, 511, 2047], ["full", "same", "valid"],
                          ["float32", "float64"])
@@ -187,7 +210,8 @@ def _grid(name: str) -> list[dict]:
     return points
 
 
-GRIDS = ("smoke", "default", "large", "tune", "layers", "crossover", "gpu-smoke", "gpu", "dask-smoke", "dask")
+GRIDS = ("smoke", "default", "large", "tune", "layers", "fourier", "crossover", "gpu-smoke", "gpu", "dask-smoke",
+         "dask")
 #: Minutes one round of a grid takes on the project's 2-core benchmark machine, every available
 #: backend and installed peer (``tune``: our backends only), from its committed run
 #: (``results/report.json`` records its ``duration_s``; ``results/tune``, older, took 15 minutes for
