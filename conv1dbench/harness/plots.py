@@ -22,12 +22,16 @@ import pandas as pd
 from .._registry import BACKEND_NAMES
 from .cases import PEERS
 
-#: Implementations in legend order, ours then peers; each gets the tab10 colour at its position.
+#: Implementations in legend order, ours then peers; each gets the palette's colour at its position.
 KNOWN_IMPLS = BACKEND_NAMES + ("auto",) + PEERS  # a fixed colour each, in the registry's order
-_TAB10 = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd",
-          "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf")
-_SPARE = ("#aec7e8", "#ffbb78", "#98df8a", "#ff9896", "#c5b0d5",  # tab20's light shades
-          "#c49c94", "#f7b6d2", "#c7c7c7", "#dbdb8d", "#9edae5")
+#: Thirty distinct colours: tab10's, tab20's light shades, then tab20b's dark and middle ones.  The known
+#: implementations (more than ten with every backend and peer) take the first; other names the rest.
+_PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd",
+            "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf",
+            "#aec7e8", "#ffbb78", "#98df8a", "#ff9896", "#c5b0d5",
+            "#c49c94", "#f7b6d2", "#c7c7c7", "#dbdb8d", "#9edae5",
+            "#393b79", "#637939", "#8c6d31", "#843c39", "#7b4173",
+            "#6b6ecf", "#b5cf6b", "#e7ba52", "#d6616b", "#ce6dbd")
 REFERENCE = "scipy"                      # the peer speedups are measured against
 MODE_ORDER = ("full", "same", "valid")
 PASS_ORDER = ("forward", "backward")
@@ -36,10 +40,12 @@ EMPTY_CELL = "#ebebeb"
 
 
 def impl_colours(names) -> dict[str, str]:
-    """Colour of each implementation: the known ones fixed, unknown ``names`` (sorted) the spare colours."""
-    colours = dict(zip(KNOWN_IMPLS, _TAB10, strict=False))
+    """Colour of each implementation: the known ones fixed, unknown ``names`` (sorted) the colours left over
+    (all of them, in turn, once more names are known than the palette holds)."""
+    colours = {name: _PALETTE[i % len(_PALETTE)] for i, name in enumerate(KNOWN_IMPLS)}
+    spare = _PALETTE[len(KNOWN_IMPLS):] or _PALETTE
     unknown = sorted({str(name) for name in names} - set(colours))
-    colours.update({name: _SPARE[i % len(_SPARE)] for i, name in enumerate(unknown)})
+    colours.update({name: spare[i % len(spare)] for i, name in enumerate(unknown)})
     return colours
 
 
