@@ -491,6 +491,57 @@ def test_crossover_section_finds_where_direct_stops_winning():
     assert section[-1] == "Smallest per dtype: complex64 K=64, float32 K=64"
 
 
+def _fft_rows(threads=None):
+    """Our FFT engines and the oaconvolve variants at five signal points (milliseconds), three in the FFT regime."""
+    times = [(grid.signal_point(10**4, 1023), {"fft": 2.0, "fftw": 1.0, "ducc": 1.5, "oaconvolve": 3.0,
+                                               "oaconvolve-workers": 2.0, "oaconvolve-fftw": 4.0}),
+             (grid.signal_point(10**6, 255, "same", "float32"), {"fft": 1.0, "oaconvolve": 1.5,
+                                                                 "oaconvolve-workers": 0.5}),
+             (grid.signal_point(1000, 255), {"fft": 1.0, "oaconvolve": 10.0}),              # not in the regime
+             (grid.signal_point(10**4, 511, "same", batch=16), {"ducc": 2.0, "oaconvolve": 1.0}),
+             (grid.signal_point(10**4, 15), {"numba": 0.1, "oaconvolve": 1.0})]             # no engine ran
+    rows = [dict(point, impl=impl, kind="peer" if impl in cases.PEERS else "backend", shape=grid.label(point),
+                 status="ok", median_s=t * 1e-3, first_call_s=0.1, gflops=1.0, max_error=1e-9,
+                 **({"threads": threads} if threads and impl in ("fft", "fftw", "ducc") else {}))
+            for point, by_impl in times for impl, t in by_impl.items()]
+    rows.append(dict(rows[0], impl="oaconvolve", kind="peer", median_s=1.0))  # a slower round: the fastest counts
+    return report.tidy(runner.Run({"grid": "toy", "peak": {}}, rows))
+
+
+def test_fft_engines_section_sets_our_fastest_engine_against_each_oaconvolve():
+    section = report.fft_engines_section(_fft_rows(), engines=["fft", "fftw", "ducc"])
+    assert section[1] == "## FFT engines against oaconvolve"
+    assert "| point | dtype | mode | regime | fastest engine | ms | oaconvolve / ours | oaconvolve-workers / ours | " \
+           "oaconvolve-fftw / ours |" in section
+    assert "| N=1e+04 K=1023 | float64 | full | yes | fftw | 1 | 3.00x | 2.00x | 4.00x |" in section
+    assert "| N=1e+06 K=255 | float32 | same | yes | fft | 1 | 1.50x | 0.50x | - |" in section
+    assert "| N=1e+03 K=255 | float64 | full |  | fft | 1 | 10x | - | - |" in section
+    assert "| N=1e+04 K=511 x16 | float64 | same | yes | ducc | 2 | 0.50x | - | - |" in section
+    assert not any("K=15" in line for line in section)
+    assert section[-3:] == ["- oaconvolve / ours over the FFT regime's 3 points: median 1.50x, minimum 0.50x",
+                            "- oaconvolve-workers / ours over the FFT regime's 2 points: median 1.25x, minimum 0.50x",
+                            "- oaconvolve-fftw / ours over the FFT regime's 1 points: median 4.00x, minimum 4.00x"]
+    threaded = report.fft_engines_section(_fft_rows(threads=2), engines=["fft", "fftw", "ducc"])
+    assert "| N=1e+04 K=1023 | float64 | full | yes | fftw | 2 | 1 | 3.00x | 2.00x | 4.00x |" in threaded
+    assert report.fft_engines_section(_fft_rows(), engines=["naive"]) == []
+    assert "fft" in report.fft_engines()                     # the registry's: modules declaring RULE "fourier"
+    assert [report.in_fft_regime(grid.signal_point(n, k, batch=b)) for n, k, b in (
+        (10**4, 1023, 1), (9999, 1023, 1), (10**6, 255, 1), (10**5, 255, 1), (10**4, 511, 8), (10**4, 511, 4),
+        (10**4, 255, 64))] == [True, False, True, False, True, False, False]
+
+
+def test_the_report_says_how_each_peer_was_called():
+    frame = _fft_rows()
+    text = report.markdown(runner.Run({"grid": "toy", "peak": {}, "machine": {"numba_threads": 2}},
+                                      frame.to_dict("records")), frame)
+    assert "## Peers" in text and "## FFT engines against oaconvolve" in text
+    assert "- oaconvolve-workers: the same call inside `with scipy.fft.set_workers(2):`" in text
+    assert "- oaconvolve-fftw: the same call inside `with scipy.fft.set_backend(pyfftw.interfaces.scipy_fft), " \
+           "scipy.fft.set_workers(2):`" in text and 'PLANNER_EFFORT = "FFTW_MEASURE"' in text
+    assert "- numpy:" not in text                            # not in this run
+    assert report.peers_section({}, frame[frame.kind == "backend"]) == []
+
+
 def test_gpu_section_shows_ratios_first_calls_and_targets():
     rows = []
     times = {"gpu:device": 1.0, "gpu": 3.0, "torch-gpu": 1.5, "cupy": 0.8}

@@ -7,7 +7,9 @@ pytest-benchmark JSON file (``pytest --benchmark-only`` writes one) converts to 
 
 Rows of the GPU and out-of-core grids (their ``suite`` column) get sections of their own
 (:func:`gpu_sections`, :func:`out_of_core_section`) instead of the CPU tables and plots; the
-crossover grid's rows get the CPU tables and a crossover table (:func:`crossover_section`).
+crossover grid's rows get the CPU tables and a crossover table (:func:`crossover_section`).  The CPU
+grids' rows also get how each peer was called (:func:`peers_section`) and, at signal points, our FFT
+engines against oaconvolve and its variants (:func:`fft_engines_section`).
 """
 
 from __future__ import annotations
@@ -19,15 +21,16 @@ from pathlib import Path
 
 import numpy as np
 
-from .._registry import BACKEND_NAMES
-from .cases import DEVICE_VARIANT
+from .._registry import BACKEND_NAMES, module
+from .cases import DEVICE_VARIANT, PEER_CALLS
 from .grid import PARAMS
 from .runner import Run
 
 #: Columns of the tidy table, in order.
 COLUMNS = ["impl", "kind", "shape"] + PARAMS + ["status", "reason", "median_s", "q25_s", "q75_s", "calls",
                                                 "first_call_s", "gflops", "max_error", "chose", "round",
-                                                "device", "msamples_per_s", "rss_before_gib", "peak_rss_gib"]
+                                                "device", "threads", "msamples_per_s", "rss_before_gib",
+                                                "peak_rss_gib"]
 #: Suites whose rows have sections of their own instead of the CPU tables.
 OWN_SECTIONS = ("gpu", "dask")
 #: The GPU targets: (peer, API, least speed of ours relative to the peer, the peer's name, where).
@@ -35,7 +38,15 @@ GPU_TARGETS = (("torch-gpu", "layer", 0.5, "cuDNN (torch-gpu)", "every layer sha
                ("cupy", "signal", 1.0, "CuPy", "every long signal (N >= 10**6)"))
 LONG_SIGNAL = 10**6
 OURS = BACKEND_NAMES
-PEER_COLUMNS = {"signal": ("scipy", "numpy", "oaconvolve", "torch"), "layer": ("torch",)}
+PEER_COLUMNS = {"signal": ("scipy", "numpy", "oaconvolve", "oaconvolve-workers", "oaconvolve-fftw", "torch",
+                           "jax-fftconvolve", "jax-convolve"), "layer": ("torch", "jax")}
+#: The peers our FFT engines are set against (:func:`fft_engines_section`): one algorithm, three FFT setups.
+FFT_PEERS = ("oaconvolve", "oaconvolve-workers", "oaconvolve-fftw")
+#: The FFT regime of :func:`fft_engines_section`: single signals with a kernel of K taps from N samples
+#: on, as ``{K: N}``; and batches of at least FFT_BATCH signals with kernels of at least FFT_BATCH_TAPS
+#: (the long-kernel batches).
+FFT_REGIME = {1023: 10**4, 255: 10**6}
+FFT_BATCH, FFT_BATCH_TAPS = 8, 511
 
 
 def tidy(run: Run):
@@ -93,8 +104,9 @@ def markdown(run: Run, frame, images: list[str] = ()) -> str:
     of = suites(frame)
     standard = frame[~of.isin(OWN_SECTIONS)]
     lines = _header(meta, frame)
+    lines += peers_section(meta, standard)
     if (standard.status == "ok").any():
-        lines += _cpu_sections(meta, standard)
+        lines += _cpu_sections(meta, standard) + fft_engines_section(standard)
     lines += short_calls_section(meta)
     lines += (crossover_section(frame[of == "crossover"]) + gpu_sections(meta, frame[of == "gpu"])
               + out_of_core_section(meta, frame[of == "dask"]) + _skips(frame) + _interference(meta)
@@ -174,6 +186,73 @@ def _cpu_sections(meta, frame) -> list[str]:
               "layers `max|y - ref| / max|ref|`."]
     lines += _first_calls(frame, "First call (JIT compilation, caches, page faults)")
     return lines + _auto_section(meta, times)
+
+
+def peers_section(meta, frame) -> list[str]:
+    """How each peer of the CPU grids in ``frame`` was called (:data:`conv1dbench.harness.cases.PEER_CALLS`),
+    with the run's thread count, Numba's (``meta["machine"]["numba_threads"]``)."""
+    peers = [p for p in PEER_CALLS if p in set(frame.impl)]
+    if not peers:
+        return []
+    threads = meta.get("machine", {}).get("numba_threads", "T")
+    return (["", "## Peers", "", "Each peer's timed call, its data made before the timing; a peer given threads "
+             f"gets {threads}, the thread count of our backends in this run (Numba's):", ""]
+            + [f"- {p}: {PEER_CALLS[p].format(threads=threads)}" for p in peers])
+
+
+def fft_engines() -> list[str]:
+    """Our FFT engines: the backends whose module declares ``RULE = "fourier"``."""
+    return [n for n in OURS if (declared := module(n)) is not None and declared.RULE == "fourier"]
+
+
+def in_fft_regime(point) -> bool:
+    """Whether a signal point (or row) is in the FFT regime (:data:`FFT_REGIME`, :data:`FFT_BATCH`)."""
+    if point["batch"] >= FFT_BATCH and point["K"] >= FFT_BATCH_TAPS:
+        return True
+    return point["K"] in FFT_REGIME and point["N"] >= FFT_REGIME[point["K"]]
+
+
+def fft_engines_section(frame, engines: list[str] | None = None) -> list[str]:
+    """Per signal point where one of our FFT engines (``engines``, default :func:`fft_engines`) ran: the
+    fastest of them, its time (and threads, where the rows say), and each of :data:`FFT_PEERS` over it;
+    then the median and the minimum of each ratio over the points of the FFT regime (:func:`in_fft_regime`)."""
+    engines = fft_engines() if engines is None else engines
+    ok = frame[(frame.status == "ok") & (frame.api == "signal")]
+    ran = ok[ok.impl.isin(engines)]
+    if ran.empty:
+        return []
+    key = ["dtype", "mode", "shape"]
+    fastest = ran.sort_values("median_s").groupby(key, sort=False).head(1).set_index(key)
+    peers = [p for p in FFT_PEERS if p in set(ok.impl)]
+    times = ok[ok.impl.isin(peers)].pivot_table(index=key, columns="impl", values="median_s", aggfunc="min")
+    threads = bool(fastest["threads"].notna().any())
+    lines = ["", "## FFT engines against oaconvolve", "",
+             f"Signal points where our FFT engines ({', '.join(engines)}) ran: the fastest of them, its time, and "
+             "each oaconvolve variant's time over it (above 1: ours is faster; *Peers* says how each was called). "
+             "`regime`: the point is in the FFT regime (K = "
+             + ", K = ".join(f"{k} with N >= {n:.0e}" for k, n in FFT_REGIME.items())
+             + f", or batches of {FFT_BATCH} signals or more with K >= {FFT_BATCH_TAPS}).", "",
+             "| point | dtype | mode | regime | fastest engine | " + ("threads | " if threads else "") + "ms | "
+             + " | ".join(f"{p} / ours" for p in peers) + " |",
+             "|---|---|---|---|---|" + ("---:|" if threads else "") + "---:|" + "---:|" * len(peers)]
+    ratios = {p: [] for p in peers}
+    for index, r in fastest.sort_values(["dtype", "mode", "batch", "K", "N"]).iterrows():
+        dtype, mode, shape = index
+        regime = in_fft_regime(r)
+        cells = [shape, dtype, mode, "yes" if regime else "", r.impl]
+        if threads:
+            cells.append(f"{r.threads:.0f}" if np.isfinite(r.threads) else "-")
+        cells.append(f"{r.median_s * 1e3:.3g}")
+        for p in peers:
+            ratio = times[p].get(index, np.nan) / r.median_s if p in times else np.nan
+            cells.append(_fmt_ratio(ratio))
+            if regime and np.isfinite(ratio):
+                ratios[p].append(ratio)
+        lines.append("| " + " | ".join(cells) + " |")
+    lines.append("")
+    summary = [f"- {p} / ours over the FFT regime's {len(v)} points: median {_fmt_ratio(np.median(v))}, minimum "
+               f"{_fmt_ratio(np.min(v))}" for p, v in ratios.items() if v]
+    return lines + (summary or ["- no point of the FFT regime with an oaconvolve variant timed in this run"])
 
 
 def short_calls_section(meta) -> list[str]:

@@ -1,0 +1,147 @@
+"""The peers: each called as its section of the report says, checked against the reference, its settings
+left behind it; the optional ones offered only where their library is installed."""
+
+import inspect
+
+import numpy as np
+import pytest
+import scipy.fft
+
+from conv1dbench.harness import cases, estimate, grid, plots, report
+
+#: Tolerances of the case's own error check (:func:`conv1dbench.harness.cases.make_case`), by dtype.
+TOLERANCE = {"float32": 1e-5, "float64": 1e-12}
+#: Tiny signal points: every mode and float dtype, a batch, and a kernel longer than the signal.
+SIGNALS = ([grid.signal_point(60, 7, mode, dtype, batch) for mode in ("full", "same", "valid")
+            for dtype in TOLERANCE for batch in (1, 3)]
+           + [grid.signal_point(5, 9, mode) for mode in ("full", "same", "valid")])
+#: Tiny layer points: plain, depthwise, strided with an even kernel; forward and backward; both dtypes.
+LAYERS = [grid.layer_point(2, 4, 6, 40, 3, direction=d, dtype=t) for d in ("forward", "backward") for t in TOLERANCE]
+LAYERS += [grid.layer_point(2, 4, 4, 40, 3, groups=4, direction="backward"),
+           grid.layer_point(2, 4, 6, 40, 8, stride=4, direction="backward")]
+
+
+def _label(point) -> str:
+    return f"{point['api']} {grid.label(point)} {point['pass']} {point['dtype']} {point['mode']}"
+
+
+def _check(impl, point):
+    """The case of ``impl`` on ``point``: its result within tolerance (or the point skipped, with a reason)."""
+    reason = cases.skip_reason(impl, point)
+    if reason:
+        return reason
+    case = cases.make_case(impl, point, cases.data(point))
+    assert case.error() < TOLERANCE[point["dtype"]], (impl, _label(point))
+    return case
+
+
+def test_every_peer_is_declared_with_how_it_is_called():
+    assert set(cases.PEER_CALLS) == set(cases.PEERS)
+    assert set(report.PEER_COLUMNS["signal"]) | set(report.PEER_COLUMNS["layer"]) <= set(cases.PEERS)
+    assert set(report.FFT_PEERS) <= set(report.PEER_COLUMNS["signal"])
+    assert set(cases.PEER_NEEDS) <= set(cases.PEERS) and set(cases.LAYER_ONLY_PEERS) <= set(cases.LAYER_PEERS)
+    offered = cases.implementations()
+    assert {"oaconvolve", "oaconvolve-workers"} <= set(offered)
+    assert all(cases.kind(p) == "peer" for p in offered if p in cases.PEERS)
+    import numba
+
+    assert cases.peer_threads() == numba.config.NUMBA_NUM_THREADS
+
+
+def test_peers_of_missing_libraries_are_not_offered_and_skip_with_why(monkeypatch):
+    monkeypatch.setattr(cases, "_installed", lambda library: library not in ("jax", "pyfftw"))
+    offered = cases.implementations()
+    assert not {"jax", "jax-fftconvolve", "jax-convolve", "oaconvolve-fftw"} & set(offered)
+    assert "oaconvolve-workers" in offered
+    assert cases.skip_reason("jax", LAYERS[0]) == "JAX is not installed"
+    assert cases.skip_reason("jax-convolve", SIGNALS[0]) == "JAX is not installed"
+    assert cases.skip_reason("oaconvolve-fftw", SIGNALS[0]) == "pyFFTW is not installed"
+
+
+def test_each_peer_runs_where_its_api_does():
+    signal, layer = SIGNALS[0], LAYERS[0]
+    assert "layers only" in cases.skip_reason("jax", signal)
+    for peer in ("oaconvolve-workers", "oaconvolve-fftw", "jax-fftconvolve", "jax-convolve"):
+        assert cases.skip_reason(peer, layer) == f"{peer} has no layer API"
+    longer_kernel = grid.signal_point(5, 9, "same")
+    assert "max(N, K) outputs" in cases.skip_reason("jax-convolve", longer_kernel)
+    assert cases.skip_reason("jax-fftconvolve", longer_kernel) is None
+    assert cases.skip_reason("jax-convolve", grid.signal_point(5, 9, "valid")) is None
+
+
+@pytest.mark.parametrize("signal", SIGNALS, ids=_label)  # (a test taking "point" is a benchmark: pytest_plugin)
+def test_oaconvolve_with_workers_runs_on_our_threads_and_leaves_scipy_fft_as_it_was(signal, monkeypatch):
+    import scipy.signal
+
+    seen = []
+    oaconvolve = scipy.signal.oaconvolve
+
+    def spy(*args, **kwargs):
+        seen.append(scipy.fft.get_workers())
+        return oaconvolve(*args, **kwargs)
+    monkeypatch.setattr(scipy.signal, "oaconvolve", spy)
+    _check("oaconvolve-workers", signal).call()
+    assert seen and set(seen) == {cases.peer_threads()}
+    assert scipy.fft.get_workers() == 1
+
+
+@pytest.mark.parametrize("signal", SIGNALS, ids=_label)
+def test_oaconvolve_on_fftw_plans_when_made_with_our_threads_and_leaves_scipy_fft_as_it_was(signal, monkeypatch):
+    pytest.importorskip("pyfftw")
+    import pyfftw.builders
+    import pyfftw.interfaces.cache
+
+    pyfftw.interfaces.cache.disable()  # its plans of earlier tests dropped: this case must make its own
+    plans = []
+    for name in ("rfftn", "irfftn"):
+        build = getattr(pyfftw.builders, name)
+
+        def spy(*args, build=build, **kwargs):
+            plans.append(inspect.signature(build).bind(*args, **kwargs).arguments)
+            return build(*args, **kwargs)
+        monkeypatch.setattr(pyfftw.builders, name, spy)
+    effort = pyfftw.config.PLANNER_EFFORT
+    case = _check("oaconvolve-fftw", signal)
+    assert plans, "no FFTW plan made when the case was"
+    assert {(p["planner_effort"], p["threads"]) for p in plans} == {(cases.FFTW_EFFORT, cases.peer_threads())}
+    assert pyfftw.interfaces.cache.is_enabled()
+    assert pyfftw.interfaces.cache._fftw_cache.keepalive_time == cases.FFTW_KEEPALIVE_S
+    case.call()
+    assert pyfftw.config.PLANNER_EFFORT == effort and scipy.fft.get_workers() == 1
+    made = len(plans)
+    x = np.arange(19.0)
+    np.testing.assert_allclose(scipy.fft.irfft(scipy.fft.rfft(x), 19), x, atol=1e-12)  # not on pyFFTW
+    assert len(plans) == made
+
+
+@pytest.mark.parametrize("impl", ["jax-fftconvolve", "jax-convolve"])
+def test_jax_signal_peers_match_scipy_and_block_for_their_result(impl):
+    pytest.importorskip("jax")
+    for point in SIGNALS:
+        case = _check(impl, point)
+        if isinstance(case, str):
+            continue
+        result = case.call()
+        assert result.is_ready() and result.dtype == np.dtype(point["dtype"]), _label(point)
+        assert result.shape[:-1] == (() if point["batch"] == 1 else (point["batch"],))
+
+
+@pytest.mark.parametrize("layer", LAYERS, ids=_label)
+def test_jax_layers_match_the_reference_forward_and_backward(layer):
+    pytest.importorskip("jax")
+    result = _check("jax", layer).call()
+    results = result if layer["pass"] == "backward" else (result,)
+    assert len(results) == (2 if layer["pass"] == "backward" else 1)  # grad_x and grad_w
+    assert all(r.is_ready() and r.dtype == np.dtype(layer["dtype"]) for r in results)
+
+
+def test_the_new_peers_have_time_proxies_and_colours():
+    est = estimate.Estimate(min_time_s=0.05, min_samples=3)
+    point = grid.signal_point(10**5, 1023)
+    plain = est.measurement_s(["oaconvolve"], point)
+    assert est.measurement_s(["oaconvolve-fftw"], point) == pytest.approx(plain + estimate.BUILD_S["oaconvolve-fftw"])
+    for peer in ("oaconvolve-workers", "jax-fftconvolve", "jax-convolve"):
+        assert 0 < est.call_s(peer, point) < 60
+    assert 0 < est.call_s("jax", LAYERS[1]) < 60 and estimate.process_s(["jax"]) > estimate.process_s(["numpy"])
+    colours = plots.impl_colours(["someone-else"])
+    assert set(plots.KNOWN_IMPLS) >= set(cases.PEERS) and len(set(colours.values())) == len(colours)
