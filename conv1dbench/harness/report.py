@@ -23,7 +23,7 @@ import numpy as np
 
 from .._registry import BACKEND_NAMES, module
 from .cases import DEVICE_VARIANT, PEER_CALLS
-from .grid import PARAMS
+from .grid import PARAMS, in_fft_regime
 from .runner import Run
 
 #: Columns of the tidy table, in order.
@@ -42,11 +42,6 @@ PEER_COLUMNS = {"signal": ("scipy", "numpy", "oaconvolve", "oaconvolve-workers",
                            "jax-fftconvolve", "jax-convolve"), "layer": ("torch", "jax")}
 #: The peers our FFT engines are set against (:func:`fft_engines_section`): one algorithm, three FFT setups.
 FFT_PEERS = ("oaconvolve", "oaconvolve-workers", "oaconvolve-fftw")
-#: The FFT regime of :func:`fft_engines_section`: single signals with a kernel of K taps from N samples
-#: on, as ``{K: N}``; and batches of at least FFT_BATCH signals with kernels of at least FFT_BATCH_TAPS
-#: (the long-kernel batches).
-FFT_REGIME = {1023: 10**4, 255: 10**6}
-FFT_BATCH, FFT_BATCH_TAPS = 8, 511
 
 
 def tidy(run: Run):
@@ -205,17 +200,13 @@ def fft_engines() -> list[str]:
     return [n for n in OURS if (declared := module(n)) is not None and declared.RULE == "fourier"]
 
 
-def in_fft_regime(point) -> bool:
-    """Whether a signal point (or row) is in the FFT regime (:data:`FFT_REGIME`, :data:`FFT_BATCH`)."""
-    if point["batch"] >= FFT_BATCH and point["K"] >= FFT_BATCH_TAPS:
-        return True
-    return point["K"] in FFT_REGIME and point["N"] >= FFT_REGIME[point["K"]]
-
-
 def fft_engines_section(frame, engines: list[str] | None = None) -> list[str]:
     """Per signal point where one of our FFT engines (``engines``, default :func:`fft_engines`) ran: the
     fastest of them, its time (and threads, where the rows say), and each of :data:`FFT_PEERS` over it;
-    then the median and the minimum of each ratio over the points of the FFT regime (:func:`in_fft_regime`)."""
+    then the median and the minimum of each ratio over the points of the FFT regime
+    (:func:`conv1dbench.harness.grid.in_fft_regime`)."""
+    import pandas as pd  # import time (see tidy)
+
     engines = fft_engines() if engines is None else engines
     ok = frame[(frame.status == "ok") & (frame.api == "signal")]
     ran = ok[ok.impl.isin(engines)]
@@ -229,16 +220,15 @@ def fft_engines_section(frame, engines: list[str] | None = None) -> list[str]:
     lines = ["", "## FFT engines against oaconvolve", "",
              f"Signal points where our FFT engines ({', '.join(engines)}) ran: the fastest of them, its time, and "
              "each oaconvolve variant's time over it (above 1: ours is faster; *Peers* says how each was called). "
-             "`regime`: the point is in the FFT regime (K = "
-             + ", K = ".join(f"{k} with N >= {n:.0e}" for k, n in FFT_REGIME.items())
-             + f", or batches of {FFT_BATCH} signals or more with K >= {FFT_BATCH_TAPS}).", "",
+             "`regime`: the point is in the FFT regime, where the FFT engines' targets are judged (K = 1023 with "
+             "N >= 10^4, K = 255 with N >= 10^6, batches of 8 signals or more with K >= 511).", "",
              "| point | dtype | mode | regime | fastest engine | " + ("threads | " if threads else "") + "ms | "
              + " | ".join(f"{p} / ours" for p in peers) + " |",
              "|---|---|---|---|---|" + ("---:|" if threads else "") + "---:|" + "---:|" * len(peers)]
     ratios = {p: [] for p in peers}
     for index, r in fastest.sort_values(["dtype", "mode", "batch", "K", "N"]).iterrows():
         dtype, mode, shape = index
-        regime = in_fft_regime(r)
+        regime = in_fft_regime({name: value for name, value in r.items() if pd.notna(value)})  # NaN: no such key
         cells = [shape, dtype, mode, "yes" if regime else "", r.impl]
         if threads:
             cells.append(f"{r.threads:.0f}" if np.isfinite(r.threads) else "-")
