@@ -13,6 +13,7 @@ import numpy as np
 from . import _auto
 from ._plan import SignalPlan, plan_signal
 from ._registry import get_backend, module, takes_out
+from ._threads import claim
 
 
 def host_array(value) -> np.ndarray:
@@ -130,7 +131,11 @@ def run_arrays(op: str, in1: np.ndarray, in2: np.ndarray, mode, axis, backend, o
             forward_1d, threads_1d, swap, flip, pad_left, pad_right, reverse, threads = entry
             if swap:
                 in1, in2 = in2, in1
-            y = forward_1d(in1, in2, flip, pad_left, pad_right, threads or threads_1d(in1.shape[0], in2.shape[0]))
+            if threads:  # one thread: this shape is too small for more
+                y = forward_1d(in1, in2, flip, pad_left, pad_right, threads)
+            else:
+                with claim(threads_1d(in1.shape[0], in2.shape[0])) as granted:
+                    y = forward_1d(in1, in2, flip, pad_left, pad_right, granted)
             return y[::-1].copy() if reverse else y
     return _run_planned(op, in1, in2, mode, axis, backend, out)
 

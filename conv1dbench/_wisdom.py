@@ -2,8 +2,8 @@
 
 Like FFTW's wisdom, but keyed so that it is never applied where it does not hold: every entry sits
 under the fingerprint of the machine and library versions that measured it (CPU, cores, BLAS,
-NumPy, SciPy, Numba, conv1dbench, and the version of the problem key it is filed under).  Timings
-from another machine, or from before an upgrade, are kept in the file but never used.
+NumPy, SciPy, Numba, the FFT engines pyFFTW and ducc0, conv1dbench, and the version of the problem
+key it is filed under).  Timings from another machine, or from before an upgrade, are kept in the file but never used.
 
 The file is ``$CONV1DBENCH_WISDOM`` if set, else ``<user cache>/conv1dbench/wisdom.json``
 (``$XDG_CACHE_HOME`` or ``~/.cache``); every function also takes an explicit path.  Writes take an
@@ -56,7 +56,7 @@ def fingerprint() -> dict:
     if _fingerprint is None:
         info = machine_info(gpu=False)
         # static facts only: what is loaded or how threads are set must not change the key
-        keys = ("cpu", "cores", "numpy", "scipy", "numba", "llvmlite", "conv1dbench", "blas")
+        keys = ("cpu", "cores", "numpy", "scipy", "numba", "llvmlite", "conv1dbench", "blas", "pyFFTW", "ducc0")
         _fingerprint = {"machine": platform.machine(), **{k: info.get(k) for k in keys},
                         "problem_key": KEY_VERSION}
     return dict(_fingerprint)

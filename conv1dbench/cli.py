@@ -39,8 +39,8 @@ def _parser() -> argparse.ArgumentParser:
                           "2 cores; gpu and gpu-smoke: the GPU benchmark; dask and dask-smoke: out of core)")
     run.add_argument("--api", choices=["signal", "layer", "all"], default="all", help="which points of the grid")
     run.add_argument("--backends", help="comma-separated backends (default: every available one, and auto)")
-    run.add_argument("--peers", help="comma-separated peers: numpy, scipy, oaconvolve, torch; 'none' for none "
-                                     "(default: every installed one)")
+    run.add_argument("--peers", help=f"comma-separated peers: {', '.join(cases.PEERS)} (where installed); 'none' "
+                                     "for none (default: every installed one)")
     run.add_argument("--dtypes", help="comma-separated dtypes to keep (float32, float64)")
     run.add_argument("--modes", help="comma-separated signal modes to keep (full, same, valid)")
     run.add_argument("--min-time", type=float, default=0.1, help="seconds of repeats per measurement")

@@ -74,7 +74,7 @@ def machine_info(gpu: bool = True) -> dict:
         "platform": platform.platform(),
         "python": sys.version.split()[0],
     }
-    for package in ("conv1dbench", "numpy", "scipy", "numba", "llvmlite", "pandas", "torch"):
+    for package in ("conv1dbench", "numpy", "scipy", "numba", "llvmlite", "pandas", "torch", "pyFFTW", "ducc0", "jax"):
         info[package] = _version(package)
     try:
         import numpy  # noqa: F401 - its BLAS must be loaded to be found (import time: numpy is loaded by now)

@@ -69,6 +69,8 @@ Optional declarations and functions
 ``work(problem) -> dict``
     Work counts only this backend can compute (e.g. the transforms of its own FFT plan), merged
     into the generic ones of :func:`conv1dbench._model.features`.
+``threads(problem) -> int``
+    The threads a call of this problem runs on when the cores are free (reports show it).
 ``too_slow(problem) -> str | None``
     Why a problem would take this backend minutes (the harness and tests skip it), or None.
 ``forward_1d(x, w, flip, pad_left, pad_right, threads) -> y`` and ``threads_1d(length, taps)``

@@ -70,13 +70,14 @@ EXACT_INTEGER_BOUND = 2.0**40
 #: stays in the cache and, as much, in memory the allocator reuses (``results/NOTES.md``, "fft:
 #: step size").
 CHUNK_BYTES = 1 << 20
-#: The block-length model, fitted to the best block lengths measured with pocketfft
-#: (``results/NOTES.md``, "fft: block length"): a transform of size
-#: ``F`` costs ``F (log2 F + TRANSFORM_EXTRA) + ROW_COST``, and beyond ``CACHE_SIZE`` points
-#: another ``F * LARGE * octaves**2``; cutting into windows adds a pass over the transformed samples,
-#: ``OVERLAP`` per sample; a spectral product costs ``PRODUCT``.
+#: The block-length model (``results/NOTES.md``, "fft: block length"): a transform of size ``F`` costs
+#: ``F (log2 F + TRANSFORM_EXTRA) + ROW_COST``, and beyond the engine's ``CACHE_SIZE`` points another
+#: ``F * LARGE * octaves**2`` (:class:`Engine`, fitted per engine by ``benchmarks/fft_blocks.py``);
+#: cutting into windows adds a pass over the transformed samples, ``OVERLAP`` per sample; a spectral
+#: product costs ``PRODUCT``.
 TRANSFORM_EXTRA, ROW_COST, OVERLAP, PRODUCT = 3.0, 256.0, 1.0, 2.0
-CACHE_SIZE, LARGE = 8192, 2.0
+#: The smallest window transform: 2**MIN_SIZE_BITS points (shorter ones are all overhead).
+MIN_SIZE_BITS = 4
 #: Up to this many samples of full convolution, one window is the plain FFT convolution as
 #: ``scipy.signal.fftconvolve`` computes it (no index wraps around): its transform sizes, powers of two
 #: at the smallest, give small integer-valued problems exactly, as scipy's own tests ask of it.
@@ -122,10 +123,12 @@ class Engine:
     """
 
     name = "fft"
-    #: Least ``rows * size * log2(size)`` of one transform for which several threads ran it faster.
-    PARALLEL_MIN_WORK = math.inf
-    #: Whether one row's transform runs on several threads (else threads split the rows only).
-    SPLITS_ROWS = False
+    #: Least ``rows * size * log2(size)`` of one transform, and least rows, for which several threads ran it
+    #: faster (``benchmarks/fft_threads.py``; ``results/NOTES.md``, "FFT engines: threads").
+    PARALLEL_MIN_WORK, PARALLEL_MIN_ROWS = math.inf, 1
+    #: The block-length model's cache constants (:data:`TRANSFORM_EXTRA` and the notes there): beyond
+    #: ``CACHE_SIZE`` points a transform costs ``LARGE * octaves**2`` more per point.
+    CACHE_SIZE, LARGE = 8192, 2.0
 
     def __init__(self):
         self._local = threading.local()
@@ -138,7 +141,7 @@ class Engine:
 
     def threads(self, rows: int, size: int) -> int:
         """Threads that pay for themselves on one transform of ``rows`` rows of ``size`` samples."""
-        if rows < 2 and not self.SPLITS_ROWS:
+        if rows < self.PARALLEL_MIN_ROWS:
             return 1
         return _threads.cores() if rows * size * math.log2(max(size, 2)) >= self.PARALLEL_MIN_WORK else 1
 
@@ -180,32 +183,37 @@ def _work(engine, length, span, real, rows, kernels, products, block):
     size = engine.fast_size(block + span - 1, real)
     step = size - span + 1
     n_blocks = -(-length // step)
-    octaves = max(0.0, math.log2(size / CACHE_SIZE))
-    per_row = size * (math.log2(size) + TRANSFORM_EXTRA + LARGE * octaves * octaves) + ROW_COST
-    transforms = (rows * n_blocks + kernels) * per_row
-    if n_blocks > 1:
-        transforms += rows * n_blocks * size * OVERLAP
-    return transforms, n_blocks * _bins(size, real) * products
+    return _transforms(engine, size, n_blocks, rows, kernels), n_blocks * _bins(size, real) * products
+
+
+def _transforms(engine, size, n_windows, rows, kernels) -> float:
+    """Modelled cost of ``rows`` rows in ``n_windows`` windows and ``kernels`` kernels at transform size ``size``."""
+    octaves = max(0.0, math.log2(size / engine.CACHE_SIZE))
+    per_row = size * (math.log2(max(size, 2)) + TRANSFORM_EXTRA + engine.LARGE * octaves * octaves) + ROW_COST
+    overlap = rows * n_windows * size * OVERLAP if n_windows > 1 else 0.0
+    return (rows * n_windows + kernels) * per_row + overlap
 
 
 def block_length(engine, length, span, real, rows=2, kernels=1, products=1) -> int:
     """Outputs per window: the choice with the least modelled work (:func:`_work`) for the call.
 
-    Candidates: one window of all ``length`` outputs (the plain FFT convolution) and powers of two
-    from the kernel span up.  Short windows waste transform work on the kernel's overlap; long ones
-    pay ``log F`` more, and the kernel's own transform.
+    Candidates: one window of all ``length`` outputs (the plain FFT convolution) and the windows whose
+    transform size is a power of two, from twice the kernel span up: every engine is at its best
+    there, where the engines' other fast sizes ran up to 40% slower or faster from one size to the
+    next (``results/NOTES.md``, "FFT engines: block length").  Short windows waste transform work on
+    the kernel's overlap; long ones pay ``log F`` more, and the kernel's own transform.
     """
     def cost(n):
         transforms, product_count = _work(engine, length, span, real, rows, kernels, products, n)
         return transforms + PRODUCT * product_count
 
     best, best_cost = length, cost(length)
-    n = 1 << max(3, (span - 1).bit_length())
-    while n < length:
-        c = cost(n)
+    size = 1 << max(MIN_SIZE_BITS, (2 * span - 1).bit_length())
+    while size - span + 1 < length:
+        c = cost(size - span + 1)
         if c < best_cost:
-            best, best_cost = n, c
-        n *= 2
+            best, best_cost = size - span + 1, c
+        size *= 2
     return best
 
 
@@ -489,16 +497,42 @@ def backward_weight(engine, g, x, taps, pad_left, pad_right, stride, dilation, g
     return grad
 
 
+def _forward_plan(engine, p):
+    """:func:`_plan` of the forward call of problem ``p``, or None where every output reads only padding."""
+    span = p.dilation * (p.taps - 1) + 1
+    first = span - 1 - p.pad_left
+    lo, hi = valid_range(p.length + span - 1, first, p.stride, 0, p.l_out)
+    if hi <= lo:
+        return None
+    real = p.dtype.kind != "c"
+    itemsize = p.dtype.itemsize if real else p.dtype.itemsize // 2
+    return _plan(engine, first + lo * p.stride, first + (hi - 1) * p.stride + 1, p.length, span, p.batch, p.c_in,
+                 p.c_out, p.groups, real, itemsize)
+
+
+def threads(engine, problem) -> int:
+    """The threads the call of ``problem`` runs its (main) transforms on, when the cores are free."""
+    p = problem
+    if p.direction == "forward":
+        plan = _forward_plan(engine, p)
+        if plan is None:
+            return 1
+        size, _, _, _, items, windows = plan
+        return engine.threads(items * max(p.c_in, p.c_out) * windows, size)
+    size = engine.fast_size(p.length + p.stride * (p.l_out - 1) + p.taps, p.dtype.kind != "c")
+    return engine.threads(p.batch * max(p.c_in, p.c_out), size)
+
+
 def work(engine, problem) -> dict:
     """``fft_work`` (``F (log2 F + c)`` over the transforms of the engine's own plan, its windows
     included) and ``spectral_products`` (one per frequency per channel pair)."""
     p = problem
     if p.direction == "forward":
-        span = p.dilation * (p.taps - 1) + 1
         rows, kernels, products = _counts(p.batch, p.c_in, p.c_out, p.groups)
-        real = p.dtype.kind != "c"
-        block = block_length(engine, p.l_out * p.stride, span, real, rows, kernels, products)
-        transforms, spectral = _work(engine, p.l_out * p.stride, span, real, rows, kernels, products, block)
+        plan = _forward_plan(engine, p)
+        size, n_windows = (plan[0], plan[3]) if plan is not None else (1, 0)
+        transforms = _transforms(engine, size, n_windows, rows, kernels)
+        spectral = n_windows * _bins(size, p.dtype.kind != "c") * products
     else:  # the gradients: whole-row transforms, one each
         n = p.length + p.taps - 1
         transforms = p.passes * p.batch * (p.c_in + p.c_out) * n * math.log2(max(n, 2))
@@ -507,8 +541,8 @@ def work(engine, problem) -> dict:
 
 
 def functions(engine: Engine) -> tuple:
-    """``(forward, backward_input, backward_weight, work)``: the contract's functions for a backend on
-    ``engine``, what each backend module binds."""
+    """``(forward, backward_input, backward_weight, work, threads)``: the contract's functions for a
+    backend on ``engine``, what each backend module binds."""
     def forward_(x, w, pad_left, pad_right, stride, dilation, groups, *, finite=False, out=None):
         return forward(engine, x, w, pad_left, pad_right, stride, dilation, groups, finite=finite, out=out)
 
@@ -524,4 +558,5 @@ def functions(engine: Engine) -> tuple:
                             (backward_weight_, backward_weight)):
         function.__name__ = function.__qualname__ = model.__name__
         function.__doc__ = model.__doc__
-    return forward_, backward_input_, backward_weight_, functools.partial(work, engine)
+    return (forward_, backward_input_, backward_weight_, functools.partial(work, engine),
+            functools.partial(threads, engine))

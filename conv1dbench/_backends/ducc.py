@@ -2,8 +2,9 @@
 
 ducc0 plans nothing a caller sees (it caches its own twiddle tables), so a transform here is an
 input and an output array of this thread's, and one ``ducc0.fft`` call between them.  Threads: where
-one transform's work reaches :attr:`Engine.PARALLEL_MIN_WORK` (measured, ``results/NOTES.md``, "FFT
-engines: threads"), ducc0 runs its rows on several threads; it does not split one row's transform.
+one transform's work reaches :attr:`Engine.PARALLEL_MIN_WORK` over at least
+:attr:`Engine.PARALLEL_MIN_ROWS` rows (measured, ``results/NOTES.md``, "FFT engines: threads"), ducc0
+runs its rows on several threads; it does not split one row's transform.
 
 ducc0 is an optional extra (``pip install conv1dbench[ducc]``); it is GPL.
 """
@@ -57,8 +58,10 @@ class _Transform(_fourier.Transform):
 
 class Engine(_fourier.Engine):
     name = "ducc"
-    PARALLEL_MIN_WORK = float(1 << 21)
-    SPLITS_ROWS = False
+    # ducc0 gives threads whole rows, in bundles: 8 rows ran no faster on 2 threads at any size,
+    # 32 rows of 2048 points (7e5) did
+    PARALLEL_MIN_WORK, PARALLEL_MIN_ROWS = 7e5, 32
+    CACHE_SIZE, LARGE = 16384, 2.0  # fitted: results/fft_engines/blocks.txt
 
     def make(self, kind, rows, size, dtype, threads):
         return _Transform(kind, rows, size, dtype, threads)
@@ -68,4 +71,4 @@ class Engine(_fourier.Engine):
 
 
 ENGINE = Engine()
-forward, backward_input, backward_weight, work = _fourier.functions(ENGINE)
+forward, backward_input, backward_weight, work, threads = _fourier.functions(ENGINE)

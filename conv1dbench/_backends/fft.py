@@ -48,6 +48,7 @@ class _Transform(_fourier.Transform):
 class Engine(_fourier.Engine):
     name = "fft"
     PARALLEL_MIN_WORK = math.inf
+    CACHE_SIZE, LARGE = 8192, 0.5  # fitted: results/fft_engines/blocks.txt
 
     def make(self, kind, rows, size, dtype, threads):
         return _Transform(kind, rows, size, dtype, threads)
@@ -57,7 +58,7 @@ class Engine(_fourier.Engine):
 
 
 ENGINE = Engine()
-forward, backward_input, backward_weight, work = _fourier.functions(ENGINE)
+forward, backward_input, backward_weight, work, threads = _fourier.functions(ENGINE)
 
 
 def unavailable_reason() -> str | None:

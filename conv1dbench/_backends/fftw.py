@@ -19,6 +19,7 @@ pyFFTW is an optional extra (``pip install conv1dbench[fftw]``); it links FFTW, 
 from __future__ import annotations
 
 import base64
+import os
 import threading
 
 from .. import _planning
@@ -35,10 +36,29 @@ from ._fourier import (  # noqa: F401
     TAKES_OUT,
 )
 
-try:
-    import pyfftw  # optional dependency: the backend is unavailable without it
-except ImportError:  # pragma: no cover - depends on the installation
-    pyfftw = None
+#: How the OpenMP threads of pyFFTW's own libgomp wait for work: asleep.  With libgomp's default (spin a
+#: while, then sleep) a two-thread float32 transform took 8 ms instead of 0.15 ms whenever another
+#: process held the second core; with a short spin two threads lost to one (``results/NOTES.md``, "fftw:
+#: threads").  libgomp reads this once, when pyFFTW loads it; a user's own setting is left as it is.
+WAIT_POLICY = "passive"
+_WAIT_SETTINGS = ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT")
+
+
+def _import_pyfftw():
+    chosen = any(name in os.environ for name in _WAIT_SETTINGS)
+    if not chosen:
+        os.environ["OMP_WAIT_POLICY"] = WAIT_POLICY
+    try:
+        import pyfftw  # optional dependency: the backend is unavailable without it
+    except ImportError:  # pragma: no cover - depends on the installation
+        return None
+    finally:
+        if not chosen:
+            del os.environ["OMP_WAIT_POLICY"]
+    return pyfftw
+
+
+pyfftw = _import_pyfftw()
 
 #: The name FFTW's wisdom is filed under in conv1dbench's wisdom file.
 WISDOM_NAME = "fftw"
@@ -109,8 +129,8 @@ class _Plan(_fourier.Transform):
 
 class Engine(_fourier.Engine):
     name = "fftw"
-    PARALLEL_MIN_WORK = float(1 << 21)
-    SPLITS_ROWS = True
+    PARALLEL_MIN_WORK = 6e5  # 128 x 512 points paid, 2 x 8192 (2e5) did not; one row of 131072 did
+    CACHE_SIZE, LARGE = 4096, 1.0  # fitted: results/fft_engines/blocks.txt
 
     def make(self, kind, rows, size, dtype, threads):
         return _Plan(kind, rows, size, dtype, threads)
@@ -120,4 +140,4 @@ class Engine(_fourier.Engine):
 
 
 ENGINE = Engine()
-forward, backward_input, backward_weight, work = _fourier.functions(ENGINE)
+forward, backward_input, backward_weight, work, threads = _fourier.functions(ENGINE)

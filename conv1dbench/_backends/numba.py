@@ -39,6 +39,7 @@ from numba.extending import overload
 
 from .._core import result_array, transposed_as_correlation, valid_range
 from .._plan import CORE_DTYPES, output_length
+from .._threads import claim
 from . import _tiles
 
 DTYPES = CORE_DTYPES
@@ -363,8 +364,15 @@ def _core_forward(x, w, pad_left, stride, dilation, groups, threads, y):
 def forward(x, w, pad_left, pad_right, stride, dilation, groups, *, out=None):
     l_out = output_length(x.shape[2], w.shape[2], pad_left, pad_right, stride, dilation)
     y = result_array(out, (x.shape[0], w.shape[0], l_out), x.dtype)
-    _core_forward(x, w, pad_left, stride, dilation, groups, _threads(x, w), y)
+    with claim(_threads(x, w)) as threads:
+        _core_forward(x, w, pad_left, stride, dilation, groups, threads, y)
     return y
+
+
+def threads(problem) -> int:
+    """The threads a call of ``problem`` runs on when the cores are free."""
+    p = problem
+    return _threads_for(p.batch * p.length * p.c_out * (p.c_in // p.groups) * p.taps)
 
 
 def threads_1d(length: int, taps: int) -> int:
@@ -394,14 +402,14 @@ def backward_input(g, w, length, pad_left, pad_right, stride, dilation, groups, 
     spread out with zeros (:func:`transposed_as_correlation`)."""
     if g.dtype in TILED_DTYPES:
         grad = result_array(out, (g.shape[0], w.shape[1] * groups, length), g.dtype)
-        threads = _threads(g, w)
-
-        def run(x, kernel, left, step, groups, y):
-            _core_forward(x, kernel, left, 1, step, groups, threads, y)
-        return _tiles.backward_input(g, w, length, pad_left, stride, dilation, groups, threads, out=grad, run=run)
+        with claim(_threads(g, w)) as threads:
+            def run(x, kernel, left, step, groups, y):
+                _core_forward(x, kernel, left, 1, step, groups, threads, y)
+            return _tiles.backward_input(g, w, length, pad_left, stride, dilation, groups, threads, out=grad, run=run)
     g_t, w_t, pad_left_t, _ = transposed_as_correlation(g, w, length, pad_left, stride, dilation, groups)
     grad = result_array(out, (g.shape[0], w_t.shape[0], length), g.dtype)
-    _forward(g_t, w_t, pad_left_t, 1, dilation, groups, _threads(g_t, w_t), grad)
+    with claim(_threads(g_t, w_t)) as threads:
+        _forward(g_t, w_t, pad_left_t, 1, dilation, groups, threads, grad)
     return grad
 
 
@@ -438,6 +446,6 @@ def backward_weight(g, x, taps, pad_left, pad_right, stride, dilation, groups):
     """The register tiles' weight gradient (:func:`conv1dbench._backends._tiles.backward_weight`); for
     the other dtypes each (output, input) channel pair's taps as dot products over batch and positions."""
     if x.dtype in TILED_DTYPES:
-        threads = _threads_for(g.size * (x.shape[1] // groups) * taps)
-        return _tiles.backward_weight(g, x, taps, pad_left, stride, dilation, groups, threads)
+        with claim(_threads_for(g.size * (x.shape[1] // groups) * taps)) as threads:
+            return _tiles.backward_weight(g, x, taps, pad_left, stride, dilation, groups, threads)
     return _weight_gradient(g, x, taps, pad_left, stride, dilation, groups)

@@ -13,7 +13,9 @@ class Case:
     ``sync`` (if any) waits for the device: the worker calls it before reading the clock on both
     sides of a sample.  ``warmup`` (if any) is what runs before a single-shot timing
     (``"timing": "once"``) instead of a first call of the full size: a tiny call that compiles
-    what the timed one runs.  ``device``: the GPU it runs on, by name (None on the CPU).
+    what the timed one runs.  ``device``: the GPU it runs on, by name (None on the CPU).  ``threads``:
+    the threads our backend runs the call on (its ``threads(problem)``; None for peers, auto and the
+    backends that do not say).
     """
 
     call: Callable[[], object]
@@ -22,3 +24,4 @@ class Case:
     sync: Callable[[], object] | None = None
     warmup: Callable[[], object] | None = None
     device: str | None = None
+    threads: int | None = None

@@ -247,6 +247,9 @@ def make_case(impl: str, point: dict, arrays: dict) -> Case:
             else _layer_case(impl, point, arrays))
     if runs_on_gpu(impl):
         case.device = gpu_name(impl)
+    declared = module(impl) if impl in BACKEND_NAMES else None
+    if declared is not None and hasattr(declared, "threads"):
+        case.threads = declared.threads(problem(point))
     return case
 
 

@@ -103,6 +103,8 @@ def _record(row: dict, point: dict, case, t) -> None:
                max_error=case.error(), chose=case.chose)
     if case.device:
         row["device"] = case.device
+    if case.threads:
+        row["threads"] = case.threads
     if point.get("store"):
         row["msamples_per_s"] = point["batch"] * point["N"] / t.median_s / 1e6
 
