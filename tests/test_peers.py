@@ -145,3 +145,18 @@ def test_the_new_peers_have_time_proxies_and_colours():
     assert 0 < est.call_s("jax", LAYERS[1]) < 60 and estimate.process_s(["jax"]) > estimate.process_s(["numpy"])
     colours = plots.impl_colours(["someone-else"])
     assert set(plots.KNOWN_IMPLS) >= set(cases.PEERS) and len(set(colours.values())) == len(colours)
+
+
+@pytest.mark.parametrize("impl", ["fft", "fftw", "ducc", "numba"])
+def test_our_backends_cases_say_their_threads(impl):
+    """Each row of ours carries the threads the backend ran on (its ``threads(problem)``), which the FFT
+    engines' report section shows; peers and auto carry none."""
+    from conv1dbench import _registry, _threads
+
+    if not _registry.is_available(impl):
+        pytest.skip(_registry.unavailable_reason(impl))
+    small, large = grid.signal_point(2000, 63), grid.signal_point(10**6, 1023)
+    assert cases.setup(impl, small).threads == 1
+    many = cases.setup(impl, large).threads
+    assert 1 <= many <= _threads.cores()
+    assert cases.setup("oaconvolve", small).threads is None and cases.setup("auto", small).threads is None

@@ -53,7 +53,10 @@ from .._core import result_array, spread, valid_range
 from .._plan import CORE_DTYPES, output_length
 from . import NonFiniteInput
 
-# The declarations every FFT backend shares (see :mod:`conv1dbench._backends`).
+#: What ``from ._fourier import *`` gives a backend module: the declarations every FFT backend shares
+#: (see :mod:`conv1dbench._backends`).
+__all__ = ["AUTO", "CHECKS_FINITE", "CONFINES_NON_FINITE", "COST_FEATURES", "DEVICE", "DTYPES", "EXACT_INTEGERS",
+           "RULE", "TAKES_OUT"]
 DTYPES = CORE_DTYPES
 AUTO = True
 DEVICE = False

@@ -14,17 +14,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import _fourier
-from ._fourier import (  # noqa: F401
-    AUTO,
-    CHECKS_FINITE,
-    CONFINES_NON_FINITE,
-    COST_FEATURES,
-    DEVICE,
-    DTYPES,
-    EXACT_INTEGERS,
-    RULE,
-    TAKES_OUT,
-)
+from ._fourier import *  # noqa: F403 - the declarations every FFT backend shares (its __all__)
 
 try:
     import ducc0  # optional dependency: the backend is unavailable without it

@@ -14,17 +14,7 @@ import numpy as np
 import scipy.fft
 
 from . import _fourier
-from ._fourier import (  # noqa: F401
-    AUTO,
-    CHECKS_FINITE,
-    CONFINES_NON_FINITE,
-    COST_FEATURES,
-    DEVICE,
-    DTYPES,
-    EXACT_INTEGERS,
-    RULE,
-    TAKES_OUT,
-)
+from ._fourier import *  # noqa: F403 - the declarations every FFT backend shares (its __all__)
 
 
 class _Transform(_fourier.Transform):

@@ -24,17 +24,7 @@ import threading
 
 from .. import _planning
 from . import _fourier, keep_wisdom, kept_wisdom
-from ._fourier import (  # noqa: F401
-    AUTO,
-    CHECKS_FINITE,
-    CONFINES_NON_FINITE,
-    COST_FEATURES,
-    DEVICE,
-    DTYPES,
-    EXACT_INTEGERS,
-    RULE,
-    TAKES_OUT,
-)
+from ._fourier import *  # noqa: F403 - the declarations every FFT backend shares (its __all__)
 
 #: How the OpenMP threads of pyFFTW's own libgomp wait for work: asleep.  With libgomp's default (spin a
 #: while, then sleep) a two-thread float32 transform took 8 ms instead of 0.15 ms whenever another
