@@ -105,6 +105,10 @@ def machine_info(gpu: bool = True) -> dict:
     name = _gpu() if gpu else None
     if name:
         info["gpu"] = name
+    if info.get("pyFFTW"):
+        from ._planning import effort  # the FFTW plans a run's workers make (they inherit the setting)
+
+        info["fft_planning"] = effort()
     for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NUMBA_NUM_THREADS", "OPENBLAS_CORETYPE"):
         if os.environ.get(var):
             info[var] = os.environ[var]
