@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 import tempfile
+
+from conv1dbench.harness.runner import fresh_python
 
 PROBE = """
 import json, time, numpy as np, conv1dbench as cb
@@ -30,10 +30,11 @@ CASES = [((10**6,), 1023, "float32"), ((10**6,), 255, "float64"), ((64, 10**4), 
 
 def first_calls(case, planning, wisdom):
     shape, taps, dtype = case
-    env = {**os.environ, "CONV1DBENCH_FFT_PLANNING": planning, "CONV1DBENCH_WISDOM": wisdom}
-    out = subprocess.run([sys.executable, "-c", PROBE.format(shape=shape, taps=taps, dtype=dtype)], env=env,
-                         capture_output=True, text=True, check=True).stdout
-    return json.loads(out)
+    done = fresh_python(PROBE.format(shape=shape, taps=taps, dtype=dtype),
+                        {"CONV1DBENCH_FFT_PLANNING": planning, "CONV1DBENCH_WISDOM": wisdom})
+    if done.returncode != 0:
+        raise RuntimeError(f"the probe failed: {done.stderr.strip()[-500:]}")
+    return json.loads(done.stdout)
 
 
 def main():

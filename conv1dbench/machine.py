@@ -6,6 +6,7 @@ import os
 import platform
 import sys
 
+from . import _planning
 from ._registry import device_backends, is_available, module
 
 
@@ -105,10 +106,8 @@ def machine_info(gpu: bool = True) -> dict:
     name = _gpu() if gpu else None
     if name:
         info["gpu"] = name
-    if info.get("pyFFTW"):
-        from ._planning import effort  # the FFTW plans a run's workers make (they inherit the setting)
-
-        info["fft_planning"] = effort()
+    if info.get("pyFFTW"):  # the FFTW plans a run's workers make (they inherit the setting)
+        info["fft_planning"] = _planning.effort()
     for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NUMBA_NUM_THREADS", "OPENBLAS_CORETYPE"):
         if os.environ.get(var):
             info[var] = os.environ[var]

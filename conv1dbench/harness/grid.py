@@ -215,9 +215,9 @@ GRIDS = ("smoke", "default", "large", "tune", "layers", "fourier", "crossover", 
 #: Minutes one round of a grid takes on the project's 2-core benchmark machine, every available
 #: backend and installed peer (``tune``: our backends only), from its committed run
 #: (``results/report.json`` records its ``duration_s``: 27.7 minutes for two rounds with the FFT engines,
-#: torch, pyFFTW and JAX installed; ``results/tune``: 12.1 minutes for two).  Machines of that name differ: the AVX2 ones take up to half as
-#: long again.  The command line's help and the README cite these; the progress bar gives the time
-#: left of a run as it goes.
+#: torch, pyFFTW and JAX installed; ``results/tune``: 12.1 minutes for two).  Machines of that name
+#: differ: the AVX2 ones take up to half as long again.  The command line's help and the README cite these;
+#: the progress bar gives the time left of a run as it goes.
 MINUTES = {"default": 14, "tune": 6}
 
 

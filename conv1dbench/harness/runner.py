@@ -367,13 +367,19 @@ def fresh_process_check(processes: int = FRESH_PROCESSES) -> dict:
     code = FRESH_CODE.format(**FRESH_CALL)
     samples = []
     for index in range(processes + 1):
-        done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False,
-                              timeout=300, env=dict(os.environ))
+        done = fresh_python(code)
         if done.returncode != 0:
             return {**FRESH_CALL, "failed": f"exited with {done.returncode}: {done.stderr.strip()[-300:]}"}
         if index:  # the first one only warmed the cache
             samples.append(json.loads(done.stdout.strip().splitlines()[-1]))
     return {**FRESH_CALL, **fresh_medians(samples), "processes": samples}
+
+
+def fresh_python(code: str, env: dict | None = None, timeout: float = 300) -> subprocess.CompletedProcess:
+    """``code`` run by a fresh Python process, with the environment as it is plus ``env``; its output
+    captured.  The one way, besides the workers, that the package and its benchmark scripts start a process."""
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False,
+                          timeout=timeout, env={**os.environ, **(env or {})})
 
 
 def fresh_medians(samples: list[dict]) -> dict:
