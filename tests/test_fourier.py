@@ -198,3 +198,30 @@ def test_planning_effort_is_checked():
     assert cb.configure_fft("measure") == {"planning": "measure"}
     cb.configure_fft(before["planning"])
     assert _planning.effort() == before["planning"]
+
+
+def test_kernel_spectra_cache_keeps_to_its_bytes(monkeypatch):
+    """Spectra beyond a quarter of the budget are computed, never kept; the cache holds at most its budget."""
+    backend = engine_backend("fft")
+    _fourier.forget_kernels()
+    monkeypatch.setattr(_fourier, "KERNEL_CACHE_BYTES", 4 * 65 * 16)  # four spectra of 65 complex128 bins
+    rng = np.random.default_rng(9)
+    for _ in range(10):
+        _fourier.kernel_spectra(backend.ENGINE, rng.standard_normal((1, 1, 5)), 1, 128, np.dtype(np.float64))
+    assert sum(s.nbytes for entries in _fourier._kernels.values() for _, s in entries) <= 4 * 65 * 16
+    big = rng.standard_normal((2, 1, 5))  # 2 x 65 bins: more than a quarter of the budget
+    first = _fourier.kernel_spectra(backend.ENGINE, big, 1, 128, np.dtype(np.float64))
+    assert _fourier.kernel_spectra(backend.ENGINE, big, 1, 128, np.dtype(np.float64)) is not first
+    _fourier.forget_kernels()
+
+
+@pytest.mark.parametrize("name", ENGINES)
+def test_transforms_beyond_the_cache_budget_are_not_kept(name, monkeypatch):
+    backend = engine_backend(name)
+    backend.ENGINE.forget()
+    monkeypatch.setattr(_fourier, "TRANSFORM_CACHE_BYTES", 1 << 16)
+    x, w = np.random.default_rng(4).standard_normal((1, 1, 5000)), np.ones((1, 1, 9))
+    np.testing.assert_allclose(backend.forward(x, w, 8, 8, 1, 1, 1)[0, 0], np.convolve(x[0, 0], w[0, 0]), atol=1e-10)
+    kept = backend.ENGINE._local.cache.values()
+    assert sum(t.nbytes for t in kept) <= 1 << 16
+    backend.ENGINE.forget()

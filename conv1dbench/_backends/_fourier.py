@@ -85,8 +85,9 @@ MIN_SIZE_BITS = 4
 #: ``scipy.signal.fftconvolve`` computes it (no index wraps around): its transform sizes, powers of two
 #: at the smallest, give small integer-valued problems exactly, as scipy's own tests ask of it.
 PLAIN_MAX = 64
-#: Kernels cached with their spectra (:func:`kernel_spectra`), and the largest kernel kept.
-KERNELS_CACHED, KERNEL_CACHED_BYTES = 32, 1 << 20
+#: Bytes of kernel spectra kept (:func:`kernel_spectra`), least recently used dropped first; spectra of
+#: more than a quarter of it are not kept (a layer's weights at a long transform size would be gigabytes).
+KERNEL_CACHE_BYTES = 64 << 20
 #: Bytes of transforms (their arrays, and FFTW's plans) one thread keeps for reuse (:meth:`Engine.transform`).
 TRANSFORM_CACHE_BYTES = 128 << 20
 
@@ -150,8 +151,8 @@ class Engine:
 
     def transform(self, slot: str, kind: str, rows: int, size: int, dtype: np.dtype, threads: int) -> Transform:
         """This thread's transform for these arguments, made on first use and kept (least recently used
-        dropped beyond :data:`TRANSFORM_CACHE_BYTES`).  ``slot`` names the operand, so that two operands
-        of one call never share a transform's arrays."""
+        dropped beyond :data:`TRANSFORM_CACHE_BYTES`; one larger than that is not kept at all).  ``slot``
+        names the operand, so that two operands of one call never share a transform's arrays."""
         cache = getattr(self._local, "cache", None)
         if cache is None:
             cache = self._local.cache = collections.OrderedDict()
@@ -160,9 +161,12 @@ class Engine:
         if found is not None:
             cache.move_to_end(key)
             return found
-        made = cache[key] = self.make(kind, rows, size, np.dtype(dtype), threads)
+        made = self.make(kind, rows, size, np.dtype(dtype), threads)
+        if made.nbytes > TRANSFORM_CACHE_BYTES:  # too large to keep: this call's alone
+            return made
+        cache[key] = made
         held = sum(t.nbytes for t in cache.values())
-        while held > TRANSFORM_CACHE_BYTES and len(cache) > 1:
+        while held > TRANSFORM_CACHE_BYTES:
             held -= cache.popitem(last=False)[1].nbytes
         return made
 
@@ -268,15 +272,16 @@ def kernel_spectra(engine, w, dilation, size, dtype, flip=True):
     """Spectra ``(C_out, C_in // groups, bins)`` of the dilated kernels (reversed if ``flip``) over
     ``size`` samples; cached (read-only) per kernel, engine and size."""
     key = (engine.name, w.shape, w.dtype.char, np.dtype(dtype).char, dilation, size, flip)
-    cacheable = w.nbytes <= KERNEL_CACHED_BYTES
+    c_out, c_per_group, taps = w.shape
+    real = np.dtype(dtype).kind == "f"
+    spectra_bytes = c_out * c_per_group * _bins(size, real) * 2 * np.dtype(dtype).type(0).real.itemsize
+    cacheable = spectra_bytes <= KERNEL_CACHE_BYTES // 4
     if cacheable:
         with _kernels_lock:
             for stored, spectra in _kernels.get(key, ()):
                 if np.array_equal(stored, w):
                     _kernels.move_to_end(key)
                     return spectra
-    c_out, c_per_group, taps = w.shape
-    real = np.dtype(dtype).kind == "f"
     forward_kind = _kinds(real)[0]
     threads = engine.threads(c_out * c_per_group, size)
     with _threads.claim(threads) as threads:
@@ -292,7 +297,7 @@ def kernel_spectra(engine, w, dilation, size, dtype, flip=True):
             entries = _kernels.setdefault(key, [])
             entries.append((w.copy(), spectra))
             _kernels.move_to_end(key)
-            while sum(len(v) for v in _kernels.values()) > KERNELS_CACHED:
+            while sum(s.nbytes for entries in _kernels.values() for _, s in entries) > KERNEL_CACHE_BYTES:
                 oldest = next(iter(_kernels))
                 _kernels[oldest].pop(0)
                 if not _kernels[oldest]:
