@@ -6,9 +6,6 @@ dtype or layout, kernel spectra cached by content, threads claimed and given bac
 """
 
 import json
-import os
-import subprocess
-import sys
 import threading
 
 import numpy as np
@@ -20,6 +17,7 @@ import conv1dbench as cb
 from conv1dbench import _planning, _threads
 from conv1dbench._backends import NonFiniteInput, _fourier
 from conv1dbench._registry import get_backend
+from conv1dbench.harness.runner import fresh_python
 
 ENGINES = ("fft", "fftw", "ducc")
 
@@ -31,8 +29,7 @@ def engine_backend(name):
 
 
 def run_python(code: str, env: dict) -> str:
-    result = subprocess.run([sys.executable, "-c", code], env={**os.environ, **env}, capture_output=True, text=True,
-                            timeout=300)
+    result = fresh_python(code, env)
     assert result.returncode == 0, result.stderr
     return result.stdout
 

@@ -341,14 +341,11 @@ def forward(engine, x, w, pad_left, pad_right, stride, dilation, groups, *, fini
         x, w = x.astype(dtype), w.astype(dtype)
     y = np.empty((batch, c_out, l_out), dtype) if integer else result_array(out, (batch, c_out, l_out), dtype)
 
-    # Output l is index first + l*stride of the full convolution (x[i] * kernel[k] lands at i + k);
-    # outputs [lo, hi) read a sample, the others only padding.
-    first = span - 1 - pad_left
-    lo, hi = valid_range(length + span - 1, first, stride, 0, l_out)
+    first, lo, hi, plan = _geometry(engine, length, span, pad_left, stride, l_out, batch, c_in, c_out, groups, dtype)
     y[:, :, :lo] = 0
     y[:, :, hi:] = 0
-    if hi > lo:
-        _overlap_save(engine, x, w, y, first, lo, hi, stride, span, dilation, groups, finite)
+    if plan is not None:
+        _overlap_save(engine, x, w, y, plan, first, lo, hi, stride, span, dilation, groups, finite)
     if integer:
         if out is None:
             return np.rint(y).astype(np.int64)
@@ -357,14 +354,27 @@ def forward(engine, x, w, pad_left, pad_right, stride, dilation, groups, *, fini
     return y
 
 
-def _overlap_save(engine, x, w, y, first, lo, hi, stride, span, dilation, groups, finite):
-    """Outputs ``[lo, hi)``: full-convolution indices ``[m0, m1)``, in steps of windows (module notes)."""
-    batch, c_in, length = x.shape
+def _geometry(engine, length, span, pad_left, stride, l_out, batch, c_in, c_out, groups, dtype):
+    """``(first, lo, hi, plan)`` of a forward call: output ``l`` is index ``first + l*stride`` of the full
+    convolution (``x[i] * kernel[k]`` lands at ``i + k``); outputs ``[lo, hi)`` read a sample, the others
+    only padding; ``plan`` is :func:`_plan` of their indices (None where there are none)."""
+    first = span - 1 - pad_left
+    lo, hi = valid_range(length + span - 1, first, stride, 0, l_out)
+    if hi <= lo:
+        return first, lo, hi, None
+    real = dtype.kind != "c"
+    itemsize = dtype.itemsize if real else dtype.itemsize // 2
+    return first, lo, hi, _plan(engine, first + lo * stride, first + (hi - 1) * stride + 1, length, span, batch,
+                                c_in, c_out, groups, real, itemsize)
+
+
+def _overlap_save(engine, x, w, y, plan, first, lo, hi, stride, span, dilation, groups, finite):
+    """Outputs ``[lo, hi)``, full-convolution indices from ``m0``, in steps of windows (module notes)."""
+    batch, c_in, _ = x.shape
     c_out, c_per_group, _ = w.shape
     real = x.dtype.kind == "f"
-    m0, m1 = first + lo * stride, first + (hi - 1) * stride + 1
-    size, skip, step, n_windows, items, windows = _plan(engine, m0, m1, length, span, batch, c_in, c_out, groups,
-                                                        real, x.dtype.itemsize if real else x.dtype.itemsize // 2)
+    m0 = first + lo * stride
+    size, skip, step, n_windows, items, windows = plan
     spectra_w = kernel_spectra(engine, w, dilation, size, x.dtype)
     if finite:
         _witness(kernel=spectra_w)
@@ -507,15 +517,8 @@ def backward_weight(engine, g, x, taps, pad_left, pad_right, stride, dilation, g
 
 def _forward_plan(engine, p):
     """:func:`_plan` of the forward call of problem ``p``, or None where every output reads only padding."""
-    span = p.dilation * (p.taps - 1) + 1
-    first = span - 1 - p.pad_left
-    lo, hi = valid_range(p.length + span - 1, first, p.stride, 0, p.l_out)
-    if hi <= lo:
-        return None
-    real = p.dtype.kind != "c"
-    itemsize = p.dtype.itemsize if real else p.dtype.itemsize // 2
-    return _plan(engine, first + lo * p.stride, first + (hi - 1) * p.stride + 1, p.length, span, p.batch, p.c_in,
-                 p.c_out, p.groups, real, itemsize)
+    return _geometry(engine, p.length, p.dilation * (p.taps - 1) + 1, p.pad_left, p.stride, p.l_out, p.batch,
+                     p.c_in, p.c_out, p.groups, p.dtype)[3]
 
 
 def threads(engine, problem) -> int:
@@ -527,7 +530,7 @@ def threads(engine, problem) -> int:
             return 1
         size, _, _, _, items, windows = plan
         return engine.threads(items * max(p.c_in, p.c_out) * windows, size)
-    size = engine.fast_size(p.length + p.stride * (p.l_out - 1) + p.taps, p.dtype.kind != "c")
+    size = engine.fast_size(p.length + p.stride * (p.l_out - 1), p.dtype.kind != "c")  # backward_weight's
     return engine.threads(p.batch * max(p.c_in, p.c_out), size)
 
 
