@@ -3,12 +3,17 @@
 :mod:`conv1dbench._select` ranks the candidates for a problem; this module owns everything that
 ranking needs and everything around it, in one process-wide :class:`AutoState`:
 
-* the cost models (the defaults shipped with the package, refitted from this machine's wisdom where
-  it has enough timings) and this machine's timings of exact problems (:mod:`conv1dbench._wisdom`),
-  loaded on first use;
+* the cost models (the defaults shipped with the package, scaled to this machine by what it has timed
+  here, or refitted where it has timed enough: :func:`conv1dbench._model.for_machine`) and this
+  machine's timings of exact problems (:mod:`conv1dbench._wisdom`), loaded on first use;
 * a cache of decisions per problem key, so that a repeated call costs a dictionary lookup;
-* ``measure=True``: time the candidates on the first sight of a problem with no timings
-  (:func:`conv1dbench.timing.measure`), and remember them in the wisdom file.
+* timing on first sight (``measure``): by default (``"close"``), the first call of a problem with no
+  timings times the candidates whose predictions are within
+  :data:`conv1dbench._select.CLOSE_FACTOR` of the fastest, where models cannot be trusted to tell them
+  apart on a machine they were not fitted on; ``"all"`` (or ``True``) times every candidate,
+  ``"off"`` (or ``False``) none.  The timings are remembered in the wisdom file, and they scale the
+  models for every later prediction.  The first time auto times anything on a machine, it says so once
+  (an :class:`AutoTimingNotice`).
 
 :func:`configure_auto` changes the settings for the rest of the process; :func:`auto_settings`
 overrides models, timings, measuring and the wisdom file within a ``with`` block (tests and tuning
@@ -24,6 +29,8 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
+import warnings
 
 import numpy as np
 
@@ -31,44 +38,79 @@ from . import _model, _wisdom
 from ._backends import Declined, NonFiniteInput, keep_wisdom_with
 from ._plan import BACKWARD, Problem
 from ._registry import auto_candidates, check_name, get_backend, module
-from ._select import Ranking, rank
+from ._select import Ranking, close, predictions, rank
 from .timing import calibrate, measure
 
 _CACHE_LIMIT = 4096
-#: Seconds of samples per candidate when ``measure=True`` times a problem.
-MEASURE_MIN_TIME_S = 0.05
-#: A candidate whose first call takes this many times the best candidate's time (plus a margin
-#: of seconds) is hopeless here: its first call is all that is timed (``first_call_s``).
+#: Seconds of samples per candidate when auto times a problem (at least :data:`MEASURE_MIN_SAMPLES` calls).
+MEASURE_MIN_TIME_S, MEASURE_MIN_SAMPLES = 0.02, 3
+#: A candidate whose second call (the first compiles) takes this many times the best candidate's time
+#: (plus a margin of seconds) is hopeless here: that one call is all that is timed.
 HOPELESS_FACTOR, HOPELESS_MARGIN_S = 20, 0.05
 NON_FINITE = "input holds NaN or Inf: {} would spread it to every output"
+#: The environment variable that sets auto's timing on first sight: ``close`` (default), ``all``, ``off``.
+MEASURE_ENV = "CONV1DBENCH_AUTO_MEASURE"
+MEASURE_MODES = {"close": "close", "all": "all", "off": "off", True: "all", False: "off", "1": "all", "0": "off"}
+#: What auto files in the wisdom file once it has told this machine's user that it times on first sight.
+ANNOUNCED = "auto_announced"
+
+
+class AutoTimingNotice(UserWarning):
+    """``backend="auto"`` times the close candidates on the first call of a new problem (said once per machine)."""
+
+
+def _measure_mode(value) -> str:
+    mode = MEASURE_MODES.get(value.lower() if isinstance(value, str) else value)
+    if mode is None:
+        raise ValueError(f"measure must be one of 'close', 'all', 'off' (or True, False), not {value!r}")
+    return mode
 
 
 class AutoState:
     """Per process: the settings, what auto knows (loaded on first use), and its cached decisions."""
 
     def __init__(self):
-        self.measure = False
+        self.measure_set: str | None = None  # configure_auto's; None: $CONV1DBENCH_AUTO_MEASURE's, read when asked
         self.wisdom_path = None
+        self.rows: list | None = None       # this machine's measurements (the wisdom file's, and ours since)
         self.models: dict | None = None     # model key -> model; None: not loaded yet
+        self.scales: dict = {}              # model key -> the factor its shipped model was scaled by here
+        self.fixed_models = False           # models given by auto_settings: timings do not rescale them
         self.measured: dict | None = None   # problem key text -> {backend: seconds}
         self.decisions: dict = {}           # problem key -> Ranking
         self.shortcuts: dict = {}           # a front end's call key -> what it runs (valid with the decisions)
+        self.announced = False
+
+    @property
+    def measure(self) -> str:
+        return self.measure_set or _measure_mode(os.environ.get(MEASURE_ENV) or "close")
+
+    @measure.setter
+    def measure(self, value) -> None:
+        self.measure_set = _measure_mode(value)
 
     def load(self) -> None:
         if self.models is not None and self.measured is not None:
             return
-        rows = _wisdom.load(self.wisdom_path)
+        if self.rows is None:
+            self.rows = _wisdom.load(self.wisdom_path)
         if self.models is None:
-            self.models = {**_model.load_default(), **_model.fit(rows)}  # this machine's, where fitted
+            self.models, self.scales = _model.for_machine(_model.load_default(), self.rows)
         if self.measured is None:
             self.measured = {}
-            for row in rows:
-                seconds = row.get("median_s") or row.get("first_call_s")
-                if "problem" in row and seconds:
-                    self.measured.setdefault(row["problem"], {})[row["backend"]] = seconds
+            for row in self.rows:
+                if "problem" in row and row.get("median_s"):  # never a first call (it compiles)
+                    self.measured.setdefault(row["problem"], {})[row["backend"]] = row["median_s"]
+
+    def learn(self, entries: list[dict]) -> None:
+        """Take new timings of this machine: the models are scaled by them from now on."""
+        self.rows = (self.rows or []) + entries
+        if not self.fixed_models:
+            self.models, self.scales = _model.for_machine(_model.load_default(), self.rows)
 
     def reset(self) -> None:
-        self.models = self.measured = None
+        self.models = self.measured = self.rows = None
+        self.scales, self.fixed_models = {}, False
         self.decisions, self.shortcuts = {}, {}
 
 
@@ -83,9 +125,11 @@ def configure_auto(*, measure: bool | None = None, wisdom=None) -> dict:
 
     Parameters
     ----------
-    measure : bool, optional
-        Time the candidate backends on the first sight of a problem that has no measurement,
-        remember the timings (in memory and in the wisdom file), and use them from then on.
+    measure : {"close", "all", "off"} or bool, optional
+        On the first sight of a problem that has no measurement, time the candidate backends whose
+        predictions are close to the fastest (``"close"``, the default, also set by
+        ``$CONV1DBENCH_AUTO_MEASURE``), every candidate (``"all"`` or ``True``) or none (``"off"`` or
+        ``False``); remember the timings (in memory and in the wisdom file) and use them from then on.
     wisdom : path, optional
         The wisdom file to read and write instead of ``$CONV1DBENCH_WISDOM`` or the user cache.
 
@@ -95,7 +139,7 @@ def configure_auto(*, measure: bool | None = None, wisdom=None) -> dict:
     """
     before = {"measure": _state.measure, "wisdom": _state.wisdom_path}
     if measure is not None:
-        _state.measure = bool(measure)
+        _state.measure = measure
     if wisdom is not None:
         _state.wisdom_path = wisdom
         _state.reset()
@@ -127,21 +171,23 @@ def auto_settings(*, models: dict | None = None, measured: dict | None = None, m
     ...     cb.fastest("convolve", np.ones(10_000), np.ones(2_000))
     'fft'
     """
-    saved = (_state.measure, _state.wisdom_path, _state.models, _state.measured, _state.decisions, _state.shortcuts)
+    names = ("measure_set", "wisdom_path", "rows", "models", "scales", "fixed_models", "measured", "decisions",
+             "shortcuts")
+    saved = {name: getattr(_state, name) for name in names}
     try:
         if wisdom is not None:
-            _state.wisdom_path, _state.models, _state.measured = wisdom, None, None
+            _state.wisdom_path, _state.rows, _state.models, _state.measured = wisdom, None, None, None
         if models is not None:
-            _state.models = dict(models)
+            _state.models, _state.scales, _state.fixed_models = dict(models), {}, True
         if measured is not None:
             _state.measured = {key: dict(times) for key, times in measured.items()}
         if measure is not None:
-            _state.measure = bool(measure)
+            _state.measure = measure
         _state.decisions, _state.shortcuts = {}, {}
         yield
     finally:
-        (_state.measure, _state.wisdom_path, _state.models, _state.measured, _state.decisions,
-         _state.shortcuts) = saved
+        for name, value in saved.items():
+            setattr(_state, name, value)
 
 
 def reset() -> None:
@@ -156,9 +202,12 @@ def knowledge() -> dict:
         fitted_on = json.loads(_model.DEFAULT_MODEL.read_text()).get("fitted_on", {})
     except (OSError, ValueError):
         fitted_on = {}
+    scales = _model.for_machine(_model.load_default(), rows)[1]
     return {"wisdom": str(_wisdom.resolve(_state.wisdom_path)), "measurements": len(rows),
             "shipped_models": f"fitted on the {fitted_on.get('grid')} grid, {fitted_on.get('date')}",
-            "models_from_wisdom": sorted(_model.fit(rows)) if rows else []}
+            "models_from_wisdom": sorted(_model.fit(rows, _model.REFIT_MIN)) if rows else [],
+            "scales": {key: round(value, 3) for key, value in scales.items() if value != 1.0},
+            "measure": _state.measure}
 
 
 def ranking(problem: Problem) -> Ranking:
@@ -168,8 +217,10 @@ def ranking(problem: Problem) -> Ranking:
         _state.load()
         candidates = auto_candidates(problem.dtype)
         measured = _state.measured.get(problem.key_text(), {})
-        if _state.measure and sum(n in measured for n in candidates) < 2:
-            measured = _measure(problem, candidates)
+        if _state.measure != "off" and sum(n in measured for n in candidates) < 2:
+            timed = _to_time(problem, candidates)
+            if len(timed) >= 2:
+                measured = _measure(problem, timed)
         decision = rank(problem, candidates, _state.models, measured)
         if len(_state.decisions) >= _CACHE_LIMIT:
             _state.decisions.clear()
@@ -241,8 +292,41 @@ def _all_finite(arrays) -> bool:
     return all(np.isfinite(a).all() for a in arrays)
 
 
+def _to_time(problem: Problem, candidates: list[str]) -> list[str]:
+    """The candidates auto times on the first sight of ``problem``: the close ones (or all), never a
+    backend that would take minutes (its ``too_slow``), and none where no model predicts (the rule)."""
+    if problem.dtype.kind == "i":
+        candidates = [n for n in candidates if module(n).EXACT_INTEGERS]
+    candidates = [n for n in candidates if not (hasattr(module(n), "too_slow") and module(n).too_slow(problem))]
+    predicted = predictions(problem, candidates, _state.models)
+    if not predicted:
+        return []
+    return candidates if _state.measure == "all" else close(predicted)
+
+
+def _announce() -> None:
+    """Say once per machine (and once per process) that auto times on first sight, and where it keeps that."""
+    if _state.announced:
+        return
+    _state.announced = True
+    if _wisdom.load_extra(ANNOUNCED, _state.wisdom_path):
+        return
+    path = _wisdom.resolve(_state.wisdom_path)
+    warnings.warn(f"conv1dbench: backend='auto' times the close candidates on the first call of each new problem "
+                  f"on this machine (a few calls each) and keeps the timings in {path}; "
+                  f"configure_auto(measure='off') or {MEASURE_ENV}=off turns that off. Said once per machine.",
+                  AutoTimingNotice, stacklevel=6)
+    _wisdom.record_extra(ANNOUNCED, True, _state.wisdom_path)
+
+
 def _measure(problem: Problem, candidates: list[str]) -> dict:
-    """Time every candidate on ``problem`` (after a first, compiling call); record them as wisdom."""
+    """Time the candidates on ``problem`` and record them as wisdom.
+
+    The first call compiles and plans, so it is never the time: the second call says whether the
+    candidate is hopeless next to the best so far (then that one call is its time), else
+    :func:`conv1dbench.timing.measure` times it.  Candidates are timed fastest predicted first.
+    """
+    _announce()
     p = problem
     x, w = np.ones(p.x_shape, p.dtype), np.ones(p.w_shape, p.dtype)
     g = np.ones(p.y_shape, p.dtype) if p.direction == BACKWARD else None
@@ -258,15 +342,16 @@ def _measure(problem: Problem, candidates: list[str]) -> dict:
                                                                                                     *p.geometry)
         entry = {"key": f"{p.key_text()}|{name}", "problem": p.key_text(), "backend": name, "dtype": p.dtype.name,
                  "direction": p.direction, "features": _model.features(p, name)}
-        first = calibrate(call)[0]
-        if first > HOPELESS_FACTOR * best + HOPELESS_MARGIN_S:
-            entry["first_call_s"] = times[name] = first
+        first, second, _ = calibrate(call)
+        if second > HOPELESS_FACTOR * best + HOPELESS_MARGIN_S:
+            entry.update(median_s=second, first_call_s=first, samples=1)
         else:
-            timing = measure(call, min_time_s=MEASURE_MIN_TIME_S, min_samples=3)
-            entry.update(median_s=timing.median_s, first_call_s=first)
-            times[name] = timing.median_s
-            best = min(best, timing.median_s)
+            timing = measure(call, min_time_s=MEASURE_MIN_TIME_S, min_samples=MEASURE_MIN_SAMPLES)
+            entry.update(median_s=timing.median_s, first_call_s=first, samples=timing.calls)
+        times[name] = entry["median_s"]
+        best = min(best, times[name])
         entries.append(entry)
     _wisdom.record(entries, _state.wisdom_path)
     _state.measured[p.key_text()] = times
+    _state.learn(entries)
     return times

@@ -17,7 +17,8 @@ extrapolates the way the work grows and never predicts a negative time.  A model
 :data:`MIN_POINTS` measurements; a backend without one is simply not predicted.
 
 The default models ship with the package (``default_model.json``), fitted on the ``tune`` grid
-measured on the project's benchmark machine; ``conv1dbench tune`` fits this machine's own.
+measured on the project's benchmark machine.  On any other machine they are scaled by what auto
+has timed here (:func:`for_machine`); ``conv1dbench tune`` times enough to refit this machine's own.
 """
 
 from __future__ import annotations
@@ -33,6 +34,8 @@ from ._registry import module
 FEATURES = ("call", "slices", "macs", "valid_macs", "tap_passes", "strided_macs", "fft_work", "spectral_products",
             "bytes", "column_bytes")
 MIN_POINTS = 4
+#: Measurements of one model key from which :func:`for_machine` refits it on this machine alone.
+REFIT_MIN = 24
 DEFAULT_MODEL = Path(__file__).with_name("default_model.json")
 
 
@@ -67,12 +70,9 @@ def model_key(backend: str, dtype: str, direction: str) -> str:
     return f"{backend} {dtype} {direction}"
 
 
-def fit(rows: list[dict]) -> dict:
-    """Models ``{model_key: {feature: coefficient}}`` from measurements with ``features`` and ``median_s``.
-
-    A measurement is used where its backend is registered and it holds every count that backend's
-    model takes (one recorded with other features, by another version, is not comparable).
-    """
+def _groups(rows: list[dict]) -> dict[str, list[dict]]:
+    """Usable measurements by model key: its backend is registered and it holds every count that backend's
+    model takes (one recorded with other features, by another version, is not comparable)."""
     groups: dict[str, list[dict]] = {}
     for row in rows:
         declared = module(row.get("backend", ""))
@@ -81,9 +81,15 @@ def fit(rows: list[dict]) -> dict:
         if any(f not in row["features"] for f in declared.COST_FEATURES):
             continue
         groups.setdefault(model_key(row["backend"], row["dtype"], row["direction"]), []).append(row)
+    return groups
+
+
+def fit(rows: list[dict], min_points: int = MIN_POINTS) -> dict:
+    """Models ``{model_key: {feature: coefficient}}`` from measurements with ``features`` and ``median_s``,
+    for every model key with at least ``min_points`` of them."""
     models = {}
-    for key, group in sorted(groups.items()):
-        if len(group) < MIN_POINTS:
+    for key, group in sorted(_groups(rows).items()):
+        if len(group) < min_points:
             continue
         from scipy.optimize import nnls  # import time: ~0.25 s, only worth paying with data to fit
 
@@ -96,6 +102,45 @@ def fit(rows: list[dict]) -> dict:
         fitted = dict(zip(used, coef / scale, strict=True))
         models[key] = {f: float(fitted.get(f, 0.0)) for f in FEATURES}
     return models
+
+
+def for_machine(shipped: dict, rows: list[dict]) -> tuple[dict, dict]:
+    """The models auto predicts with here, and the scale applied to each shipped one.
+
+    A model key with :data:`REFIT_MIN` measurements of this machine (``conv1dbench tune`` gives about
+    40) is refitted on them alone.  Every other shipped model keeps its shape and is scaled to this
+    machine: by the median ratio of its measured to its predicted times, where this machine has timed
+    that key; else by its backend's median ratio over all its keys; else by the machine's over every
+    backend; else 1.  Machines of one name differ by a factor per backend (SIMD width, the BLAS
+    kernel, the FFT engines' codelets), far more than by the shape of the work.
+    """
+    groups = _groups(rows)
+    fitted = fit(rows, REFIT_MIN)
+    logs: dict[str, list[float]] = {}
+    for key, group in groups.items():
+        model = shipped.get(key)
+        if model is None or key in fitted:
+            continue
+        for row in group:
+            predicted = predict(model, row["features"])
+            if predicted > 0:
+                logs.setdefault(key, []).append(float(np.log(row["median_s"] / predicted)))
+
+    def median_of(keys) -> float | None:
+        values = [v for k in keys for v in logs.get(k, ())]
+        return float(np.exp(np.median(values))) if values else None
+
+    everyone = median_of(logs)
+    scales = {}
+    for key in shipped:
+        if key in fitted:
+            continue
+        backend = key.split(" ", 1)[0]
+        scale = median_of([key]) or median_of([k for k in logs if k.split(" ", 1)[0] == backend]) or everyone
+        scales[key] = scale or 1.0
+    models = {key: {f: c * scales[key] for f, c in model.items()} for key, model in shipped.items() if key in scales}
+    models.update(fitted)
+    return models, scales
 
 
 def predict(model: dict, feats: dict) -> float:

@@ -6,7 +6,8 @@ numbers behind it.  It holds no state and runs nothing; :mod:`conv1dbench._auto`
 knowledge, the cache of decisions and the walk down the ranking.  In order:
 
 1. **Measured**: timings of at least two candidates on exactly this problem (from ``conv1dbench
-   tune``, a harness run, or ``measure=True``): the fastest of them.
+   tune``, a harness run, or auto's own timing of the close candidates on first sight): the
+   fastest of them; the candidates not timed follow, in the order of their predictions.
 2. **Predicted**: each candidate's cost model (:mod:`conv1dbench._model`) predicts the time, and the
    fastest prediction wins.
 3. **Rule** (no model for this dtype and direction): a direct method while the shorter operand has
@@ -32,6 +33,11 @@ DIRECT_MAX_TAPS = {np.dtype(np.float32): 320, np.dtype(np.float64): 256, np.dtyp
                    np.dtype(np.complex128): 128, np.dtype(np.int64): None}
 #: The rule's GEMM-sized weight matrix per group: (output channels, input channels * taps).
 GEMM_MIN = {"forward": (32, 128), "backward": (16, 64)}
+#: Candidates predicted within this factor of the fastest prediction are *close*: auto times them on the
+#: first sight of a problem (:func:`close`) rather than trust the models.  The shipped models, scaled to
+#: a machine, still err by up to about 2x between backends that do similar work (the three FFT engines,
+#: numba against im2col on layers: ``results/NOTES.md``, "auto: first sight on a new machine").
+CLOSE_FACTOR = 2.5
 MEASURED = "measured on this machine"
 PREDICTED = "predicted by the cost model"
 
@@ -53,21 +59,37 @@ def rank(problem: Problem, candidates: list[str], models: dict, measured: dict) 
     if problem.dtype.kind == "i":
         candidates = [n for n in candidates if module(n).EXACT_INTEGERS]
     timed = {n: t for n, t in measured.items() if n in candidates}
+    predicted = predictions(problem, candidates, models)
     if len(timed) >= 2:
-        return _ordered(timed, candidates, MEASURED, "measured_s")
+        rest = {n: t for n, t in predicted.items() if n not in timed}
+        return Ranking(tuple(_ordered(timed) + _ordered(rest) + [n for n in candidates if n not in timed | rest]),
+                       MEASURED, {"measured_s": timed})
+    if predicted:
+        return Ranking(tuple(_ordered(predicted) + [n for n in candidates if n not in predicted]), PREDICTED,
+                       {"predicted_s": predicted})
+    return rule(problem, candidates)
+
+
+def predictions(problem: Problem, candidates: list[str], models: dict) -> dict:
+    """``{backend: seconds}`` predicted for ``problem``, for each candidate with a model."""
     predicted = {}
     for name in candidates:
         model = models.get(model_key(name, problem.dtype.name, problem.direction))
         if model is not None:
             predicted[name] = predict(model, features(problem, name))
-    if predicted:
-        return _ordered(predicted, candidates, PREDICTED, "predicted_s")
-    return rule(problem, candidates)
+    return predicted
 
 
-def _ordered(seconds: dict, candidates: list[str], source: str, what: str) -> Ranking:
-    names = sorted(seconds, key=seconds.get)
-    return Ranking(tuple(names + [n for n in candidates if n not in seconds]), source, {what: seconds})
+def close(predicted: dict, factor: float = CLOSE_FACTOR) -> list[str]:
+    """The candidates predicted within ``factor`` of the fastest prediction, fastest first."""
+    if not predicted:
+        return []
+    best = min(predicted.values())
+    return [n for n in _ordered(predicted) if predicted[n] <= factor * best]
+
+
+def _ordered(seconds: dict) -> list[str]:
+    return sorted(seconds, key=seconds.get)
 
 
 def rule(problem: Problem, candidates: list[str]) -> Ranking:

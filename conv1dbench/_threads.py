@@ -5,6 +5,13 @@ such calls at once (Dask calls from several threads; a user's own thread pool) w
 many threads as cores to work, and each would run slower than alone.  So a backend that wants
 several threads :func:`claim`\\ s them: the first call gets them, a call that comes while they are
 held runs on one thread, and nobody waits.  Single-threaded calls never take the claim.
+
+OpenBLAS's threads, once awake, spin for about 0.1 s after each product (NumPy's ``@``, our
+``im2col``, a user's own BLAS work) and hold a core while they do.  A parallel region started in
+that window runs at the pace of its thread that shares a core with a spinner: twice as slow on two
+cores.  So a claim for several threads first puts OpenBLAS's threads to rest
+(:func:`rest_blas_threads`); OpenBLAS starts them again on its next multi-threaded product, at no
+measurable cost (``results/NOTES.md``, "threads: OpenBLAS's spinning threads, put to rest").
 """
 
 from __future__ import annotations
@@ -13,9 +20,10 @@ import contextlib
 import os
 import threading
 
-__all__ = ["claim", "cores"]
+__all__ = ["claim", "cores", "rest_blas_threads"]
 
 _held = threading.Lock()
+_shutdowns: list | None = None  # OpenBLAS's blas_thread_shutdown_ of each OpenBLAS loaded (found on first use)
 
 
 def cores() -> int:
@@ -30,14 +38,49 @@ def cores() -> int:
         return os.cpu_count() or 1
 
 
+def _blas_shutdowns() -> list:
+    """``blas_thread_shutdown_`` of every pthreads OpenBLAS in this process (threadpoolctl finds them)."""
+    global _shutdowns
+    if _shutdowns is None:
+        found = []
+        try:
+            from threadpoolctl import ThreadpoolController
+
+            for lib in ThreadpoolController().select(internal_api="openblas").lib_controllers:
+                shutdown = getattr(getattr(lib, "dynlib", None), "blas_thread_shutdown_", None)
+                if shutdown is not None and lib.threading_layer == "pthreads":
+                    found.append(shutdown)
+        except Exception:  # noqa: BLE001 - resting BLAS threads is an optimisation, never a failure
+            found = []
+        _shutdowns = found
+    return _shutdowns
+
+
+def rest_blas_threads() -> bool:
+    """Put OpenBLAS's worker threads to rest now, instead of letting them spin; True where that was done.
+
+    Only in a process whose only Python thread is this one: OpenBLAS's shutdown must not meet a
+    product running on another thread.  The fork handler OpenBLAS registers itself calls the same
+    function, and its next multi-threaded product starts the threads again.
+    """
+    if threading.active_count() != 1 or threading.current_thread() is not threading.main_thread():
+        return False
+    shutdowns = _blas_shutdowns()
+    for shutdown in shutdowns:
+        shutdown()
+    return bool(shutdowns)
+
+
 @contextlib.contextmanager
 def claim(wanted: int):
     """``with claim(n) as threads``: ``threads`` is ``n`` if no other multi-threaded computation runs
-    now, else 1; the cores are held until the block ends."""
+    now, else 1; the cores are held until the block ends, and OpenBLAS's spinning threads are put to
+    rest before it starts (:func:`rest_blas_threads`)."""
     if wanted <= 1 or not _held.acquire(blocking=False):
         yield 1
         return
     try:
+        rest_blas_threads()
         yield wanted
     finally:
         _held.release()

@@ -1,9 +1,11 @@
 """Wisdom: measured timings, kept across runs in one JSON file per user, per machine fingerprint.
 
 Like FFTW's wisdom, but keyed so that it is never applied where it does not hold: every entry sits
-under the fingerprint of the machine and library versions that measured it (CPU, cores, BLAS,
-NumPy, SciPy, Numba, the FFT engines pyFFTW and ducc0, conv1dbench, and the version of the problem
-key it is filed under).  Timings from another machine, or from before an upgrade, are kept in the file but never used.
+under the fingerprint of the machine and library versions that measured it (CPU, vector ISA, BLAS
+and its kernel, cores, NumPy, SciPy, Numba, the FFT engines pyFFTW and ducc0, conv1dbench, the version
+of the problem key it is filed under, and a hash of the package's computing source: a kernel edited
+or pulled never reuses the timings of the one before).  Timings from another machine, or from before
+an upgrade, are kept in the file but never used.
 
 The file is ``$CONV1DBENCH_WISDOM`` if set, else ``<user cache>/conv1dbench/wisdom.json``
 (``$XDG_CACHE_HOME`` or ``~/.cache``); every function also takes an explicit path.  Writes take an
@@ -56,10 +58,22 @@ def fingerprint() -> dict:
     if _fingerprint is None:
         info = machine_info(gpu=False)
         # static facts only: what is loaded or how threads are set must not change the key
-        keys = ("cpu", "cores", "numpy", "scipy", "numba", "llvmlite", "conv1dbench", "blas", "pyFFTW", "ducc0")
+        keys = ("cpu", "vector_isa", "cores", "numpy", "scipy", "numba", "llvmlite", "conv1dbench", "blas", "pyFFTW",
+                "ducc0")
         _fingerprint = {"machine": platform.machine(), **{k: info.get(k) for k in keys},
-                        "problem_key": KEY_VERSION}
+                        "problem_key": KEY_VERSION, "source": source_hash()}
     return dict(_fingerprint)
+
+
+def source_hash() -> str:
+    """A hash of every module that computes or decides (the package, less the harness and the command line)."""
+    package = Path(__file__).parent
+    digest = hashlib.sha256()
+    for path in sorted(package.rglob("*.py")):
+        relative = path.relative_to(package).as_posix()
+        if not relative.startswith(("harness/", "cli.py")):
+            digest.update(relative.encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()[:16]
 
 
 def fingerprint_key(fp: dict | None = None) -> str:

@@ -14,6 +14,9 @@ from pathlib import Path
 # Tests never read or write the user's wisdom (auto's timings): a fresh file per session, set
 # before conv1dbench loads anything.
 os.environ["CONV1DBENCH_WISDOM"] = str(Path(tempfile.mkdtemp(prefix="conv1dbench-tests-")) / "wisdom.json")
+# Auto decides from its models alone unless a test turns its timing on first sight on: a choice that
+# depends on this machine's timings would make the tests' expectations depend on the machine.
+os.environ["CONV1DBENCH_AUTO_MEASURE"] = "off"
 
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402

@@ -250,3 +250,108 @@ def test_a_backend_that_declines_lets_the_next_in_the_ranking_run(monkeypatch, a
     monkeypatch.setattr("conv1dbench._signal.get_backend", lambda n, d: ran.append(n) or real(n, d))
     np.testing.assert_allclose(cb.convolve(x, w), np.convolve(x, w), rtol=1e-9)
     assert declined == [first] and ran[-1] == second
+
+
+def _problem_rows(seconds_by_backend, problem):
+    """Wisdom rows of one problem, timed at the given seconds per backend."""
+    return [{"key": f"{problem.key_text()}|{name}", "problem": problem.key_text(), "backend": name,
+             "dtype": problem.dtype.name, "direction": problem.direction, "features": _model.features(problem, name),
+             "median_s": seconds} for name, seconds in seconds_by_backend.items()]
+
+
+def test_shipped_models_are_scaled_to_this_machine_by_its_timings():
+    shipped = fake_models(dtypes=("float64",))
+    problem = grid.problem(grid.signal_point(100_000, 63, "full"))
+    predicted = {n: _model.predict(shipped[_model.model_key(n, "float64", "forward")], _model.features(problem, n))
+                 for n in ("numba", "fft")}
+    # this machine: numba three times and fft half as slow as the shipped models say
+    rows = _problem_rows({"numba": 3 * predicted["numba"], "fft": 0.5 * predicted["fft"]}, problem)
+    models, scales = _model.for_machine(shipped, rows)
+    assert scales[_model.model_key("numba", "float64", "forward")] == pytest.approx(3)
+    assert scales[_model.model_key("numba", "float64", "backward")] == pytest.approx(3)  # its backend's factor
+    assert scales[_model.model_key("fft", "float64", "forward")] == pytest.approx(0.5)
+    assert scales[_model.model_key("im2col", "float64", "forward")] == pytest.approx(np.sqrt(1.5))  # the machine's
+    other = grid.problem(grid.signal_point(30_000, 7, "same"))
+    numba = _model.model_key("numba", "float64", "forward")
+    assert _model.predict(models[numba], _model.features(other, "numba")) == pytest.approx(
+        3 * _model.predict(shipped[numba], _model.features(other, "numba")))
+    assert _model.for_machine(shipped, [])[1] == {key: 1.0 for key in shipped}
+
+
+def test_enough_timings_of_one_model_refit_it():
+    shipped = fake_models(dtypes=("float64",))
+    rows = []
+    for n in np.geomspace(1000, 10**6, _model.REFIT_MIN).astype(int):
+        problem = grid.problem(grid.signal_point(int(n), 15, "full"))
+        rows += _problem_rows({"numba": 1e-5 + 2e-10 * problem.macs}, problem)
+    models, scales = _model.for_machine(shipped, rows)
+    key = _model.model_key("numba", "float64", "forward")
+    assert key not in scales and models[key] != shipped[key]
+    problem = grid.problem(grid.signal_point(50_000, 15, "full"))
+    assert _model.predict(models[key], _model.features(problem, "numba")) == pytest.approx(
+        1e-5 + 2e-10 * problem.macs, rel=0.05)
+
+
+def test_close_times_only_the_candidates_near_the_best_prediction(tmp_path, auto_models, monkeypatch):
+    models = fake_models()
+    auto_models(models)
+    x, w = np.ones(100_000), np.ones(5_000)
+    problem = _auto.ranking(grid.problem(grid.signal_point(100_000, 5_000, "full"))).details["predicted_s"]
+    best = min(problem.values())
+    near = sorted(n for n, t in problem.items() if t <= 2.5 * best)
+    timed = []
+    real = _auto._measure
+    monkeypatch.setattr(_auto, "_measure", lambda p, names: timed.append(sorted(names)) or real(p, names))
+    with cb.auto_settings(models=models, measured={}, measure="close", wisdom=tmp_path / "w.json"):
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            name, details = cb.fastest("convolve", x, w, explain=True)
+        if len(near) >= 2:
+            assert timed == [near] and details["rule"] == "measured on this machine"
+            assert name == min(details["measured_s"], key=details["measured_s"].get)
+            assert [c.category for c in caught] == [_auto.AutoTimingNotice]
+        else:
+            assert timed == [] and details["rule"] == "predicted by the cost model"
+    with cb.auto_settings(models=models, measured={}, measure="off", wisdom=tmp_path / "w2.json"):
+        assert cb.fastest("convolve", np.ones(90_000), w, explain=True)[1]["rule"] == "predicted by the cost model"
+
+
+def test_timing_on_first_sight_is_announced_once_per_machine(tmp_path, auto_models):
+    path = tmp_path / "w.json"
+    for attempt in range(2):
+        with cb.auto_settings(models=fake_models(), measured={}, measure="all", wisdom=path):
+            _auto._state.announced = False  # a new process
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                cb.fastest("convolve", np.ones(2000 + attempt), np.ones(40))
+        notices = [c for c in caught if c.category is _auto.AutoTimingNotice]
+        assert len(notices) == (1 if attempt == 0 else 0)
+
+
+def test_a_first_call_is_never_stored_as_a_speed(tmp_path, monkeypatch):
+    """The first call compiles: only later calls are timings, the hopeless candidate's included."""
+    calls = {}
+    slow_first = {"numba": 5.0}  # seconds the first call of each backend pretends to take
+
+    def fake_calibrate(call, **_):
+        name = next(n for n in ("numba", "fft", "im2col", "naive", "fftw", "ducc") if n in calls.get("now", ""))
+        return slow_first.get(name, 1e-3), 1e-3, 1
+    monkeypatch.setattr(_auto, "calibrate", fake_calibrate)
+    real_get = _auto.get_backend
+    monkeypatch.setattr(_auto, "get_backend", lambda n, d: calls.__setitem__("now", n) or real_get(n, d))
+    with cb.auto_settings(models=fake_models(), measured={}, measure="all", wisdom=tmp_path / "w.json"):
+        cb.fastest("convolve", np.ones(3000), np.ones(40))
+    rows = {r["backend"]: r for r in _wisdom.load(tmp_path / "w.json")}
+    assert rows["numba"]["first_call_s"] == 5.0 and rows["numba"]["median_s"] < 1
+    assert all(r["median_s"] < 1 for r in rows.values())
+
+
+def test_measure_settings_are_checked():
+    with pytest.raises(ValueError, match="measure must be one of"):
+        cb.configure_auto(measure="sometimes")
+
+
+def test_the_fingerprint_holds_the_isa_and_the_source():
+    fp = _wisdom.fingerprint()
+    assert fp["source"] == _wisdom.source_hash() and len(fp["source"]) == 16
+    assert "vector_isa" in fp

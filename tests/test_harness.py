@@ -342,8 +342,8 @@ def test_predicting_a_grid_is_cheap():
     plan = runner._Plan(points, impls, est, 2, checked, ["scipy"], chosen)
     assert time.perf_counter() - start < 1.0
     assert plan.total_s > 2 * plan.round_s > 0 and plan.check_s > 0
-    assert plan.count == 2 * len(points) * len(impls) + 2 * len(impls) + 2 * len(points) + 2 * len(
-        [p for p in points if p["api"] == "signal"])
+    pairs = len(points) + len([p for p in points if p["api"] == "signal"])  # auto with the fastest, with scipy
+    assert plan.count == 2 * len(points) * len(impls) + 2 * len(impls) + 2 * runner.CHECK_ROUNDS * pairs
     short = grid.short_points(points)
     with_short = runner._Plan(points, impls, est, 2, checked, ["scipy"], chosen, short=short, fresh=3)
     assert with_short.count == plan.count + 2 * len(short) + 1
@@ -384,7 +384,8 @@ def test_the_bar_advances_by_predicted_seconds_to_its_total(monkeypatch):
     assert busy == len(runner.BUSY_CONDITIONS) * 5 * len(runner._busy_points(SMOKE, estimate.Estimate(0.01, 2)))
     memory = 2 * 2 * 5  # two points, both ways, five implementations
     assert len(run.meta["memory"]) == memory // 2
-    assert sum(n for _, n in ticks) == (len(run.rows) + 2 * (len(SMOKE) + signals) + 2 * short + 1 + 2 * 5 + busy
+    assert sum(n for _, n in ticks) == (len(run.rows) + 2 * runner.CHECK_ROUNDS * (len(SMOKE) + signals) + 2 * short + 1
+                                        + 2 * 5 + busy
                                         + memory)
     assert all(s >= 0 for s, _ in ticks)
 
@@ -494,35 +495,45 @@ def test_crossover_section_finds_where_direct_stops_winning():
 def _fft_rows(threads=None):
     """Our FFT engines and the oaconvolve variants at five signal points (milliseconds), three in the FFT regime."""
     times = [(grid.signal_point(10**4, 1023), {"fft": 2.0, "fftw": 1.0, "ducc": 1.5, "oaconvolve": 3.0,
-                                               "oaconvolve-workers": 2.0, "oaconvolve-fftw": 4.0}),
+                                               "oaconvolve-workers": 2.0, "oaconvolve-fftw": 4.0, "auto": 1.2}),
              (grid.signal_point(10**6, 255, "same", "float32"), {"fft": 1.0, "oaconvolve": 1.5,
-                                                                 "oaconvolve-workers": 0.5}),
+                                                                 "oaconvolve-workers": 0.5, "auto": 1.25}),
              (grid.signal_point(1000, 255), {"fft": 1.0, "oaconvolve": 10.0}),              # not in the regime
              (grid.signal_point(10**4, 511, "same", batch=16), {"ducc": 2.0, "oaconvolve": 1.0}),
              (grid.signal_point(10**4, 15), {"numba": 0.1, "oaconvolve": 1.0})]             # no engine ran
     rows = [dict(point, impl=impl, kind="peer" if impl in cases.PEERS else "backend", shape=grid.label(point),
                  status="ok", median_s=t * 1e-3, first_call_s=0.1, gflops=1.0, max_error=1e-9,
-                 **({"threads": threads} if threads and impl in ("fft", "fftw", "ducc") else {}))
+                 chose=min((n for n in by_impl if n in ("fft", "fftw", "ducc")), key=by_impl.get) if impl == "auto"
+                 else None, **({"threads": threads} if threads and impl in ("fft", "fftw", "ducc") else {}))
             for point, by_impl in times for impl, t in by_impl.items()]
     rows.append(dict(rows[0], impl="oaconvolve", kind="peer", median_s=1.0))  # a slower round: the fastest counts
     return report.tidy(runner.Run({"grid": "toy", "peak": {}}, rows))
 
 
-def test_fft_engines_section_sets_our_fastest_engine_against_each_oaconvolve():
+def test_fft_engines_section_leads_with_auto_then_our_fastest_engine_labelled():
     section = report.fft_engines_section(_fft_rows(), engines=["fft", "fftw", "ducc"])
     assert section[1] == "## FFT engines against oaconvolve"
-    assert "| point | dtype | mode | regime | fastest engine | ms | oaconvolve / ours | oaconvolve-workers / ours | " \
-           "oaconvolve-fftw / ours |" in section
-    assert "| N=1e+04 K=1023 | float64 | full | yes | fftw | 1 | 3.00x | 2.00x | 4.00x |" in section
-    assert "| N=1e+06 K=255 | float32 | same | yes | fft | 1 | 1.50x | 0.50x | - |" in section
-    assert "| N=1e+03 K=255 | float64 | full |  | fft | 1 | 10x | - | - |" in section
-    assert "| N=1e+04 K=511 x16 | float64 | same | yes | ducc | 2 | 0.50x | - | - |" in section
+    peers = ("oaconvolve", "oaconvolve-workers", "oaconvolve-fftw")
+    assert ("| point | dtype | mode | regime | auto chose | auto ms | " + " | ".join(f"{p} / auto" for p in peers)
+            + " | best engine (after the fact) | ms | " + " | ".join(f"{p} / best" for p in peers) + " |") in section
+    assert "| N=1e+04 K=1023 | float64 | full | yes | fftw | 1.2 | 2.50x | 1.67x | 3.33x | fftw | 1 | 3.00x | " \
+           "2.00x | 4.00x |" in section
+    assert "| N=1e+06 K=255 | float32 | same | yes | fft | 1.25 | 1.20x | 0.40x | - | fft | 1 | 1.50x | 0.50x | - |" \
+           in section
+    assert "| N=1e+03 K=255 | float64 | full |  | - | - | - | - | - | fft | 1 | 10x | - | - |" in section
+    assert "| N=1e+04 K=511 x16 | float64 | same | yes | - | - | - | - | - | ducc | 2 | 0.50x | - | - |" in section
     assert not any("K=15" in line for line in section)
-    assert section[-3:] == ["- oaconvolve / ours over the FFT regime's 3 points: median 1.50x, minimum 0.50x",
-                            "- oaconvolve-workers / ours over the FFT regime's 2 points: median 1.25x, minimum 0.50x",
-                            "- oaconvolve-fftw / ours over the FFT regime's 1 points: median 4.00x, minimum 4.00x"]
+    auto, best = "auto (what users get)", "best of our engines, picked after the fact"
+    assert section[-6:] == [
+        f"- oaconvolve / {auto}, over the FFT regime's 2 points: median 1.85x, minimum 1.20x",
+        f"- oaconvolve-workers / {auto}, over the FFT regime's 2 points: median 1.03x, minimum 0.40x",
+        f"- oaconvolve-fftw / {auto}, over the FFT regime's 1 points: median 3.33x, minimum 3.33x",
+        f"- oaconvolve / {best}, over the FFT regime's 3 points: median 1.50x, minimum 0.50x",
+        f"- oaconvolve-workers / {best}, over the FFT regime's 2 points: median 1.25x, minimum 0.50x",
+        f"- oaconvolve-fftw / {best}, over the FFT regime's 1 points: median 4.00x, minimum 4.00x"]
     threaded = report.fft_engines_section(_fft_rows(threads=2), engines=["fft", "fftw", "ducc"])
-    assert "| N=1e+04 K=1023 | float64 | full | yes | fftw | 2 | 1 | 3.00x | 2.00x | 4.00x |" in threaded
+    assert "| N=1e+04 K=1023 | float64 | full | yes | fftw | 1.2 | 2.50x | 1.67x | 3.33x | fftw | 2 | 1 | 3.00x | " \
+           "2.00x | 4.00x |" in threaded
     assert report.fft_engines_section(_fft_rows(), engines=["naive"]) == []
     assert "fft" in report.fft_engines()                     # the registry's: modules declaring RULE "fourier"
 

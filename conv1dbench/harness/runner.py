@@ -223,27 +223,33 @@ def sweep(points: list[dict], impls: list[str], *, min_time_s: float = 0.1, min_
     return run
 
 
-def auto_check(points, rows, min_time_s, min_samples, peers=(), on_row=None) -> list[dict]:
-    """Auto's regret per point, timed beside the fastest of our backends: ``auto_s / fastest_s``.
-
-    The sweep's best-of-rounds times of auto and of the fastest backend come from different
-    processes at different minutes; on a shared machine one can land in a slow stretch and the other
-    not, whatever auto chose.  So after the sweep, auto and the
-    backend that was fastest at the point are timed again in one worker, in turn sample by sample
-    (:func:`conv1dbench.timing.measure_interleaved`), where every stretch hits both alike.  At signal
-    points auto is timed the same way beside each of the ``peers`` (scipy: auto's speed target is set
-    against it), giving ``<peer>_s`` and ``auto_beside_<peer>_s``.
-
-    Every ratio comes from a pair of its own.  With three in turn, auto would always follow the same
-    one, and a peer that leaves the caches cold would tax auto's samples alone (``results/NOTES.md``,
-    "harness: allocator settings and paired timing").
-    """
+def _fastest_ours(rows) -> dict:
+    """``{point key: (seconds, backend)}``: the fastest of our backends at each point."""
     fastest = {}
     for r in rows:
         if r["status"] == "ok" and r["impl"] in BACKEND_NAMES:
             key = _key(r)[1:]
             if key not in fastest or r["median_s"] < fastest[key][0]:
                 fastest[key] = (r["median_s"], r["impl"])
+    return fastest
+
+
+#: Rounds of auto's check: auto and its partner each timed this many times, alternating, in workers of their own.
+CHECK_ROUNDS = 2
+
+
+def auto_check(points, rows, min_time_s, min_samples, peers=(), on_row=None) -> list[dict]:
+    """Auto's regret per point, timed again beside the fastest of our backends: ``auto_s / fastest_s``.
+
+    The sweep's best-of-rounds times of auto and of the fastest backend come from different
+    minutes; on a shared machine one can land in a slow stretch and the other not, whatever auto
+    chose.  So after the sweep, auto and the backend that was fastest at the point are timed again,
+    each in a worker process of its own (one backend's spinning threads must not slow the other, as
+    they would in one process), in :data:`CHECK_ROUNDS` alternating rounds, and each keeps its best
+    round.  At signal points auto is timed the same way beside each of the ``peers`` (scipy: auto's
+    speed target is set against it), giving ``<peer>_s`` and ``auto_beside_<peer>_s``.
+    """
+    fastest = _fastest_ours(rows)
     partners = {}  # the other half of each pair -> its points
     for point in points:
         key = _point_key(point)
@@ -251,11 +257,14 @@ def auto_check(points, rows, min_time_s, min_samples, peers=(), on_row=None) -> 
             partners.setdefault(fastest[key][1], []).append(point)
             for peer in _peers_at(point, peers):
                 partners.setdefault(peer, []).append(point)
-    timed = {}  # (partner, impl, point key) -> row
+    timed = {}  # (partner, impl, point key) -> the best round's row
     for partner, group in partners.items():
-        for r in _work(["auto", partner], group, 2 * min_time_s, min_samples, on_row=on_row, interleave=True):
-            if r["status"] == "ok":
-                timed[(partner,) + _key(r)] = r
+        for _ in range(CHECK_ROUNDS):
+            for impl in ("auto", partner):
+                for r in _work([impl], group, min_time_s, min_samples, on_row=on_row):
+                    best = timed.get((partner,) + _key(r))
+                    if r["status"] == "ok" and (best is None or r["median_s"] < best["median_s"]):
+                        timed[(partner,) + _key(r)] = r
     checks = []
     for point in points:
         key = _point_key(point)
@@ -506,15 +515,16 @@ class _Plan:
         ours = [impl for impl in impls if impl in BACKEND_NAMES]
         pairs = {}  # point key -> seconds of its pairs, and their rows (two a pair)
         partners = set(beside)
-        for p in checked:  # auto's pairs run at twice the sweep's min_time_s (auto_check)
+        for p in checked:  # auto and each partner, CHECK_ROUNDS times each (auto_check)
             best = min(ours, key=lambda impl: estimate.call_s(impl, p))
             partners.add(best)
             with_auto = [best] + _peers_at(p, beside)
-            pairs[_point_key(p)] = (sum(estimate.measurement_s(["auto", partner], p, interleave=True,
-                                                               min_time_s=2 * estimate.min_time_s)
-                                        for partner in with_auto), 2 * len(with_auto))
+            pairs[_point_key(p)] = (CHECK_ROUNDS * sum(estimate.measurement_s(["auto"], p)
+                                                       + estimate.measurement_s([partner], p)
+                                                       for partner in with_auto), 2 * CHECK_ROUNDS * len(with_auto))
         rows = sum(n for _, n in pairs.values())
-        start_s = sum(process_s(["auto", partner]) for partner in partners) if pairs else 0.0
+        start_s = (CHECK_ROUNDS * sum(process_s(["auto"]) + process_s([partner]) for partner in partners)
+                   if pairs else 0.0)
         self.check_s = sum(s for s, _ in pairs.values()) + start_s
         # the workers' start-up spread over the rows: which worker times which point is known after the sweep only
         self.check_row_s = {key: (s + n * start_s / rows) / n for key, (s, n) in pairs.items()}
