@@ -44,7 +44,7 @@ def _blas_shutdowns() -> list:
     if _shutdowns is None:
         found = []
         try:
-            from threadpoolctl import ThreadpoolController
+            from threadpoolctl import ThreadpoolController  # import time: only a parallel call needs it
 
             for lib in ThreadpoolController().select(internal_api="openblas").lib_controllers:
                 shutdown = getattr(getattr(lib, "dynlib", None), "blas_thread_shutdown_", None)
