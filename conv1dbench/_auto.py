@@ -39,11 +39,11 @@ from ._backends import Declined, NonFiniteInput, keep_wisdom_with
 from ._plan import BACKWARD, Problem
 from ._registry import auto_candidates, check_name, get_backend, module
 from ._select import Ranking, close, predictions, rank
-from .timing import calibrate, measure
+from .timing import calibrate, measure_interleaved
 
 _CACHE_LIMIT = 4096
-#: Seconds of samples per candidate when auto times a problem (at least :data:`MEASURE_MIN_SAMPLES` calls).
-MEASURE_MIN_TIME_S, MEASURE_MIN_SAMPLES = 0.02, 3
+#: Seconds of samples per candidate when auto times a problem (at least :data:`MEASURE_MIN_SAMPLES` samples).
+MEASURE_MIN_TIME_S, MEASURE_MIN_SAMPLES = 0.02, 5
 #: A candidate whose second call (the first compiles) takes this many times the best candidate's time
 #: (plus a margin of seconds) is hopeless here: that one call is all that is timed.
 HOPELESS_FACTOR, HOPELESS_MARGIN_S = 20, 0.05
@@ -323,14 +323,16 @@ def _measure(problem: Problem, candidates: list[str]) -> dict:
     """Time the candidates on ``problem`` and record them as wisdom.
 
     The first call compiles and plans, so it is never the time: the second call says whether the
-    candidate is hopeless next to the best so far (then that one call is its time), else
-    :func:`conv1dbench.timing.measure` times it.  Candidates are timed fastest predicted first.
+    candidate is hopeless next to the best so far (then that one call is its time; candidates come
+    fastest predicted first).  The others are timed in turn, sample by sample
+    (:func:`conv1dbench.timing.measure_interleaved`), so that a slow stretch of a shared machine hits
+    them alike and cannot decide between two close ones.
     """
     _announce()
     p = problem
     x, w = np.ones(p.x_shape, p.dtype), np.ones(p.w_shape, p.dtype)
     g = np.ones(p.y_shape, p.dtype) if p.direction == BACKWARD else None
-    times, entries, best = {}, [], float("inf")
+    calls, entries, best = {}, {}, float("inf")
     for name in candidates:
         backend = get_backend(name, p.dtype)
         if g is None:
@@ -340,18 +342,21 @@ def _measure(problem: Problem, candidates: list[str]) -> dict:
             def call(backend=backend):
                 return backend.backward_input(g, w, p.length, *p.geometry), backend.backward_weight(g, x, p.taps,
                                                                                                     *p.geometry)
-        entry = {"key": f"{p.key_text()}|{name}", "problem": p.key_text(), "backend": name, "dtype": p.dtype.name,
-                 "direction": p.direction, "features": _model.features(p, name)}
         first, second, _ = calibrate(call)
+        entries[name] = {"key": f"{p.key_text()}|{name}", "problem": p.key_text(), "backend": name,
+                         "dtype": p.dtype.name, "direction": p.direction, "features": _model.features(p, name),
+                         "first_call_s": first}
         if second > HOPELESS_FACTOR * best + HOPELESS_MARGIN_S:
-            entry.update(median_s=second, first_call_s=first, samples=1)
+            entries[name].update(median_s=second, samples=1)
         else:
-            timing = measure(call, min_time_s=MEASURE_MIN_TIME_S, min_samples=MEASURE_MIN_SAMPLES)
-            entry.update(median_s=timing.median_s, first_call_s=first, samples=timing.calls)
-        times[name] = entry["median_s"]
-        best = min(best, times[name])
-        entries.append(entry)
-    _wisdom.record(entries, _state.wisdom_path)
+            calls[name] = call
+            best = min(best, second)
+    timings = measure_interleaved(list(calls.values()), min_time_s=MEASURE_MIN_TIME_S * len(calls),
+                                  min_samples=MEASURE_MIN_SAMPLES) if calls else []
+    for name, timing in zip(calls, timings, strict=True):
+        entries[name].update(median_s=timing.median_s, samples=timing.calls)
+    times = {name: entry["median_s"] for name, entry in entries.items()}
+    _wisdom.record(list(entries.values()), _state.wisdom_path)
     _state.measured[p.key_text()] = times
-    _state.learn(entries)
+    _state.learn(list(entries.values()))
     return times

@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 
 from . import _model, _wisdom
+from ._auto import knowledge
 from ._registry import backends
 from .harness import cases, grid, report, runner
 from .harness import tune as _tune
@@ -224,12 +225,15 @@ def cmd_info() -> int:
     print("machine:")
     for key, value in machine_info().items():
         print(f"  {key}: {value}")
-    path = _wisdom.default_path()
-    mine = _wisdom.load(path)
-    fitted = _model.fit([r for r in mine if "features" in r])
+    known = knowledge()
     print("auto:")
-    print(f"  wisdom: {path} ({len(mine)} timings from this machine)")
-    print(f"  cost models: {len(fitted)} fitted here, {len(_model.load_default())} shipped defaults")
+    print(f"  wisdom: {known['wisdom']} ({known['measurements']} timings from this machine)")
+    print(f"  timing on first sight: {known['measure']}")
+    print(f"  cost models: {len(known['models_from_wisdom'])} refitted here, {len(_model.load_default())} shipped "
+          f"({known['shipped_models']})")
+    scales = known["scales"]
+    print("  shipped models scaled to this machine: "
+          + (", ".join(f"{key} x{value:.2f}" for key, value in sorted(scales.items())) or "none yet"))
     return 0
 
 

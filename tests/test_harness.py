@@ -600,3 +600,19 @@ def test_the_layers_grid_is_the_default_grids_layer_points_in_both_float_dtypes(
     default = [p for p in grid.grid("default") if p["api"] == "layer"]
     assert len(layers) == 2 * len(default) and {p["dtype"] for p in layers} == {"float32", "float64"}
     assert {grid.label(p) for p in layers} == {grid.label(p) for p in default}
+
+
+def test_the_readme_shows_each_machines_summary_as_its_runs_give_it():
+    """No figure of what auto delivers is typed by hand: each machine's summary is made from its runs,
+    committed beside them, and shown in the README line for line."""
+    from conv1dbench.harness import summary
+
+    root = Path(__file__).resolve().parent.parent
+    readme = set((root / "README.md").read_text().splitlines())
+    folders = [f for f in sorted((root / "results").iterdir()) if f.is_dir() and summary.load(f)]
+    assert folders, "no machine's runs in results/<machine>/"
+    for folder in folders:
+        lines = summary.summary(folder)
+        assert (folder / "summary.md").read_text().splitlines() == lines, f"rerun: python -m " \
+            f"conv1dbench.harness.summary {folder.relative_to(root)}"
+        assert [line for line in lines if line and line not in readme] == []

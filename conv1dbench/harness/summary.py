@@ -1,0 +1,119 @@
+"""What ``backend="auto"`` delivers on one machine, from its committed runs: the README's tables.
+
+A machine's folder, ``results/<machine>/``, holds one run per grid (``default``, ``fourier``,
+``heldout``: ``<grid>/report.json``).  :func:`summary` reads them and gives, in Markdown, the machine,
+auto's regret (timed in processes of their own: :func:`conv1dbench.harness.runner.auto_check`) and
+auto against each peer, with the threads on both sides; the best of our backends picked after the fact
+appears only labelled so.  ``python -m conv1dbench.harness.summary results/<machine>`` writes it to
+``results/<machine>/summary.md``; a test checks that the README shows exactly these lines.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from .grid import in_fft_regime
+from .report import FFT_PEERS, _auto_checks, _fmt_ratio, fft_engines, tidy
+from .runner import Run
+
+#: The runs of a machine's folder, in the order shown.
+RUNS = ("default", "fourier", "heldout")
+#: Peers that run on one thread whatever the machine (the rest get our backends' thread count).
+ONE_THREAD = ("scipy", "numpy", "oaconvolve")
+PEERS = ("scipy", "numpy", "oaconvolve", "oaconvolve-workers", "oaconvolve-fftw", "torch")
+
+
+def load(folder: Path) -> dict[str, Run]:
+    return {name: Run.load(folder / name / "report.json") for name in RUNS if (folder / name / "report.json").exists()}
+
+
+def summary(folder: Path) -> list[str]:
+    runs = load(Path(folder))
+    if not runs:
+        raise ValueError(f"no run in {folder}: expected {', '.join(f'{r}/report.json' for r in RUNS)}")
+    machine = next(iter(runs.values())).meta["machine"]
+    threads = machine.get("numba_threads")
+    lines = [f"Machine: {machine.get('cpu')}, {machine.get('vector_isa')}, {machine.get('cores')} cores; "
+             f"BLAS {machine.get('blas')}; our backends on {threads} threads. Runs: "
+             + ", ".join(f"`{name}` ({run.meta.get('date', '?')[:10]})" for name, run in runs.items()) + ".", "",
+             "| run | points | auto chose the fastest | regret: median | worst | worst in the FFT regime |",
+             "|---|---:|---:|---:|---:|---:|"]
+    for name, run in runs.items():
+        lines.append(_regret_row(name, run))
+    lines += ["", "| run | where | peer (threads) | points | peer / auto: median | minimum | auto slower at |",
+              "|---|---|---|---:|---:|---:|---:|"]
+    for name, run in runs.items():
+        lines += _peer_rows(name, run, threads)
+    return lines
+
+
+def _points(frame):
+    """``{(api, pass, dtype, mode, shape): point dict}`` from the rows' parameters."""
+    key = ["api", "pass", "dtype", "mode", "shape"]
+    first = frame.drop_duplicates(key).set_index(key)
+    return {index: {**dict(zip(key, index, strict=True)), **{k: v for k, v in row.items() if v == v}}  # v == v: not NaN
+            for index, row in first.iterrows()}
+
+
+def _regret_row(name: str, run: Run) -> str:
+    checks = _auto_checks(run.meta)
+    if not checks:
+        return f"| {name} | 0 | - | - | - | - |"
+    points = _points(tidy(run))
+    ratios = np.array([c["ratio"] for c in checks.values()])
+    fft = [c["ratio"] for index, c in checks.items() if index in points and in_fft_regime(points[index])]
+    right = sum(c["chose"] == c["fastest"] for c in checks.values())
+    return (f"| {name} | {len(ratios)} | {right} | {np.median(ratios):.2f} | {ratios.max():.2f} | "
+            f"{max(fft):.2f} |" if fft else f"| {name} | {len(ratios)} | {right} | {np.median(ratios):.2f} | "
+            f"{ratios.max():.2f} | - |")
+
+
+def _peer_rows(name: str, run: Run, threads) -> list[str]:
+    """Each peer over auto (best of rounds each), on signals (all, and the FFT regime) and layers; then the
+    best of our FFT engines, picked after the fact, over the FFT peers in the FFT regime."""
+    frame = tidy(run)
+    ok = frame[frame.status == "ok"]
+    key = ["api", "pass", "dtype", "mode", "shape"]
+    times = ok.pivot_table(index=key, columns="impl", values="median_s", aggfunc="min")
+    if "auto" not in times:
+        return []
+    points = _points(frame)
+    regime = np.array([in_fft_regime(points[i]) for i in times.index])
+    api = times.index.get_level_values("api")
+    engines = [e for e in fft_engines() if e in times]
+    best = times[engines].min(axis=1) if engines else None
+    rows = []
+    for where, mask in (("signals", api == "signal"), ("FFT regime", regime), ("layers", api == "layer")):
+        for peer in PEERS:
+            if peer not in times or (where == "FFT regime" and peer not in FFT_PEERS):
+                continue
+            ratios = (times[peer] / times["auto"])[mask].dropna()
+            if len(ratios):
+                rows.append(_ratio_row(name, where, f"{peer} ({1 if peer in ONE_THREAD else threads})", ratios))
+    if best is not None:
+        for peer in FFT_PEERS:
+            if peer in times:
+                rows.append(_ratio_row(name, "FFT regime", f"{peer} ({1 if peer in ONE_THREAD else threads}) "
+                                       "against the best of our engines, picked after the fact",
+                                       (times[peer] / best)[regime]))
+    return rows
+
+
+def _ratio_row(name: str, where: str, peer: str, ratios) -> str:
+    ratios = ratios.dropna().to_numpy()
+    return (f"| {name} | {where} | {peer} | {len(ratios)} | {_fmt_ratio(np.median(ratios))} | "
+            f"{_fmt_ratio(ratios.min())} | {int((ratios < 1).sum())} |")
+
+
+def main(argv=None) -> None:
+    folder = Path((argv or sys.argv[1:])[0])
+    text = "\n".join(summary(folder)) + "\n"
+    (folder / "summary.md").write_text(text)
+    print(text, end="")
+
+
+if __name__ == "__main__":
+    main()
