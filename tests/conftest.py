@@ -14,9 +14,6 @@ from pathlib import Path
 # Tests never read or write the user's wisdom (auto's timings): a fresh file per session, set
 # before conv1dbench loads anything.
 os.environ["CONV1DBENCH_WISDOM"] = str(Path(tempfile.mkdtemp(prefix="conv1dbench-tests-")) / "wisdom.json")
-# Auto decides from its models alone unless a test turns its timing on first sight on: a choice that
-# depends on this machine's timings would make the tests' expectations depend on the machine.
-os.environ["CONV1DBENCH_AUTO_MEASURE"] = "off"
 
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
@@ -30,6 +27,14 @@ SIMULATED = os.environ.get("NUMBA_ENABLE_CUDASIM") == "1"
 #: Multiply-adds above which a backend is too slow to test: naive loops in Python, and the CUDA
 #: simulator (every GPU thread a Python thread).
 SLOW_MACS = {"naive": 2_000_000, "cuda": 20_000 if SIMULATED else None}
+
+
+def pytest_configure(config):
+    """In the tests, auto decides from its models alone unless a test turns its timing on first sight on:
+    a choice that depends on this machine's timings would make their expectations depend on the machine.
+    The benchmarks (``--benchmark-only``) time auto as users get it."""
+    if not config.getoption("benchmark_only", default=False):
+        os.environ["CONV1DBENCH_AUTO_MEASURE"] = "off"
 
 
 def _backend_params():
