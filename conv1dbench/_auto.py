@@ -120,7 +120,7 @@ keep_wisdom_with(lambda name: _wisdom.load_extra(name, _state.wisdom_path),
                  lambda name, value: _wisdom.record_extra(name, value, _state.wisdom_path))
 
 
-def configure_auto(*, measure: bool | None = None, wisdom=None) -> dict:
+def configure_auto(*, measure: bool | str | None = None, wisdom=None) -> dict:
     """Settings of ``backend="auto"`` for the rest of the process; returns the settings before the call.
 
     Parameters
@@ -147,7 +147,7 @@ def configure_auto(*, measure: bool | None = None, wisdom=None) -> dict:
 
 
 @contextlib.contextmanager
-def auto_settings(*, models: dict | None = None, measured: dict | None = None, measure: bool | None = None,
+def auto_settings(*, models: dict | None = None, measured: dict | None = None, measure: bool | str | None = None,
                   wisdom=None):
     """Override what ``backend="auto"`` decides from, within a ``with`` block; all is restored after.
 
