@@ -38,7 +38,7 @@ from . import _model, _wisdom
 from ._backends import Declined, NonFiniteInput, keep_wisdom_with
 from ._plan import BACKWARD, Problem
 from ._registry import auto_candidates, check_name, get_backend, module
-from ._select import Ranking, close, predictions, rank
+from ._select import Ranking, close, eligible, predictions, rank
 from .timing import calibrate, measure_interleaved
 
 _CACHE_LIMIT = 4096
@@ -295,9 +295,8 @@ def _all_finite(arrays) -> bool:
 def _to_time(problem: Problem, candidates: list[str]) -> list[str]:
     """The candidates auto times on the first sight of ``problem``: the close ones (or all), never a
     backend that would take minutes (its ``too_slow``), and none where no model predicts (the rule)."""
-    if problem.dtype.kind == "i":
-        candidates = [n for n in candidates if module(n).EXACT_INTEGERS]
-    candidates = [n for n in candidates if not (hasattr(module(n), "too_slow") and module(n).too_slow(problem))]
+    candidates = [n for n in eligible(problem, candidates)
+                  if not (hasattr(module(n), "too_slow") and module(n).too_slow(problem))]
     predicted = predictions(problem, candidates, _state.models)
     if not predicted:
         return []

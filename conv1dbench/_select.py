@@ -56,8 +56,7 @@ def rank(problem: Problem, candidates: list[str], models: dict, measured: dict) 
 
     ``models``: ``{model_key: model}``; ``measured``: ``{backend: seconds}`` on this very problem.
     """
-    if problem.dtype.kind == "i":
-        candidates = [n for n in candidates if module(n).EXACT_INTEGERS]
+    candidates = eligible(problem, candidates)
     timed = {n: t for n, t in measured.items() if n in candidates}
     predicted = predictions(problem, candidates, models)
     if len(timed) >= 2:
@@ -68,6 +67,13 @@ def rank(problem: Problem, candidates: list[str], models: dict, measured: dict) 
         return Ranking(tuple(_ordered(predicted) + [n for n in candidates if n not in predicted]), PREDICTED,
                        {"predicted_s": predicted})
     return rule(problem, candidates)
+
+
+def eligible(problem: Problem, candidates: list[str]) -> list[str]:
+    """The candidates that may run ``problem`` at all: for integers, only those exact for any magnitude."""
+    if problem.dtype.kind == "i":
+        return [n for n in candidates if module(n).EXACT_INTEGERS]
+    return candidates
 
 
 def predictions(problem: Problem, candidates: list[str], models: dict) -> dict:

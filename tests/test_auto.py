@@ -296,9 +296,9 @@ def test_close_times_only_the_candidates_near_the_best_prediction(tmp_path, auto
     models = fake_models()
     auto_models(models)
     x, w = np.ones(100_000), np.ones(5_000)
-    problem = _auto.ranking(grid.problem(grid.signal_point(100_000, 5_000, "full"))).details["predicted_s"]
-    best = min(problem.values())
-    near = sorted(n for n, t in problem.items() if t <= 2.5 * best)
+    predicted = _auto.ranking(grid.problem(grid.signal_point(100_000, 5_000, "full"))).details["predicted_s"]
+    best = min(predicted.values())
+    near = sorted(n for n, t in predicted.items() if t <= 2.5 * best)
     timed = []
     real = _auto._measure
     monkeypatch.setattr(_auto, "_measure", lambda p, names: timed.append(sorted(names)) or real(p, names))
