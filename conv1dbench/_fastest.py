@@ -60,9 +60,9 @@ def fastest(op, *args, explain: bool = False, **kwargs):
 
     Notes
     -----
-    Nothing is computed, except with ``configure_auto(measure=True)`` on the first sight of a
-    problem: then the candidates are timed here, exactly as the call itself would time them, so
-    that ``fastest`` and ``backend="auto"`` always agree.
+    Nothing is computed, except on the first sight of a problem whose candidates auto times (by
+    default the close ones: :func:`conv1dbench.configure_auto`): then they are timed here, exactly
+    as the call itself would time them, so that ``fastest`` and ``backend="auto"`` always agree.
 
     Examples
     --------

@@ -351,7 +351,14 @@ def test_measure_settings_are_checked():
         cb.configure_auto(measure="sometimes")
 
 
-def test_the_fingerprint_holds_the_isa_and_the_source():
+def test_a_change_of_source_or_isa_never_reuses_timings(monkeypatch):
+    """The fingerprint holds the vector ISA and a hash of the computing source: another of either is
+    another machine entry, whose timings are never applied here."""
     fp = _wisdom.fingerprint()
-    assert fp["source"] == _wisdom.source_hash() and len(fp["source"]) == 16
-    assert "vector_isa" in fp
+    assert "vector_isa" in fp and len(fp["source"]) == 16
+    before = _wisdom.fingerprint_key()
+    monkeypatch.setattr(_wisdom, "_fingerprint", None)
+    monkeypatch.setattr(_wisdom, "source_hash", lambda: "0" * 16)  # a kernel edited since
+    assert _wisdom.fingerprint_key() != before
+    monkeypatch.setattr(_wisdom, "_fingerprint", {**fp, "vector_isa": "AVX2+FMA"})  # another CPU
+    assert _wisdom.fingerprint_key() not in (before, _wisdom.fingerprint_key(fp))
