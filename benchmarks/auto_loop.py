@@ -26,6 +26,7 @@ import numpy as np  # noqa: E402
 import conv1dbench as cb  # noqa: E402
 from conv1dbench import _threads  # noqa: E402
 from conv1dbench.machine import machine_info  # noqa: E402
+from conv1dbench.timing import measure  # noqa: E402
 
 #: (B, C_in, C_out, L, K): two of the held-out layers of the auto issue, float32, padding "same".
 SHAPES = [(4, 192, 192, 2000, 9), (8, 64, 32, 6000, 15)]
@@ -60,14 +61,9 @@ def choices() -> list[tuple[str, str]]:
 
 
 def alone(fn) -> float:
+    """Median seconds of ``fn`` called on its own, after OpenBLAS's threads have gone to sleep."""
     time.sleep(SETTLE_S)
-    fn()
-    times = []
-    for _ in range(ROUNDS):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return float(np.median(times))
+    return measure(fn, min_time_s=0.0, min_samples=ROUNDS, sample_s=0.0).median_s
 
 
 def in_loop(functions) -> list[float]:

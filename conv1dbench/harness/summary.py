@@ -66,9 +66,8 @@ def _regret_row(name: str, run: Run) -> str:
     ratios = np.array([c["ratio"] for c in checks.values()])
     fft = [c["ratio"] for index, c in checks.items() if index in points and in_fft_regime(points[index])]
     right = sum(c["chose"] == c["fastest"] for c in checks.values())
-    return (f"| {name} | {len(ratios)} | {right} | {np.median(ratios):.2f} | {ratios.max():.2f} | "
-            f"{max(fft):.2f} |" if fft else f"| {name} | {len(ratios)} | {right} | {np.median(ratios):.2f} | "
-            f"{ratios.max():.2f} | - |")
+    worst_fft = f"{max(fft):.2f}" if fft else "-"
+    return f"| {name} | {len(ratios)} | {right} | {np.median(ratios):.2f} | {ratios.max():.2f} | {worst_fft} |"
 
 
 def _peer_rows(name: str, run: Run, threads) -> list[str]:
