@@ -58,7 +58,7 @@ def measure(name):
             times = {}
             for block in candidates(n, k):
                 _fourier.block_length = lambda *args, block=block: block
-                _fourier._plan.cache_clear()
+                _fourier._steps.cache_clear()
                 times[block] = median_ms(lambda: backend.forward(x, w, k // 2, (k - 1) // 2, 1, 1, 1))  # noqa: B023
             table[(batch, n, k, np.dtype(dtype).name)] = times
             best = min(times, key=times.get)
@@ -66,7 +66,7 @@ def measure(name):
                   + " ".join(f"{b}:{t:.2f}" for b, t in times.items()), flush=True)
     finally:
         _fourier.block_length = original
-        _fourier._plan.cache_clear()
+        _fourier._steps.cache_clear()
     return table
 
 

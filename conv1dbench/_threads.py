@@ -12,15 +12,20 @@ that window runs at the pace of its thread that shares a core with a spinner: tw
 cores.  So a claim for several threads first puts OpenBLAS's threads to rest
 (:func:`rest_blas_threads`); OpenBLAS starts them again on its next multi-threaded product, at no
 measurable cost (``results/NOTES.md``, "threads: OpenBLAS's spinning threads, put to rest").
+
+A computation made of independent pieces whose own calls release the GIL (the FFT backends' steps of
+windows) spreads them over the claimed cores with :func:`fan_out`: this thread and a few helper threads
+of this module's, kept for the life of the process, each take the next piece until none is left.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import queue
 import threading
 
-__all__ = ["claim", "cores", "rest_blas_threads"]
+__all__ = ["claim", "cores", "fan_out", "rest_blas_threads"]
 
 _held = threading.Lock()
 _shutdowns: list | None = None  # OpenBLAS's blas_thread_shutdown_ of each OpenBLAS loaded (found on first use)
@@ -59,11 +64,13 @@ def _blas_shutdowns() -> list:
 def rest_blas_threads() -> bool:
     """Put OpenBLAS's worker threads to rest now, instead of letting them spin; True where that was done.
 
-    Only in a process whose only Python thread is this one: OpenBLAS's shutdown must not meet a
-    product running on another thread.  The fork handler OpenBLAS registers itself calls the same
-    function, and its next multi-threaded product starts the threads again.
+    Only in a process whose only Python thread is this one (besides :func:`fan_out`'s helpers, which
+    run no BLAS work): OpenBLAS's shutdown must not meet a product running on another thread.  The
+    fork handler OpenBLAS registers itself calls the same function, and its next multi-threaded
+    product starts the threads again.
     """
-    if threading.active_count() != 1 or threading.current_thread() is not threading.main_thread():
+    others = threading.active_count() - 1 - len(_helpers.idents)  # helpers run no BLAS work: not counted
+    if others != 0 or threading.current_thread() is not threading.main_thread():
         return False
     shutdowns = _blas_shutdowns()
     for shutdown in shutdowns:
@@ -84,3 +91,70 @@ def claim(wanted: int):
         yield wanted
     finally:
         _held.release()
+
+
+class _Helpers:
+    """The helper threads of :func:`fan_out`: daemons that run the tasks put on their queue, started
+    as they are first needed and kept (a thread's FFT plans and arrays are its own, so a new thread
+    per call would plan again)."""
+
+    def __init__(self):
+        self.tasks: queue.SimpleQueue = queue.SimpleQueue()
+        self.idents: set[int] = set()
+        self._lock = threading.Lock()
+
+    def start(self, count: int) -> None:
+        with self._lock:
+            while len(self.idents) < count:
+                thread = threading.Thread(target=self._serve, name=f"conv1dbench-{len(self.idents) + 1}",
+                                          daemon=True)
+                thread.start()
+                self.idents.add(thread.ident)
+
+    def _serve(self) -> None:
+        while True:
+            self.tasks.get()()
+
+
+_helpers = _Helpers()
+os.register_at_fork(after_in_child=lambda: globals().update(_helpers=_Helpers()))  # the threads stay behind
+
+
+def fan_out(run, jobs, threads: int) -> None:
+    """``run(job)`` for every job, on ``threads`` threads at most: this one and helper threads, each
+    taking the next job until none is left (so a thread slowed by other work takes fewer).  The
+    caller holds the cores (:func:`claim`); ``run`` must release the GIL for most of its time.  An
+    exception stops the taking of jobs and is raised here once every thread has stopped."""
+    jobs = list(jobs)
+    count = min(threads, len(jobs))
+    if count <= 1:
+        for job in jobs:
+            run(job)
+        return
+    pending, lock, errors, finished = iter(jobs), threading.Lock(), [], threading.Semaphore(0)
+
+    def take():
+        while not errors:
+            with lock:
+                job = next(pending, pending)
+            if job is pending:
+                return
+            try:
+                run(job)
+            except BaseException as error:  # noqa: BLE001 - raised again on the calling thread
+                errors.append(error)
+
+    def helper():
+        try:
+            take()
+        finally:
+            finished.release()
+
+    _helpers.start(count - 1)
+    for _ in range(count - 1):
+        _helpers.tasks.put(helper)
+    take()
+    for _ in range(count - 1):
+        finished.acquire()
+    if errors:
+        raise errors[0]

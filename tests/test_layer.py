@@ -1,12 +1,15 @@
 """conv1d / conv1d_backward on every backend: against scipy-built references, finite differences,
 and the explicit matrix of the layer."""
 
+import math
+
 import numpy as np
 import pytest
 from conftest import SIMULATED, skip_unless_takes
 from reference import TOL, layer_scale, random_array, reference_conv1d
 
 import conv1dbench as cb
+from conv1dbench import _threads
 from conv1dbench._registry import get_backend
 
 LAYER_DTYPES = [np.float32, np.float64, np.complex128]
@@ -256,13 +259,16 @@ def test_matches_torch_when_installed():
 FFT_BACKENDS = ("fft", "fftw", "ducc")
 
 
+@pytest.mark.parametrize("spread_min_work", [0, math.inf], ids=["spread", "in-turn"])
 @pytest.mark.parametrize("chunk_bytes", [1, 3 << 12, 1 << 20], ids=["window-per-step", "partial-steps", "one-step"])
 @pytest.mark.parametrize("dtype", [np.float64, np.complex128, np.int64], ids=lambda d: np.dtype(d).name)
 @pytest.mark.parametrize("name", FFT_BACKENDS)
-def test_fft_overlap_save_on_short_windows(monkeypatch, request, name, dtype, chunk_bytes):
+def test_fft_overlap_save_on_short_windows(monkeypatch, request, name, dtype, chunk_bytes, spread_min_work):
     """The FFT backends' overlap-save on the shortest windows they may use (one output each, before the
     engine rounds the size up): within one step, from step to step with one window per step, and
-    with steps whose transforms have more rows than the step fills (rounded up to a power of two)."""
+    with steps whose transforms have more rows than the step fills (rounded up to a power of two);
+    the steps taken in turn on this thread, and spread over helper threads (cut to as many steps as
+    cores where there are fewer)."""
     from conv1dbench._backends import _fourier
 
     backend = get_backend(name, np.dtype(np.float64)) if cb.backends()[name]["available"] else None
@@ -270,8 +276,10 @@ def test_fft_overlap_save_on_short_windows(monkeypatch, request, name, dtype, ch
         pytest.skip(cb.backends()[name]["reason"])
     monkeypatch.setattr(_fourier, "CHUNK_BYTES", chunk_bytes)
     monkeypatch.setattr(_fourier, "block_length", lambda engine, length, span, real, *_: min(length, 1 + span % 3))
-    _fourier._plan.cache_clear()
-    request.addfinalizer(_fourier._plan.cache_clear)
+    monkeypatch.setattr(_fourier, "SPREAD_MIN_WORK", spread_min_work)
+    monkeypatch.setattr(_threads, "cores", lambda: 2)
+    _fourier._steps.cache_clear()
+    request.addfinalizer(_fourier._steps.cache_clear)
     rng = np.random.default_rng(14)
     for i in range(40):
         cfg = random_config(rng, batched_only=True)

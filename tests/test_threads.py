@@ -1,7 +1,11 @@
-"""OpenBLAS's spinning threads are put to rest before our parallel calls (conv1dbench._threads)."""
+"""OpenBLAS's spinning threads are put to rest before our parallel calls, and independent pieces of
+work are spread over helper threads (conv1dbench._threads)."""
 
 import json
 import threading
+import time
+
+import pytest
 
 from conv1dbench import _threads
 from conv1dbench.harness.runner import fresh_python
@@ -13,6 +17,7 @@ import json, numpy as np
 from conv1dbench import _threads
 a = np.random.default_rng(0).standard_normal((300, 300))
 before = a @ a
+_threads.fan_out(lambda job: None, range(4), 2)   # helper threads alive: ours, they run no BLAS work
 with _threads.claim(2) as granted:
     rested = _threads.rest_blas_threads()
 after = a @ a
@@ -39,3 +44,37 @@ def test_no_rest_while_other_python_threads_run():
     finally:
         stop.set()
         other.join()
+
+
+def test_fan_out_runs_every_job_once_on_several_threads():
+    seen, lock = [], threading.Lock()
+
+    def run(job):
+        time.sleep(0.002)   # releases the GIL, as the FFT steps do
+        with lock:
+            seen.append((job, threading.get_ident()))
+
+    _threads.fan_out(run, range(20), 2)
+    assert sorted(job for job, _ in seen) == list(range(20))
+    assert len({ident for _, ident in seen}) == 2
+    seen.clear()
+    _threads.fan_out(run, range(5), 1)   # one thread: in turn, on this one
+    assert [job for job, _ in seen] == list(range(5))
+    assert {ident for _, ident in seen} == {threading.get_ident()}
+
+
+def test_fan_out_raises_a_jobs_error_after_every_thread_stopped():
+    started = []
+
+    def run(job):
+        started.append(job)
+        time.sleep(0.001)
+        if job == 3:
+            raise ValueError("job 3")
+
+    with pytest.raises(ValueError, match="job 3"):
+        _threads.fan_out(run, range(50), 2)
+    assert len(started) < 50   # no job is taken after the error
+    count = len(started)
+    time.sleep(0.01)
+    assert len(started) == count   # and no helper is still running one

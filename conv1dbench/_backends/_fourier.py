@@ -16,6 +16,12 @@ input, and every window is written into the engine's own input array once.  A st
 have a fixed number of rows, the last step's rounded up to a power of two, so that a new signal
 length needs no new transforms (no new FFTW plans) beyond a handful.
 
+Threads.  A call large enough (:data:`SPREAD_MIN_WORK`) shares its steps out among the cores: each
+thread takes the next step and runs it whole (filling the windows, both transforms on one thread, the
+spectral products, storing the outputs), so that every pass over memory runs in parallel, not only
+the transforms, and no engine's own threads are woken twice a step.  Smaller calls run their steps
+in turn, each transform on the engine's own threads where they pay (:attr:`Engine.PARALLEL_MIN_WORK`).
+
 Every engine's inverse is unnormalised; the outputs are scaled by ``1/F`` as they are stored, as
 pocketfft's own inverse does (small integer-valued problems then come out exact, as scipy's tests
 ask).  The kernels' spectra are cached per kernel and transform size (:func:`kernel_spectra`), so
@@ -90,6 +96,9 @@ PLAIN_MAX = 64
 KERNEL_CACHE_BYTES = 64 << 20
 #: Bytes of transforms (their arrays, and FFTW's plans) one thread keeps for reuse (:meth:`Engine.transform`).
 TRANSFORM_CACHE_BYTES = 128 << 20
+#: Least transform work (``rows * windows * F log2 F``) of a forward call whose steps are spread over the
+#: cores, each step whole on one thread (``results/NOTES.md``, "FFT engines: steps on every core").
+SPREAD_MIN_WORK = 3e6
 
 
 class Transform:
@@ -229,32 +238,53 @@ def _counts(batch, c_in, c_out, groups):
     return batch * (c_in + c_out), c_out * (c_in // groups), batch * c_out * (c_in // groups)
 
 
-@functools.lru_cache(maxsize=1024)
 def _plan(engine, m0, m1, length, span, batch, c_in, c_out, groups, real, itemsize):
-    """``(size, skip, step, n_windows, items, windows)`` for full-convolution indices ``[m0, m1)`` of a
-    signal of ``length`` samples: the transform size; where a window's outputs start in its circular
-    convolution, and how many there are; the windows; the batch items and windows of one step
-    (within :data:`CHUNK_BYTES` of spectra).  Window ``j`` starts at sample ``m0 - skip + j*step``.
+    """:func:`_steps` for this process's cores (:func:`conv1dbench._threads.cores`)."""
+    return _steps(engine, m0, m1, length, span, batch, c_in, c_out, groups, real, itemsize, _threads.cores())
+
+
+@functools.lru_cache(maxsize=1024)
+def _steps(engine, m0, m1, length, span, batch, c_in, c_out, groups, real, itemsize, cores):
+    """``(size, skip, hop, n_windows, items, windows, spread)`` for full-convolution indices ``[m0, m1)``
+    of a signal of ``length`` samples: the transform size; where a window's outputs start in its
+    circular convolution, and how many there are (``hop``); the windows; the batch items and windows
+    of one step (within :data:`CHUNK_BYTES` of spectra); whether the steps are spread over the
+    ``cores``.  Window ``j`` starts at sample ``m0 - skip + j*hop``.
 
     One window of the whole signal, zero-padded to ``length + span - 1`` samples (the plain FFT
     convolution: no index wraps around), is taken where it is no larger than one overlap-save window
     of all the outputs (``m1 - m0 + span - 1`` samples), in "full" mode say, and on tiny problems
     (:data:`PLAIN_MAX`).
+
+    Spread: where the transforms' work reaches :data:`SPREAD_MIN_WORK`, the steps are shared out
+    among the cores, each step whole on one thread (:func:`conv1dbench._threads.fan_out`); a problem
+    of fewer steps than cores is cut into that many.
     """
     n_full = m1 - m0
-    block = block_length(engine, n_full, span, real, *_counts(batch, c_in, c_out, groups))
+    rows, kernels, products = _counts(batch, c_in, c_out, groups)
+    block = block_length(engine, n_full, span, real, rows, kernels, products)
     size = engine.fast_size(block + span - 1, real)
-    skip, step = span - 1, size - span + 1
+    skip, hop = span - 1, size - span + 1
     if block >= n_full:
         plain = engine.fast_size(length + span - 1, real)
         if plain <= size or length + span - 1 <= PLAIN_MAX:
-            size, skip, step = plain, m0, n_full
-    n_windows = -(-n_full // step)
+            size, skip, hop = plain, m0, n_full
+    n_windows = -(-n_full // hop)
     window_bytes = max(c_in, c_out) * _bins(size, real) * 2 * itemsize
     per_step = max(1, CHUNK_BYTES // window_bytes)
     if per_step >= n_windows:
-        return size, skip, step, n_windows, min(batch, max(1, per_step // n_windows)), n_windows
-    return size, skip, step, n_windows, 1, per_step
+        items, windows = min(batch, max(1, per_step // n_windows)), n_windows
+    else:
+        items, windows = 1, per_step
+    work = batch * max(c_in, c_out) * n_windows * size * math.log2(max(size, 2))
+    spread = cores > 1 and work >= SPREAD_MIN_WORK
+    if spread and -(-batch // items) * -(-n_windows // windows) < cores:  # too few steps: cut them
+        if batch >= cores:
+            items = -(-batch // cores)
+        else:
+            items, windows = 1, -(-n_windows // -(-cores // batch))
+    spread = spread and -(-batch // items) * -(-n_windows // windows) > 1
+    return size, skip, hop, n_windows, items, windows, spread
 
 
 def _rounded(count: int, most: int) -> int:
@@ -374,35 +404,41 @@ def _overlap_save(engine, x, w, y, plan, first, lo, hi, stride, span, dilation, 
     c_out, c_per_group, _ = w.shape
     real = x.dtype.kind == "f"
     m0 = first + lo * stride
-    size, skip, step, n_windows, items, windows = plan
+    size, skip, hop, n_windows, items, windows, spread = plan
     spectra_w = kernel_spectra(engine, w, dilation, size, x.dtype)
     if finite:
         _witness(kernel=spectra_w)
     spectra_w = spectra_w.reshape(groups, c_out // groups, c_per_group, 1, -1)
     forward_kind, inverse_kind = _kinds(real)
-    for b0 in range(0, batch, items):
-        nb = min(items, batch - b0)
-        for j0 in range(0, n_windows, windows):
-            nw = min(windows, n_windows - j0)
-            rows_b, rows_w = _rounded(nb, items), _rounded(nw, windows)
-            threads = engine.threads(rows_b * max(c_in, c_out) * rows_w, size)
-            with _threads.claim(threads) as threads:
-                t = engine.transform("signal", forward_kind, rows_b * c_in * rows_w, size, x.dtype, threads)
-                blocks = t.input.reshape(rows_b, c_in, rows_w, size)[:nb, :, :nw]
-                start = m0 - skip + j0 * step   # the first window's first sample
-                _fill_windows(blocks, x[b0:b0 + nb], start, step)
-                spectra = t.run().reshape(rows_b, groups, c_per_group, rows_w, -1)[:nb, :, :, :nw]
-                if finite:
-                    _witness(signal=spectra)
-                inverse = engine.transform("products", inverse_kind, rows_b * c_out * rows_w, size, x.dtype,
-                                           threads)
-                products = inverse.input.reshape(rows_b, groups, c_out // groups, rows_w, -1)[:nb, :, :, :nw]
-                if c_per_group == 1:  # depthwise or single channel: no channel sum
-                    np.multiply(spectra, spectra_w.reshape(1, groups, -1, 1, spectra_w.shape[-1]), out=products)
-                else:
-                    np.einsum("bgcnf,gocnf->bgonf", spectra, spectra_w, out=products)
-                full = inverse.run().reshape(rows_b, c_out, rows_w, size)[:nb, :, :nw, skip:skip + step]
-                _store(y[b0:b0 + nb], full, 1.0 / size, m0 + j0 * step, first, stride, lo, hi)
+    steps = [(b0, j0) for b0 in range(0, batch, items) for j0 in range(0, n_windows, windows)]
+
+    def run(job, threads=1):
+        b0, j0 = job
+        nb, nw = min(items, batch - b0), min(windows, n_windows - j0)
+        rows_b, rows_w = _rounded(nb, items), _rounded(nw, windows)
+        t = engine.transform("signal", forward_kind, rows_b * c_in * rows_w, size, x.dtype, threads)
+        blocks = t.input.reshape(rows_b, c_in, rows_w, size)[:nb, :, :nw]
+        start = m0 - skip + j0 * hop   # the first window's first sample
+        _fill_windows(blocks, x[b0:b0 + nb], start, hop)
+        spectra = t.run().reshape(rows_b, groups, c_per_group, rows_w, -1)[:nb, :, :, :nw]
+        if finite:
+            _witness(signal=spectra)
+        inverse = engine.transform("products", inverse_kind, rows_b * c_out * rows_w, size, x.dtype, threads)
+        products = inverse.input.reshape(rows_b, groups, c_out // groups, rows_w, -1)[:nb, :, :, :nw]
+        if c_per_group == 1:  # depthwise or single channel: no channel sum
+            np.multiply(spectra, spectra_w.reshape(1, groups, -1, 1, spectra_w.shape[-1]), out=products)
+        else:
+            np.einsum("bgcnf,gocnf->bgonf", spectra, spectra_w, out=products)
+        full = inverse.run().reshape(rows_b, c_out, rows_w, size)[:nb, :, :nw, skip:skip + hop]
+        _store(y[b0:b0 + nb], full, 1.0 / size, m0 + j0 * hop, first, stride, lo, hi)
+
+    wanted = _threads.cores() if spread else engine.threads(items * max(c_in, c_out) * windows, size)
+    with _threads.claim(wanted) as threads:
+        if spread and threads > 1:
+            _threads.fan_out(run, steps, threads)
+        else:
+            for job in steps:
+                run(job, threads)
 
 
 def _fill_windows(blocks, x, start, step):
@@ -528,8 +564,8 @@ def threads(engine, problem) -> int:
         plan = _forward_plan(engine, p)
         if plan is None:
             return 1
-        size, _, _, _, items, windows = plan
-        return engine.threads(items * max(p.c_in, p.c_out) * windows, size)
+        size, _, _, _, items, windows, spread = plan
+        return _threads.cores() if spread else engine.threads(items * max(p.c_in, p.c_out) * windows, size)
     size = engine.fast_size(p.length + p.stride * (p.l_out - 1), p.dtype.kind != "c")  # backward_weight's
     return engine.threads(p.batch * max(p.c_in, p.c_out), size)
 
