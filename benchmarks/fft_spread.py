@@ -75,10 +75,10 @@ def main():
             for n, k, batch in PROBLEMS:
                 x = rng.standard_normal((batch, n) if batch > 1 else n).astype(dtype)
                 w = rng.standard_normal(k).astype(dtype)
-                calls = {"oaconvolve": lambda: scipy.signal.oaconvolve(x, w if batch == 1 else w[None], "same",
-                                                                       axes=-1)}
+                kernel = w if batch == 1 else w[None]
+                calls = {"oaconvolve": lambda x=x, kernel=kernel: scipy.signal.oaconvolve(x, kernel, "same", axes=-1)}
                 for name in names:
-                    def run(name=name):
+                    def run(name=name, x=x, w=w):
                         cb.convolve(x, w, mode="same", backend=name)
                     calls[name, "turn"] = with_threshold(math.inf, run)
                     calls[name, "spread"] = with_threshold(0, run)

@@ -24,7 +24,7 @@ import numpy as np
 from .._registry import BACKEND_NAMES, module
 from .cases import DEVICE_VARIANT, PEER_CALLS
 from .grid import PARAMS, in_fft_regime
-from .runner import Run
+from .runner import CHECK_ROUNDS, Run
 
 #: Columns of the tidy table, in order.
 COLUMNS = ["impl", "kind", "shape"] + PARAMS + ["status", "reason", "median_s", "q25_s", "q75_s", "calls",
@@ -496,10 +496,11 @@ def _auto_section(meta, times) -> list[str]:
     speedups = speedups[np.isfinite(speedups)]
     lines = ["", "## Auto's choices", "",
              "After the sweep, auto and the backend fastest at each point (best of rounds) were timed again, each in "
-             "worker processes of its own (so that one backend's spinning threads never slow the other), in two "
-             "alternating rounds, each keeping its best; `auto / fastest` is auto's regret. At signal points auto "
-             "was timed the same way beside scipy.signal.convolve (`scipy / auto`: above 1, auto is faster). The "
-             "sweep's own ratio (best of rounds of each, timed at different minutes) is shown beside it.", "",
+             "worker processes of its own (so that one backend's spinning threads never slow the other), in "
+             f"{CHECK_ROUNDS} alternating rounds, each keeping its best; `auto / fastest` is auto's regret. At "
+             "signal points auto was timed the same way beside scipy.signal.convolve (`scipy / auto`: above 1, "
+             "auto is faster). The sweep's own ratio (best of rounds of each, timed at different minutes) is "
+             "shown beside it.", "",
              f"- auto chose the fastest backend at {right} of {len(checks)} points",
              f"- regret: median {np.median(ratios):.2f}, worst {ratios.max():.2f}; "
              f"above 1.1 at {int((ratios > 1.1).sum())} of them"]

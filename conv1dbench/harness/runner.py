@@ -235,7 +235,7 @@ def _fastest_ours(rows) -> dict:
 
 
 #: Rounds of auto's check: auto and its partner each timed this many times, alternating, in workers of their own.
-CHECK_ROUNDS = 2
+CHECK_ROUNDS = 3
 
 
 def auto_check(points, rows, min_time_s, min_samples, peers=(), on_row=None) -> list[dict]:
