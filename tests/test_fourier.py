@@ -205,10 +205,27 @@ def test_kernel_spectra_cache_keeps_to_its_bytes(monkeypatch):
     rng = np.random.default_rng(9)
     for _ in range(10):
         _fourier.kernel_spectra(backend.ENGINE, rng.standard_normal((1, 1, 5)), 1, 128, np.dtype(np.float64))
-    assert sum(s.nbytes for entries in _fourier._kernels.values() for _, s in entries) <= 4 * 65 * 16
+    assert sum(s.nbytes for entries in _fourier._kernels.values() for _, s, _ in entries) <= 4 * 65 * 16
     big = rng.standard_normal((2, 1, 5))  # 2 x 65 bins: more than a quarter of the budget
     first = _fourier.kernel_spectra(backend.ENGINE, big, 1, 128, np.dtype(np.float64))
     assert _fourier.kernel_spectra(backend.ENGINE, big, 1, 128, np.dtype(np.float64)) is not first
+    _fourier.forget_kernels()
+
+
+def test_a_kernel_is_checked_for_nan_once_and_refused_from_the_cache_too():
+    """Whether a kernel's spectra are finite is found when they are made, kept with them, and a call
+    that asks (auto's, ``finite=True``) is refused even where an earlier call that did not ask cached them."""
+    from conv1dbench._backends import NonFiniteInput
+
+    backend = engine_backend("fft")
+    _fourier.forget_kernels()
+    w = np.ones((1, 1, 5))
+    w[0, 0, 2] = np.nan
+    _fourier.kernel_spectra(backend.ENGINE, w, 1, 128, np.dtype(np.float64))   # made and kept, unchecked
+    with pytest.raises(NonFiniteInput, match="kernel holds NaN"):
+        _fourier.kernel_spectra(backend.ENGINE, w, 1, 128, np.dtype(np.float64), finite=True)
+    assert _fourier.kernel_spectra(backend.ENGINE, np.ones((1, 1, 5)), 1, 128, np.dtype(np.float64),
+                                   finite=True).shape == (1, 1, 65)
     _fourier.forget_kernels()
 
 

@@ -298,41 +298,59 @@ _kernels: collections.OrderedDict = collections.OrderedDict()
 _kernels_lock = threading.Lock()
 
 
-def kernel_spectra(engine, w, dilation, size, dtype, flip=True):
+def kernel_spectra(engine, w, dilation, size, dtype, flip=True, finite=False, what="kernel"):
     """Spectra ``(C_out, C_in // groups, bins)`` of the dilated kernels (reversed if ``flip``) over
-    ``size`` samples; cached (read-only) per kernel, engine and size."""
+    ``size`` samples; cached (read-only) per kernel, engine and size, with whether they are finite
+    (checked once, when they are made).  ``finite=True``: NonFiniteInput where they are not."""
     key = (engine.name, w.shape, w.dtype.char, np.dtype(dtype).char, dilation, size, flip)
     c_out, c_per_group, taps = w.shape
     real = np.dtype(dtype).kind == "f"
     spectra_bytes = c_out * c_per_group * _bins(size, real) * 2 * np.dtype(dtype).type(0).real.itemsize
     cacheable = spectra_bytes <= KERNEL_CACHE_BYTES // 4
+    found = None
     if cacheable:
         with _kernels_lock:
-            for stored, spectra in _kernels.get(key, ()):
+            for stored, spectra, all_finite in _kernels.get(key, ()):
                 if np.array_equal(stored, w):
                     _kernels.move_to_end(key)
-                    return spectra
-    forward_kind = _kinds(real)[0]
+                    found = spectra, all_finite
+                    break
+    if found is None:
+        found = _transform_kernel(engine, w, dilation, size, dtype, flip)
+        if cacheable:
+            _keep_kernel(key, w, *found)
+    spectra, all_finite = found
+    if finite and not all_finite:
+        raise NonFiniteInput(f"{what} holds NaN or Inf (or sums beyond the dtype's range)")
+    return spectra
+
+
+def _transform_kernel(engine, w, dilation, size, dtype, flip):
+    """``(spectra, finite)`` of :func:`kernel_spectra`, made now."""
+    c_out, c_per_group, taps = w.shape
     threads = engine.threads(c_out * c_per_group, size)
     with _threads.claim(threads) as threads:
-        t = engine.transform("kernel", forward_kind, c_out * c_per_group, size, dtype, threads)
+        t = engine.transform("kernel", _kinds(np.dtype(dtype).kind == "f")[0], c_out * c_per_group, size, dtype,
+                             threads)
         rows = t.input.reshape(c_out, c_per_group, size)
         rows.fill(0)
         span = dilation * (taps - 1) + 1
         rows[:, :, :span:dilation] = w[:, :, ::-1] if flip else w
         spectra = t.run().reshape(c_out, c_per_group, -1).copy()
-    if cacheable:
-        spectra.flags.writeable = False
-        with _kernels_lock:
-            entries = _kernels.setdefault(key, [])
-            entries.append((w.copy(), spectra))
-            _kernels.move_to_end(key)
-            while sum(s.nbytes for entries in _kernels.values() for _, s in entries) > KERNEL_CACHE_BYTES:
-                oldest = next(iter(_kernels))
-                _kernels[oldest].pop(0)
-                if not _kernels[oldest]:
-                    del _kernels[oldest]
-    return spectra
+    spectra.flags.writeable = False
+    return spectra, bool(np.isfinite(spectra[..., 0]).all())
+
+
+def _keep_kernel(key, w, spectra, all_finite) -> None:
+    with _kernels_lock:
+        entries = _kernels.setdefault(key, [])
+        entries.append((w.copy(), spectra, all_finite))
+        _kernels.move_to_end(key)
+        while sum(entry[1].nbytes for entries in _kernels.values() for entry in entries) > KERNEL_CACHE_BYTES:
+            oldest = next(iter(_kernels))
+            _kernels[oldest].pop(0)
+            if not _kernels[oldest]:
+                del _kernels[oldest]
 
 
 def forget_kernels() -> None:
@@ -405,9 +423,7 @@ def _overlap_save(engine, x, w, y, plan, first, lo, hi, stride, span, dilation, 
     real = x.dtype.kind == "f"
     m0 = first + lo * stride
     size, skip, hop, n_windows, items, windows, spread = plan
-    spectra_w = kernel_spectra(engine, w, dilation, size, x.dtype)
-    if finite:
-        _witness(kernel=spectra_w)
+    spectra_w = kernel_spectra(engine, w, dilation, size, x.dtype, finite=finite)
     spectra_w = spectra_w.reshape(groups, c_out // groups, c_per_group, 1, -1)
     forward_kind, inverse_kind = _kinds(real)
     steps = [(b0, j0) for b0 in range(0, batch, items) for j0 in range(0, n_windows, windows)]
@@ -513,11 +529,11 @@ def backward_input(engine, g, w, length, pad_left, pad_right, stride, dilation, 
     real = g.dtype.kind == "f"
     size = engine.fast_size(g.shape[2] + span - 1, real)
     n_full = g.shape[2] + span - 1
-    spectra_w = kernel_spectra(engine, w, dilation, size, g.dtype, flip=False)
+    spectra_w = kernel_spectra(engine, w, dilation, size, g.dtype, flip=False, finite=finite, what="weight")
     with _threads.claim(engine.threads(batch * max(c_out, groups * c_per_group), size)) as threads:
         spectra = _spectra(engine, "grad", g.reshape(batch * c_out, -1), size, threads)
         if finite:
-            _witness(grad_output=spectra, weight=spectra_w)
+            _witness(grad_output=spectra)
         inverse = engine.transform("products", _kinds(real)[1], batch * groups * c_per_group, size, g.dtype, threads)
         np.einsum("bgof,gocf->bgcf", spectra.reshape(batch, groups, out_per_group, -1),
                   spectra_w.reshape(groups, out_per_group, c_per_group, -1),
