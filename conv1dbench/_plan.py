@@ -115,6 +115,23 @@ class Problem:
         return self.batch * self.c_out * (self.c_in // self.groups) * self.taps * self.l_out
 
     @property
+    def direct_macs(self) -> int:
+        """Multiply-adds of the direct method for one pass: the (output, tap) pairs whose input sample is
+        a real one, not padding (``"valid"`` with the kernel longer than the signal counts its few
+        outputs, not ``N * K``)."""
+        offsets = np.arange(self.taps, dtype=np.int64) * self.dilation - self.pad_left  # output 0's sample per tap
+        first = np.maximum(0, (self.stride - 1 - offsets) // self.stride)  # first output reading a real sample
+        stop = np.minimum(self.l_out, (self.length - 1 - offsets) // self.stride + 1)
+        pairs = int(np.clip(stop - first, 0, None).sum())
+        return self.batch * self.c_out * (self.c_in // self.groups) * pairs
+
+    @property
+    def flops(self) -> float:
+        """The one FLOP count of every report, plot and benchmark: two per multiply-add of the direct
+        method (:attr:`direct_macs`), for each product of the call (:attr:`passes`)."""
+        return 2.0 * self.passes * self.direct_macs
+
+    @property
     def shortest(self) -> int:
         """The shorter of signal and kernel: what decides between direct and FFT methods."""
         return min(self.length, self.taps)

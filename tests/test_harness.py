@@ -31,11 +31,34 @@ def test_grids_are_named_and_labelled():
         grid.grid("huge")
 
 
-def test_flops_count_two_per_multiply_add():
-    assert grid.flops(grid.signal_point(1000, 3)) == 6000
+def test_flops_count_two_per_multiply_add_of_the_direct_method():
+    assert grid.flops(grid.signal_point(1000, 3)) == 2 * 1000 * 3                 # full: every pair
+    assert grid.flops(grid.signal_point(1000, 3, "valid")) == 2 * 998 * 3
+    assert grid.flops(grid.signal_point(1000, 3, "same")) == 2 * (1000 * 3 - 2)    # an edge tap each side
+    assert grid.flops(grid.signal_point(10, 1000, "valid")) == 2 * 991 * 10        # not 2 N K
     forward = grid.layer_point(2, 4, 6, 100, 3)
-    assert grid.flops(forward) == 2 * 2 * 6 * 4 * 3 * 100
+    assert grid.flops(forward) == 2 * 2 * 6 * 4 * (3 * 100 - 2)
     assert grid.flops({**forward, "pass": "backward"}) == 2 * grid.flops(forward)
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_direct_multiply_adds_are_the_pairs_that_read_a_sample(seed):
+    """Problem.direct_macs against a count of every (output, tap) pair by brute force."""
+    import numpy as np
+
+    from conv1dbench._plan import Problem
+
+    rng = np.random.default_rng(seed)
+    for _ in range(40):
+        length, taps = int(rng.integers(1, 40)), int(rng.integers(1, 12))
+        stride, dilation = int(rng.integers(1, 4)), int(rng.integers(1, 4))
+        pad_left, pad_right = int(rng.integers(0, 3 * taps)), int(rng.integers(0, 3 * taps))
+        if length + pad_left + pad_right < dilation * (taps - 1) + 1:
+            continue
+        p = Problem(np.float64, 2, 3, 4, length, taps, 1, pad_left, pad_right, stride, dilation)
+        pairs = sum(0 <= l * stride + k * dilation - pad_left < length for l in range(p.l_out) for k in range(taps))
+        assert p.direct_macs == 2 * 4 * 3 * pairs
+        assert p.flops == 2 * p.direct_macs
 
 
 def test_worker_row_has_the_tidy_columns_and_a_checked_result():
@@ -73,6 +96,7 @@ def test_sweep_tidy_table_and_interference_check(toy_run):
     assert len(frame) == 2 * 5
     assert set(frame.status) == {"ok", "skipped"}         # numpy and scipy have no layer API
     assert toy_run.meta["peak"]["gemm_gflops"]["float64"] > 0
+    assert toy_run.meta["peak"]["fma_gflops"]["float64"] > 0
     assert {c["impl"] for c in toy_run.meta["interference"]} >= {"numba", "im2col"}
     assert "machine" in toy_run.meta and toy_run.meta["machine"]["cores"] >= 1
     assert toy_run.meta["auto"]["shipped_models"].startswith("fitted on the tune grid")

@@ -155,3 +155,16 @@ def test_wrong_operands_are_typing_errors_that_say_what_was_expected():
 
     with pytest.raises(TypingError, match="one dtype and width"):
         mixed(np.zeros(8, np.float32), np.zeros(8), Width(4))
+
+
+def test_the_fma_peak_counts_every_lane_on_every_thread():
+    """The FMA probe (what "% of peak" divides by): its chains keep their value (the row changes sign each
+    round), and float32's twice as many lanes give about twice float64's rate."""
+    from conv1dbench.harness import fma
+
+    start = np.ones(4 * 8, np.float64)
+    sums = np.empty(2)
+    fma._fma_threads(start, 3, _simd.Width(8), _simd.Count(4), sums)
+    assert sums.tolist() == [-32.0, -32.0]   # three rounds of row = -2 row + row: -1 in every lane
+    single, double = fma.fma_gflops("float32", 0.05), fma.fma_gflops("float64", 0.05)
+    assert 1.4 < single / double < 2.8

@@ -270,17 +270,9 @@ def label(point: dict) -> str:
 
 
 def flops(point: dict) -> float:
-    """Effective floating-point operations of one call: 2 per multiply-add of the direct method.
-
-    Signals: ``2 * batch * N * K`` in every mode (the products that touch real samples differ by
-    mode only at the edges; one convention keeps modes comparable).  Layers:
-    ``2*B*C_out*(C_in/groups)*K*L_out`` per pass, twice that for backward (grad_x and grad_w).
-    """
-    if point["api"] == "signal":
-        return 2.0 * point["batch"] * point["N"] * point["K"]
-    per_pass = (2.0 * point["B"] * point["C_out"] * (point["C_in"] // point["groups"]) * point["K"]
-                * layer_output_length(point))
-    return per_pass * (2 if point["pass"] == "backward" else 1)
+    """Floating-point operations of one call, by the one convention (:attr:`conv1dbench._plan.Problem.flops`):
+    two per multiply-add of the direct method, for each product of the pass."""
+    return problem(point).flops
 
 
 def layer_output_length(point: dict) -> int:

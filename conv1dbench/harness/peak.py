@@ -1,7 +1,11 @@
-"""What this machine can do, measured in the same run as the benchmarks: GEMM and memory bandwidth.
+"""What this machine can do, measured in the same run as the benchmarks: its FMA peak, GEMM and memory
+bandwidth.
 
-The report gives every result as a percentage of these: a convolution's multiply-adds cannot run
-faster than a large BLAS matrix product, and a streaming one not faster than memory copies.
+The FMA peak is the ceiling: register-only fused multiply-adds on the vector unit the kernels are
+compiled for, on all threads (:func:`conv1dbench.harness.fma.fma_gflops`); "% of peak" in reports
+means a share of it.  The GEMM rate, a large BLAS matrix product, says what the machine's BLAS
+reaches (OpenBLAS may run a kernel for an older ISA than the CPU's), and the memory bandwidth bounds
+the streaming calls.
 """
 
 from __future__ import annotations
@@ -9,6 +13,16 @@ from __future__ import annotations
 import numpy as np
 
 from ..timing import measure
+
+
+def peak_gflops(peak: dict, dtype: str) -> tuple[float, str]:
+    """``(GFLOP/s, name)`` of the peak that "% of peak" divides by: the FMA peak, or the GEMM rate in
+    a run recorded before the FMA peak was measured; NaN where neither was."""
+    for key, name in (("fma_gflops", "FMA peak"), ("gemm_gflops", "GEMM peak")):
+        value = (peak or {}).get(key, {}).get(dtype)
+        if value is not None and np.isfinite(value):
+            return float(value), name
+    return float("nan"), "peak"
 
 
 def gemm_gflops(dtype: str, n: int = 2048, min_time_s: float = 0.5) -> float:
@@ -29,7 +43,11 @@ def bandwidth_gbs(megabytes: int = 256, min_time_s: float = 0.5) -> float:
 
 
 def measure_peak(dtypes=("float32", "float64"), quick: bool = False) -> dict:
-    """``{"gemm_gflops": {dtype: GFLOP/s}, "bandwidth_gbs": GB/s}`` (quick: small sizes, for tests)."""
+    """``{"fma_gflops": {dtype: GFLOP/s}, "gemm_gflops": {dtype: GFLOP/s}, "bandwidth_gbs": GB/s}``
+    (quick: small sizes, for tests)."""
+    from .fma import fma_gflops  # import time: Numba, needed only by a run that measures the peak
+
     n, mb, t = (256, 16, 0.05) if quick else (2048, 256, 0.5)
-    return {"gemm_gflops": {d: round(gemm_gflops(d, n, t), 1) for d in dtypes},
+    return {"fma_gflops": {d: round(fma_gflops(d, min(t, 0.3)), 1) for d in dtypes},
+            "gemm_gflops": {d: round(gemm_gflops(d, n, t), 1) for d in dtypes},
             "bandwidth_gbs": round(bandwidth_gbs(mb, t), 1)}

@@ -2,7 +2,7 @@
 
 The figures: signal time against N (:func:`time_vs_n`), the fastest of our backends per signal point
 (:func:`fastest_map`), our best speedup over ``scipy.signal.convolve`` (:func:`speedup_heatmap`) and
-layer throughput against the measured GEMM peak (:func:`layer_bars`); :func:`write_all` draws them all.
+layer throughput against the measured FMA peak (:func:`layer_bars`); :func:`write_all` draws them all.
 Each returns the paths it wrote, ``[]`` when its data is absent.
 
 Conventions shared by every figure: only ``status == "ok"`` rows are drawn; when several rows describe
@@ -21,6 +21,7 @@ import pandas as pd
 
 from .._registry import BACKEND_NAMES
 from .cases import PEERS
+from .peak import peak_gflops
 
 #: Implementations in legend order, ours then peers; each gets the palette's colour at its position.
 KNOWN_IMPLS = BACKEND_NAMES + ("auto",) + PEERS  # a fixed colour each, in the registry's order
@@ -166,8 +167,8 @@ def layer_bars(frame: pd.DataFrame, peak: dict, folder) -> list[Path]:
     passes = [p for p in PASS_ORDER if p in set(rows["pass"])] + sorted(set(rows["pass"]) - set(PASS_ORDER))
     impls = _impl_order(rows["impl"])
     best = _fastest_rows(rows, ["pass", "point", "impl"]).set_index(["pass", "point", "impl"])["gflops"]
-    gemm = (peak or {}).get("gemm_gflops", {})
-    peaks = {d: float(gemm[d]) for d in dtypes if np.isfinite(gemm.get(d, np.nan))}
+    peaks = {d: peak_gflops(peak, d) for d in dtypes}
+    peaks = {d: value for d, value in peaks.items() if np.isfinite(value[0])}
     width = 0.8 / len(impls)
     fig, axes = _grid(plt, len(passes), 1, (max(6.0, 0.25 * len(points) * len(impls) + 2), 3.2), sharex=True)
     for ax, direction in zip(axes[:, 0], passes, strict=False):
@@ -175,11 +176,11 @@ def layer_bars(frame: pd.DataFrame, peak: dict, folder) -> list[Path]:
             heights = [best.get((direction, point, impl), np.nan) for point in points]
             ax.bar(np.arange(len(points)) + (i - (len(impls) - 1) / 2) * width, heights, width,
                    color=colours[impl], label=impl)
-        for style, (dtype, value) in zip(("--", "-.", (0, (8, 3))), peaks.items(), strict=False):
-            label = "GEMM peak (measured)" + (f", {dtype}" if len(dtypes) > 1 else "") + f": {value:.0f} GFLOP/s"
+        for style, (dtype, (value, name)) in zip(("--", "-.", (0, (8, 3))), peaks.items(), strict=False):
+            label = f"{name} (measured)" + (f", {dtype}" if len(dtypes) > 1 else "") + f": {value:.0f} GFLOP/s"
             ax.axhline(value, color="0.2", linestyle=style, linewidth=1.2, label=label)
         ax.set(title=f"{direction} pass", ylabel="throughput (GFLOP/s)")
-        ax.set_ylim(0, 1.1 * max([*peaks.values(), rows["gflops"].max()]))
+        ax.set_ylim(0, 1.1 * max([*(value for value, _ in peaks.values()), rows["gflops"].max()]))
         ax.grid(True, axis="y", alpha=0.3)
     long = max(map(len, points)) > 12 or len(points) > 6
     axes[-1, 0].set_xticks(range(len(points)), points, rotation=30 if long else 0, ha="right" if long else "center",

@@ -24,6 +24,7 @@ import numpy as np
 from .._registry import BACKEND_NAMES, module
 from .cases import DEVICE_VARIANT, PEER_CALLS
 from .grid import PARAMS, in_fft_regime
+from .peak import peak_gflops
 from .runner import CHECK_ROUNDS, Run
 
 #: Columns of the tidy table, in order.
@@ -143,8 +144,12 @@ def _header(meta, frame) -> list[str]:
                      f"models refitted from them: {learned}")
     if peak:
         gemm = ", ".join(f"{d} {v:.0f} GFLOP/s" for d, v in peak.get("gemm_gflops", {}).items())
-        lines += ["", "## This machine's measured peak", "",
-                  f"- GEMM (2048 x 2048 matrix product, NumPy's BLAS, all threads): {gemm}",
+        lines += ["", "## This machine's measured peak", ""]
+        if peak.get("fma_gflops"):
+            fma = ", ".join(f"{d} {v:.0f} GFLOP/s" for d, v in peak["fma_gflops"].items())
+            lines.append(f"- FMA peak (register-only fused multiply-adds on the vector unit our kernels use, all "
+                         f"threads, best sample): {fma}; \"% of peak\" below is a share of it")
+        lines += [f"- GEMM (2048 x 2048 matrix product, NumPy's BLAS, all threads): {gemm}",
                   f"- memory bandwidth (256 MiB copy, read + write): {peak.get('bandwidth_gbs')} GB/s"]
     return lines
 
@@ -163,13 +168,13 @@ def _cpu_sections(meta, frame) -> list[str]:
                  else f"Layers: {direction}, {dtype}, padding {mode}")
         peers = [p for p in PEER_COLUMNS[api] if p in sub and sub[p].notna().any()]
         lines += ["", f"## {title}", "",
-                  "| point | fastest of ours | ms | GFLOP/s | % GEMM peak | " + " | ".join(f"vs {p}" for p in peers)
+                  "| point | fastest of ours | ms | GFLOP/s | % of peak | " + " | ".join(f"vs {p}" for p in peers)
                   + " | auto / fastest | max error |", "|---|---|---:|---:|---:|" + "---:|" * (len(peers) + 2)]
         for index, r in sub.iterrows():
             shape = index[4]
             name = best_impl[index]
             row = fastest_rows.loc[index + (name,)]
-            pct = 100 * row.gflops / peak.get("gemm_gflops", {}).get(dtype, np.nan)
+            pct = 100 * row.gflops / peak_gflops(peak, dtype)[0]
             ratios = [_fmt_ratio(r.get(p, np.nan) / r[name]) for p in peers]
             auto = _fmt_ratio(paired[index]["ratio"] if index in paired else r.get("auto", np.nan) / r[name])
             lines.append(f"| {shape} | {name} | {r[name] * 1e3:.3g} | {row.gflops:.3g} | {pct:.0f}% | "
