@@ -1,9 +1,9 @@
-"""Steps on every core against steps in turn, per FFT engine: the measurement behind ``SPREAD_MIN_WORK``
-(``results/NOTES.md``, "FFT engines: steps on every core").
+"""Steps on every core against steps in turn, per FFT engine: the measurement behind the default of the
+kernel parameter ``fft.spread_min_work`` (``results/NOTES.md``, "FFT engines: steps on every core").
 
 For single signals and small batches across the FFT regime, each engine's forward call ("same") with
-its steps spread over the cores (``SPREAD_MIN_WORK = 0``) and taken in turn on this thread, each
-transform on the engine's own threads where they pay (``SPREAD_MIN_WORK = inf``).  The two are timed
+its steps spread over the cores (``fft.spread_min_work = 0``) and taken in turn on this thread, each
+transform on the engine's own threads where they pay (``= inf``).  The two are timed
 interleaved, in a new random order every round, so that a slow stretch of the machine slows both.
 Prints a Markdown table (with ``scipy.signal.oaconvolve`` timed in the same rounds) and the least
 work from which spreading was at least 5% faster at every larger work measured.
@@ -20,7 +20,7 @@ import numpy as np
 import scipy.signal
 
 import conv1dbench as cb
-from conv1dbench import _registry, _threads
+from conv1dbench import _params, _registry, _threads
 from conv1dbench._backends import _fourier
 
 #: (signal length, kernel length, batch).
@@ -48,52 +48,48 @@ def interleaved(calls: dict, rounds: int = ROUNDS) -> dict:
 
 def with_threshold(threshold, run):
     def call():
-        _fourier.SPREAD_MIN_WORK = threshold
-        _fourier._steps.cache_clear()
-        run()
+        with _params.overriding(fft__spread_min_work=threshold):
+            run()
     return call
 
 
 def work(engine, n, k, batch, dtype) -> float:
     m0 = k - 1 - (k - 1) // 2
     size, _, _, n_windows, *_ = _fourier._steps(engine, m0, m0 + n, n, k, batch, 1, 1, 1, True,
-                                                np.dtype(dtype).itemsize, 1)
+                                                np.dtype(dtype).itemsize, 1, _params.value("fft.chunk_bytes"),
+                                                math.inf)
     return batch * n_windows * size * math.log2(size)
 
 
 def main():
-    kept = _fourier.SPREAD_MIN_WORK
+    kept = _params.value("fft.spread_min_work")
     rng = np.random.default_rng(0)
     names = [name for name in ("fft", "fftw", "ducc") if _registry.is_available(name)]
-    print(f"cores: {_threads.cores()}; SPREAD_MIN_WORK now {kept:g}\n")
+    print(f"cores: {_threads.cores()}; fft.spread_min_work in force: {kept:g}\n")
     print("| dtype | N | K | batch | engine | work | in turn (ms) | spread (ms) | in turn / spread | "
           "oaconvolve (ms) |")
     print("|---|---:|---:|---:|---|---:|---:|---:|---:|---:|")
     gains = {name: [] for name in names}
-    try:
-        for dtype in (np.float32, np.float64):
-            for n, k, batch in PROBLEMS:
-                x = rng.standard_normal((batch, n) if batch > 1 else n).astype(dtype)
-                w = rng.standard_normal(k).astype(dtype)
-                kernel = w if batch == 1 else w[None]
-                calls = {"oaconvolve": lambda x=x, kernel=kernel: scipy.signal.oaconvolve(x, kernel, "same", axes=-1)}
-                for name in names:
-                    def run(name=name, x=x, w=w):
-                        cb.convolve(x, w, mode="same", backend=name)
-                    calls[name, "turn"] = with_threshold(math.inf, run)
-                    calls[name, "spread"] = with_threshold(0, run)
-                times = interleaved(calls)
-                for name in names:
-                    engine = _registry.get_backend(name, np.dtype(dtype)).ENGINE
-                    amount = work(engine, n, k, batch, dtype)
-                    turn, spread = times[name, "turn"], times[name, "spread"]
-                    gains[name].append((amount, turn / spread))
-                    print(f"| {np.dtype(dtype).name} | {n:g} | {k} | {batch} | {name} | {amount:.2g} | "
-                          f"{turn * 1e3:.3f} | {spread * 1e3:.3f} | {turn / spread:.2f} | "
-                          f"{times['oaconvolve'] * 1e3:.3f} |", flush=True)
-    finally:
-        _fourier.SPREAD_MIN_WORK = kept
-        _fourier._steps.cache_clear()
+    for dtype in (np.float32, np.float64):
+        for n, k, batch in PROBLEMS:
+            x = rng.standard_normal((batch, n) if batch > 1 else n).astype(dtype)
+            w = rng.standard_normal(k).astype(dtype)
+            kernel = w if batch == 1 else w[None]
+            calls = {"oaconvolve": lambda x=x, kernel=kernel: scipy.signal.oaconvolve(x, kernel, "same", axes=-1)}
+            for name in names:
+                def run(name=name, x=x, w=w):
+                    cb.convolve(x, w, mode="same", backend=name)
+                calls[name, "turn"] = with_threshold(math.inf, run)
+                calls[name, "spread"] = with_threshold(0, run)
+            times = interleaved(calls)
+            for name in names:
+                engine = _registry.get_backend(name, np.dtype(dtype)).ENGINE
+                amount = work(engine, n, k, batch, dtype)
+                turn, spread = times[name, "turn"], times[name, "spread"]
+                gains[name].append((amount, turn / spread))
+                print(f"| {np.dtype(dtype).name} | {n:g} | {k} | {batch} | {name} | {amount:.2g} | "
+                      f"{turn * 1e3:.3f} | {spread * 1e3:.3f} | {turn / spread:.2f} | "
+                      f"{times['oaconvolve'] * 1e3:.3f} |", flush=True)
     print()
     for name, found in gains.items():
         found.sort()

@@ -34,7 +34,7 @@ import warnings
 
 import numpy as np
 
-from . import _model, _wisdom
+from . import _model, _params, _wisdom
 from ._backends import Declined, NonFiniteInput, keep_wisdom_with
 from ._plan import BACKWARD, Problem
 from ._registry import auto_candidates, check_name, get_backend, module
@@ -112,6 +112,7 @@ class AutoState:
         self.models = self.measured = self.rows = None
         self.scales, self.fixed_models = {}, False
         self.decisions, self.shortcuts = {}, {}
+        _params.reset()  # the tuned kernel parameters live in the wisdom file too
 
 
 _state = AutoState()
@@ -177,6 +178,7 @@ def auto_settings(*, models: dict | None = None, measured: dict | None = None, m
     try:
         if wisdom is not None:
             _state.wisdom_path, _state.rows, _state.models, _state.measured = wisdom, None, None, None
+            _params.reset()
         if models is not None:
             _state.models, _state.scales, _state.fixed_models = dict(models), {}, True
         if measured is not None:
@@ -188,6 +190,8 @@ def auto_settings(*, models: dict | None = None, measured: dict | None = None, m
     finally:
         for name, value in saved.items():
             setattr(_state, name, value)
+        if wisdom is not None:
+            _params.reset()
 
 
 def reset() -> None:

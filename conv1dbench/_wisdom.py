@@ -89,13 +89,23 @@ def _read(path: Path) -> dict:
     except FileNotFoundError:
         return empty
     except (OSError, ValueError) as exc:
-        warnings.warn(f"ignoring the wisdom file {path}: {type(exc).__name__}: {exc}", WisdomWarning, stacklevel=3)
+        _warn_once(f"ignoring the wisdom file {path}: {type(exc).__name__}: {exc}")
         return empty
     if not isinstance(raw, dict) or raw.get("format") != FORMAT or not isinstance(raw.get("machines"), dict):
-        warnings.warn(f"ignoring the wisdom file {path}: not conv1dbench wisdom of format {FORMAT}",
-                      WisdomWarning, stacklevel=3)
+        _warn_once(f"ignoring the wisdom file {path}: not conv1dbench wisdom of format {FORMAT}")
         return empty
     return raw
+
+
+_warned: set = set()
+
+
+def _warn_once(message: str) -> None:
+    """A WisdomWarning, once per process for one file and one fault (auto, FFTW's plans and the kernel
+    parameters each read the file)."""
+    if message not in _warned:
+        _warned.add(message)
+        warnings.warn(message, WisdomWarning, stacklevel=4)
 
 
 def load(path=None) -> list[dict]:

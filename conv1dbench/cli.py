@@ -70,9 +70,11 @@ def _parser() -> argparse.ArgumentParser:
     compare.add_argument("--threshold", type=float, default=1.15,
                          help="flag a measurement this many times slower (default 1.15)")
 
-    tune = sub.add_parser("tune", help="time the backends for backend='auto' and keep the timings as wisdom")
-    tune.add_argument("--grid", default="tune", choices=grid.GRIDS,
-                      help=f"the grid to time (default: tune, about {grid.MINUTES['tune']} min a round)")
+    tune = sub.add_parser("tune", help="measure the kernel parameters here (about a minute) and, with --grid, time "
+                                       "the backends for backend='auto'; keep both as wisdom")
+    tune.add_argument("--grid", choices=grid.GRIDS,
+                      help=f"also time this grid for auto's models (tune: about {grid.MINUTES['tune']} min a round)")
+    tune.add_argument("--no-params", action="store_true", help="do not measure the kernel parameters")
     tune.add_argument("--backends", help="comma-separated backends (default: every available CPU backend)")
     tune.add_argument("--wisdom", help="the wisdom file (default: $CONV1DBENCH_WISDOM or the user cache)")
     tune.add_argument("--min-time", type=float, default=0.05, help="seconds of repeats per measurement")
@@ -163,9 +165,16 @@ def cmd_tune(args) -> int:
     if args.from_run and not Path(args.from_run).is_file():
         raise ValueError(f"no such file: {args.from_run}")
     result = _tune.tune(args.grid, backends=_names(args.backends), wisdom=args.wisdom, min_time_s=args.min_time,
-                        from_run=args.from_run)
-    print(f"{result['measurements']} timings in {result['wisdom']}; cost models fitted: "
-          f"{', '.join(result['models']) or 'none (too few measurements)'}", file=sys.stderr)
+                        from_run=args.from_run, params=not args.no_params)
+    if "params" in result:
+        tuned = result["params"]
+        print(f"kernel parameters, measured in {tuned['seconds']:.0f} s, kept in {result['wisdom']}:")
+        for name, value in tuned["chosen"].items():
+            print(f"  {name} = {value:g}" + ("" if value == tuned["default"][name]
+                                           else f" (default here {tuned['default'][name]:g})"))
+    if "measurements" in result:
+        print(f"{result['measurements']} timings in {result['wisdom']}; cost models fitted: "
+              f"{', '.join(result['models']) or 'none (too few measurements)'}", file=sys.stderr)
     if args.write_default:
         Path(args.write_default).write_text(json.dumps(result["this_run"], indent=1, sort_keys=True) + "\n")
         print(f"wrote {args.write_default}", file=sys.stderr)

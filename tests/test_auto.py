@@ -198,7 +198,7 @@ def test_tune_on_a_workload_feeds_auto(tmp_path):
     path = tmp_path / "w.json"
     x, w = np.ones((4, 8, 300)), np.ones((8, 8, 3))
     result = cb.tune(workload=[("conv1d", (x, w), {"padding": "same"}), ("convolve", (np.ones(500), np.ones(9)), {})],
-                     wisdom=path)
+                     wisdom=path, params=False)
     assert result["measurements"] >= 6 and result["wisdom"] == str(path)
     before = cb.configure_auto(wisdom=path)
     try:

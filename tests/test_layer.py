@@ -9,7 +9,7 @@ from conftest import SIMULATED, skip_unless_takes
 from reference import TOL, layer_scale, random_array, reference_conv1d
 
 import conv1dbench as cb
-from conv1dbench import _threads
+from conv1dbench import _params, _threads
 from conv1dbench._registry import get_backend
 
 LAYER_DTYPES = [np.float32, np.float64, np.complex128]
@@ -274,25 +274,24 @@ def test_fft_overlap_save_on_short_windows(monkeypatch, request, name, dtype, ch
     backend = get_backend(name, np.dtype(np.float64)) if cb.backends()[name]["available"] else None
     if backend is None:
         pytest.skip(cb.backends()[name]["reason"])
-    monkeypatch.setattr(_fourier, "CHUNK_BYTES", chunk_bytes)
     monkeypatch.setattr(_fourier, "block_length", lambda engine, length, span, real, *_: min(length, 1 + span % 3))
-    monkeypatch.setattr(_fourier, "SPREAD_MIN_WORK", spread_min_work)
     monkeypatch.setattr(_threads, "cores", lambda: 2)
     _fourier._steps.cache_clear()
     request.addfinalizer(_fourier._steps.cache_clear)
-    rng = np.random.default_rng(14)
-    for i in range(40):
-        cfg = random_config(rng, batched_only=True)
-        x, w, _ = make_layer(rng, cfg, np.float64 if dtype == np.int64 else dtype)
-        if dtype == np.int64:
-            x, w = np.rint(4 * x).astype(np.int64), np.rint(4 * w).astype(np.int64)
-        ref = reference_conv1d(x, w, None, cfg["stride"], cfg["pad"], cfg["dilation"], cfg["groups"])
-        y = backend.forward(x, w, *cfg["pad"], cfg["stride"], cfg["dilation"], cfg["groups"])
-        assert y.dtype == np.dtype(dtype) and y.shape == ref.shape, (i, cfg)
-        if dtype == np.int64:
-            np.testing.assert_array_equal(y, np.rint(ref).astype(np.int64), err_msg=str((i, cfg)))
-        else:
-            assert np.abs(y - ref).max() <= TOL[np.dtype(dtype)] * layer_scale(x, w), (i, cfg)
+    with _params.overriding(fft__chunk_bytes=chunk_bytes, fft__spread_min_work=spread_min_work):
+        rng = np.random.default_rng(14)
+        for i in range(40):
+            cfg = random_config(rng, batched_only=True)
+            x, w, _ = make_layer(rng, cfg, np.float64 if dtype == np.int64 else dtype)
+            if dtype == np.int64:
+                x, w = np.rint(4 * x).astype(np.int64), np.rint(4 * w).astype(np.int64)
+            ref = reference_conv1d(x, w, None, cfg["stride"], cfg["pad"], cfg["dilation"], cfg["groups"])
+            y = backend.forward(x, w, *cfg["pad"], cfg["stride"], cfg["dilation"], cfg["groups"])
+            assert y.dtype == np.dtype(dtype) and y.shape == ref.shape, (i, cfg)
+            if dtype == np.int64:
+                np.testing.assert_array_equal(y, np.rint(ref).astype(np.int64), err_msg=str((i, cfg)))
+            else:
+                assert np.abs(y - ref).max() <= TOL[np.dtype(dtype)] * layer_scale(x, w), (i, cfg)
 
 
 def test_fft_block_length_model():

@@ -14,7 +14,7 @@ import pytest
 import scipy.signal
 
 import conv1dbench as cb
-from conv1dbench import _registry
+from conv1dbench import _params, _registry
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 
@@ -104,7 +104,6 @@ def test_fft_refuses_integers_it_cannot_round_exactly():
 
 
 def test_im2col_patch_matrix_stays_within_its_bound():
-    im2col = importlib.import_module("conv1dbench._backends.im2col")
     rng = np.random.default_rng(0)
     x = rng.standard_normal(300_000).astype(np.float32)
     w = rng.standard_normal(512).astype(np.float32)  # the whole patch matrix would be 614 MB
@@ -112,7 +111,7 @@ def test_im2col_patch_matrix_stays_within_its_bound():
     y = cb.correlate(x, w, "valid", backend="im2col")
     peak = tracemalloc.get_traced_memory()[1]
     tracemalloc.stop()
-    assert peak < im2col.PATCH_BYTES + 12 * x.nbytes  # the bound plus a few signal-sized buffers
+    assert peak < _params.value("im2col.patch_bytes") + 12 * x.nbytes  # the bound plus a few signal-sized buffers
     ref = scipy.signal.correlate(x.astype(np.float64), w.astype(np.float64), "valid", method="fft")
     assert np.abs(y - ref).max() <= 1e-5 * np.abs(x).max() * np.abs(w).sum()
 

@@ -11,12 +11,12 @@ span + 1`` indices, each the circular convolution of ``F`` input samples (the wi
 ``span - 1`` samples before its first index) with the kernel, of which the last ``step`` values are
 the linear convolution; one window of the whole range when that is cheaper (:func:`block_length`).
 The windows go through the engine in steps of a few windows of a few batch items, about
-:data:`CHUNK_BYTES` of spectra each, so that the working set stays in the cache however long the
-input, and every window is written into the engine's own input array once.  A step's transforms
-have a fixed number of rows, the last step's rounded up to a power of two, so that a new signal
-length needs no new transforms (no new FFTW plans) beyond a handful.
+``fft.chunk_bytes`` of spectra each (a kernel parameter, :mod:`conv1dbench._params`), so that the
+working set stays in the cache however long the input, and every window is written into the engine's own
+input array once. A step's transforms have a fixed number of rows, the last step's rounded up to a power
+of two, so that a new signal length needs no new transforms (no new FFTW plans) beyond a handful.
 
-Threads.  A call large enough (:data:`SPREAD_MIN_WORK`) shares its steps out among the cores: each
+Threads.  A call large enough (``fft.spread_min_work``) shares its steps out among the cores: each
 thread takes the next step and runs it whole (filling the windows, both transforms on one thread, the
 spectral products, storing the outputs), so that every pass over memory runs in parallel, not only
 the transforms, and no engine's own threads are woken twice a step.  Smaller calls run their steps
@@ -54,7 +54,7 @@ import threading
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
-from .. import _threads
+from .. import _params, _threads
 from .._core import result_array, spread, valid_range
 from .._plan import CORE_DTYPES, output_length
 from . import NonFiniteInput
@@ -75,10 +75,9 @@ TAKES_OUT = ("forward", "backward_input", "backward_weight")
 
 #: Largest ``max|x| * sum|w|`` for which float64 FFT results round to the exact integers.
 EXACT_INTEGER_BOUND = 2.0**40
-#: Bytes of the spectra one step of :func:`forward` transforms at once.  A working set this small
-#: stays in the cache and, as much, in memory the allocator reuses (``results/NOTES.md``, "fft:
-#: step size").
-CHUNK_BYTES = 1 << 20
+# The bytes of spectra one step of :func:`forward` transforms at once are the kernel parameter
+# ``fft.chunk_bytes`` (:mod:`conv1dbench._params`): a working set that small stays in the cache and,
+# as much, in memory the allocator reuses (``results/NOTES.md``, "fft: step size").
 #: The block-length model (``results/NOTES.md``, "fft: block length"): a transform of size ``F`` costs
 #: ``F (log2 F + TRANSFORM_EXTRA) + ROW_COST``, and beyond the engine's ``CACHE_SIZE`` points another
 #: ``F * LARGE * octaves**2`` (:class:`Engine`, fitted per engine by ``benchmarks/fft_blocks.py``);
@@ -96,9 +95,9 @@ PLAIN_MAX = 64
 KERNEL_CACHE_BYTES = 64 << 20
 #: Bytes of transforms (their arrays, and FFTW's plans) one thread keeps for reuse (:meth:`Engine.transform`).
 TRANSFORM_CACHE_BYTES = 128 << 20
-#: Least transform work (``rows * windows * F log2 F``) of a forward call whose steps are spread over the
-#: cores, each step whole on one thread (``results/NOTES.md``, "FFT engines: steps on every core").
-SPREAD_MIN_WORK = 3e6
+# The least transform work (``rows * windows * F log2 F``) of a forward call whose steps are spread over
+# the cores, each step whole on one thread, is the kernel parameter ``fft.spread_min_work``
+# (``results/NOTES.md``, "FFT engines: steps on every core").
 
 
 class Transform:
@@ -239,16 +238,19 @@ def _counts(batch, c_in, c_out, groups):
 
 
 def _plan(engine, m0, m1, length, span, batch, c_in, c_out, groups, real, itemsize):
-    """:func:`_steps` for this process's cores (:func:`conv1dbench._threads.cores`)."""
-    return _steps(engine, m0, m1, length, span, batch, c_in, c_out, groups, real, itemsize, _threads.cores())
+    """:func:`_steps` for this process's cores (:func:`conv1dbench._threads.cores`) and the kernel
+    parameters in force."""
+    return _steps(engine, m0, m1, length, span, batch, c_in, c_out, groups, real, itemsize, _threads.cores(),
+                  _params.value("fft.chunk_bytes"), _params.value("fft.spread_min_work"))
 
 
 @functools.lru_cache(maxsize=1024)
-def _steps(engine, m0, m1, length, span, batch, c_in, c_out, groups, real, itemsize, cores):
+def _steps(engine, m0, m1, length, span, batch, c_in, c_out, groups, real, itemsize, cores, chunk_bytes,
+           spread_min_work):
     """``(size, skip, hop, n_windows, items, windows, spread)`` for full-convolution indices ``[m0, m1)``
     of a signal of ``length`` samples: the transform size; where a window's outputs start in its
     circular convolution, and how many there are (``hop``); the windows; the batch items and windows
-    of one step (within :data:`CHUNK_BYTES` of spectra); whether the steps are spread over the
+    of one step (within ``chunk_bytes`` of spectra); whether the steps are spread over the
     ``cores``.  Window ``j`` starts at sample ``m0 - skip + j*hop``.
 
     One window of the whole signal, zero-padded to ``length + span - 1`` samples (the plain FFT
@@ -256,7 +258,7 @@ def _steps(engine, m0, m1, length, span, batch, c_in, c_out, groups, real, items
     of all the outputs (``m1 - m0 + span - 1`` samples), in "full" mode say, and on tiny problems
     (:data:`PLAIN_MAX`).
 
-    Spread: where the transforms' work reaches :data:`SPREAD_MIN_WORK`, the steps are shared out
+    Spread: where the transforms' work reaches ``spread_min_work``, the steps are shared out
     among the cores, each step whole on one thread (:func:`conv1dbench._threads.fan_out`); a problem
     of fewer steps than cores is cut into that many.
     """
@@ -271,13 +273,13 @@ def _steps(engine, m0, m1, length, span, batch, c_in, c_out, groups, real, items
             size, skip, hop = plain, m0, n_full
     n_windows = -(-n_full // hop)
     window_bytes = max(c_in, c_out) * _bins(size, real) * 2 * itemsize
-    per_step = max(1, CHUNK_BYTES // window_bytes)
+    per_step = max(1, chunk_bytes // window_bytes)
     if per_step >= n_windows:
         items, windows = min(batch, max(1, per_step // n_windows)), n_windows
     else:
         items, windows = 1, per_step
     work = batch * max(c_in, c_out) * n_windows * size * math.log2(max(size, 2))
-    spread = cores > 1 and work >= SPREAD_MIN_WORK
+    spread = cores > 1 and work >= spread_min_work
     if spread and -(-batch // items) * -(-n_windows // windows) < cores:  # too few steps: cut them
         if batch >= cores:
             items = -(-batch // cores)

@@ -4,7 +4,8 @@ For group ``g`` the column ("patch") matrix has one row per (input channel, tap)
 per output position; the output is the ``(C_out/groups, Cg*K)`` weight matrix times it, which lands
 in the output's own layout.  The columns come from ``sliding_window_view`` (a view) and are copied
 into one reused buffer chunk by chunk (per batch item and range of positions), so the materialised
-patch matrix never exceeds :data:`PATCH_BYTES` (8 MiB, or one position's column where that is
+patch matrix never exceeds ``im2col.patch_bytes`` (a kernel parameter, :mod:`conv1dbench._params`:
+a quarter of the last-level cache by default, within 2-32 MiB; or one position's column where that is
 larger): ``N = 10**7, K = 10**3`` runs in bounded memory instead of needing 80 GB.  Integer
 problems use NumPy's exact (non-BLAS) integer matmul.
 
@@ -18,6 +19,7 @@ from __future__ import annotations
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
+from .. import _params
 from .._core import result_array
 from .._plan import CORE_DTYPES, output_length
 from .._workspace import scratch
@@ -32,10 +34,9 @@ RULE = "gemm"
 COST_FEATURES = ("call", "macs", "column_bytes")
 TAKES_OUT = ("forward", "backward_weight")
 
-#: Bytes of one materialised column-matrix chunk (unless a single position's column is larger):
-#: smaller chunks starve the GEMM of columns, larger ones spill the cache (``results/NOTES.md``,
-#: "im2col: patch chunk").
-PATCH_BYTES = 8 * 2**20
+#: Bytes of one materialised column-matrix chunk are ``im2col.patch_bytes`` (unless a single position's
+#: column is larger): smaller chunks starve the GEMM of columns, larger ones spill the cache
+#: (``results/NOTES.md``, "im2col: patch chunk").
 #: Output positions from which one batch item's columns alone make an efficient GEMM.
 GEMM_COLUMNS = 512
 
@@ -74,7 +75,7 @@ class _Columns:
             # (B, G, Cg, L_out, K) view: window l, tap k of channel c is xpad[b, c, l*stride + k*dilation]
             windows = sliding_window_view(xpad, span, axis=-1)[:, :, ::stride, ::dilation][:, :, :self.l_out]
             self.windows = windows.reshape(batch, groups, c_per_group, self.l_out, taps)
-        positions = max(1, PATCH_BYTES // (c_in * taps * x.dtype.itemsize))  # per chunk, all items
+        positions = max(1, _params.value("im2col.patch_bytes") // (c_in * taps * x.dtype.itemsize))  # per chunk
         self.l_step = min(self.l_out, positions)
         # Short rows (batched signals): several batch items per chunk, their positions side by side,
         # so that the GEMM gets enough columns; rows of GEMM_COLUMNS or more go one batch item at a

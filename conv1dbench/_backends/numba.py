@@ -21,11 +21,12 @@ counter of ``range(n)``, which LLVM knows is non-negative, so Numba's negative-i
 folds away and the loop vectorizes; indexing ``x[i + offset]`` with a signed offset kept the check
 and no vector instructions (the measurement: ``results/NOTES.md``, "numba: index types").
 
-Both run their jobs in parallel (``prange``) when the problem has at least :data:`PARALLEL_MIN_MACS`
-multiply-adds, serially below that, where waking threads costs more than it saves.  float32 is
-computed in float32.  Fast-math is limited to ``contract`` (fused multiply-add), which keeps NaN and
-Inf semantics, so a non-finite input only affects the outputs whose window touches it.  Compiled code
-is cached on disk (``cache=True``): the first call per dtype compiles, later processes load it.
+Both run their jobs in parallel (``prange``) when the problem has at least ``numba.parallel_min_macs``
+multiply-adds (:mod:`conv1dbench._params`), serially below that, where waking threads costs more than it
+saves. float32 is computed in float32. Fast-math is limited to ``contract`` (fused multiply-add), which
+keeps NaN and Inf semantics, so a non-finite input only affects the outputs whose window touches it.
+Compiled code is cached on disk (``cache=True``): the first call per dtype compiles, later processes
+load it.
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ import numpy as np
 from numba import njit, prange, types
 from numba.extending import overload
 
+from .. import _params
 from .._core import result_array, transposed_as_correlation, valid_range
 from .._plan import CORE_DTYPES, output_length
 from .._threads import claim
@@ -58,10 +60,10 @@ TILE_MAX = 16384
 #: Parallel runs cut rows into tiles of at least this many outputs, aiming at this many jobs per thread.
 TILE_MIN = 1024
 JOBS_PER_THREAD = 4
-#: Below this many multiply-adds the serial kernel runs: alone, parallel runs lost or won little below it,
-#: and in a busy process waking a sleeping worker (12-15 us here) would more than double a shorter call
+#: Below ``numba.parallel_min_macs`` multiply-adds (a kernel parameter, :mod:`conv1dbench._params`; 2**19
+#: by default) the serial kernel runs: alone, parallel runs lost or won little below it, and in a busy
+#: process waking a sleeping worker (12-15 us here) would more than double a shorter call
 #: (``results/NOTES.md``, "numba: parallel threshold").
-PARALLEL_MIN_MACS = 1 << 19
 
 #: How long a thread of Numba's OpenMP pool (GNU libgomp) spins after a parallel region before it
 #: sleeps: libgomp's ``GOMP_SPINCOUNT``, in its spin iterations (its default is 300,000, about a few
@@ -302,7 +304,7 @@ def _forward(x, w, pad_left, stride, dilation, groups, threads, y):
     batch = x.shape[0]
     c_out, c_per_group, taps = w.shape
     l_out = y.shape[2]
-    parallel = threads > 1 and batch * c_out * l_out * c_per_group * taps >= PARALLEL_MIN_MACS
+    parallel = threads > 1  # the caller asked for threads where the work pays for them (_threads_for)
     tile_len = TILE_MAX
     if parallel and batch * c_out < JOBS_PER_THREAD * threads:
         # few rows: cut them finer, so that every thread gets work (but no finer than TILE_MIN)
@@ -327,7 +329,7 @@ def _threads(x, w) -> int:
 
 
 def _threads_for(macs: int) -> int:
-    return 1 if macs < PARALLEL_MIN_MACS else numba.get_num_threads()
+    return 1 if macs < _params.value("numba.parallel_min_macs") else numba.get_num_threads()
 
 
 #: The dtypes the register tiles (:mod:`conv1dbench._backends._tiles`) compute; the others (complex,
@@ -377,7 +379,7 @@ def threads(problem) -> int:
 
 def threads_1d(length: int, taps: int) -> int:
     """The ``threads`` of :func:`forward_1d`: 1 where the problem is too small to run in parallel."""
-    return 1 if length * taps < PARALLEL_MIN_MACS else numba.get_num_threads()
+    return _threads_for(length * taps)
 
 
 @njit(cache=True)

@@ -142,6 +142,16 @@ def _header(meta, frame) -> list[str]:
         lines.append(f"- auto decided from: the shipped cost models ({auto['shipped_models']}); "
                      f"{auto['measurements']} timings of this machine in the wisdom file {auto['wisdom']}; "
                      f"models refitted from them: {learned}")
+    if meta.get("params"):
+        params = meta["params"]
+        facts = params.get("facts", {})
+        lines.append("- kernel parameters in force (`conv1dbench tune` measures them; defaults from "
+                     f"{facts.get('vendor')}, {facts.get('isa')}, L1d {facts.get('l1d', 0) >> 10} KiB, "
+                     f"L2 {facts.get('l2', 0) >> 10} KiB, "
+                     f"L3 {facts.get('l3', 0) >> 20} MiB): "
+                     + "; ".join(f"{name} = {p['value']:g} ({p['source']}"
+                                 + (f", default {p['default']:g})" if p["source"] != "default" else ")")
+                                 for name, p in params.get("params", {}).items()))
     if peak:
         gemm = ", ".join(f"{d} {v:.0f} GFLOP/s" for d, v in peak.get("gemm_gflops", {}).items())
         lines += ["", "## This machine's measured peak", ""]

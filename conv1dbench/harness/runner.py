@@ -39,7 +39,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .. import _auto
+from .. import _auto, _params
 from .._registry import BACKEND_NAMES
 from ..machine import machine_info
 from .busy import predicted_s as busy_predicted_s
@@ -176,7 +176,8 @@ def sweep(points: list[dict], impls: list[str], *, min_time_s: float = 0.1, min_
             "inherited_environment": [label(p) for p in points if p.get("env") == "inherited"],
             "isolation": isolation,
             "min_time_s": min_time_s, "min_samples": min_samples, "rounds": rounds, "implementations": impls,
-            "peak": measure_peak(sorted({p["dtype"] for p in points}), quick=quick_peak)}
+            "peak": measure_peak(sorted({p["dtype"] for p in points}), quick=quick_peak),
+            "params": _params.in_force()}
     if "auto" in impls:  # what auto's workers decide from (each loads the same wisdom file and models)
         meta["auto"] = _auto.knowledge()
     repeatable = _repeatable(points)

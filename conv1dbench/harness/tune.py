@@ -1,4 +1,8 @@
-"""``conv1dbench.tune``: measure the backends here, so that ``backend="auto"`` knows this machine.
+"""``conv1dbench.tune``: measure this machine, so that the kernels and ``backend="auto"`` fit it.
+
+First the kernel parameters (:mod:`conv1dbench.harness.tune_params`: a minute or so), kept in the
+wisdom file as this machine's values in force; then, where asked, the backends' timings on a grid or a
+workload, for auto's models.
 
 Also how the harness's timings become wisdom (:func:`measurements_from_rows`): each row's point is
 planned by the planner, exactly as the call it times is (:func:`conv1dbench.harness.grid.problem`),
@@ -19,17 +23,19 @@ from .._registry import BACKEND_NAMES, auto_candidates, module
 from . import grid as grids
 from .cases import suite
 from .runner import Run, sweep
+from .tune_params import tune_params
 
 
-def tune(grid: str = "tune", *, workload=None, backends=None, wisdom=None, min_time_s: float = 0.05,
-         progress: bool = True, from_run=None) -> dict:
-    """Time the backends and keep the timings as wisdom; auto uses them from then on.
+def tune(grid: str | None = None, *, workload=None, backends=None, wisdom=None, min_time_s: float = 0.05,
+         progress: bool = True, from_run=None, params: bool = True) -> dict:
+    """Measure the kernel parameters here, and time the backends where asked; keep both as wisdom, which
+    the kernels and auto use from then on.
 
     Parameters
     ----------
-    grid : str
-        A harness grid (``"tune"``, the default, or ``"smoke"``, ``"default"``, ``"large"``), timed
-        with each backend in a process of its own.  Ignored when `workload` is given.
+    grid : str, optional
+        A harness grid (``"tune"``, ``"smoke"``, ``"default"``, ``"large"``...) whose timings, each backend
+        in a process of its own, auto's models are fitted to.  Ignored when `workload` is given.
     workload : list of (op, args, kwargs), optional
         Your own calls, e.g. ``[("convolve", (x, w), {"mode": "same"})]`` or
         ``[("conv1d", (x, weight), {"padding": "same"})]``: each problem is timed on every
@@ -45,17 +51,29 @@ def tune(grid: str = "tune", *, workload=None, backends=None, wisdom=None, min_t
     from_run : path, optional
         A saved harness run (``report.json`` of ``conv1dbench run``) whose timings to take instead
         of timing anything: how the package's default models are fitted from ``results/tune``.
+    params : bool
+        Measure the kernel parameters first (:func:`conv1dbench.harness.tune_params.tune_params`).
 
     Returns
     -------
     dict
-        ``{"wisdom": path, "measurements": count, "models": [fitted model keys]}``, and for a grid
+        ``{"wisdom": path, "params": {...}}`` (``tune_params``'s result, where measured), and where
+        timings were taken ``"measurements": count, "models": [fitted model keys]``; for a grid
         ``"this_run"``: the models fitted on this run's timings alone (what ``conv1dbench tune
         --write-default`` writes).
     """
     path = _wisdom.resolve(wisdom if wisdom is not None else _auto.configure_auto()["wisdom"])
+    result = {"wisdom": str(path)}
+    if params and from_run is None:
+        previous = _auto.configure_auto(wisdom=path)["wisdom"]
+        try:
+            result["params"] = tune_params(report=None)
+        finally:
+            _auto.configure_auto(wisdom=previous)
+    if grid is None and workload is None and from_run is None:
+        return result
     with _measured_planning(path):
-        return _tune(grid, workload, backends, path, min_time_s, progress, from_run)
+        return {**result, **_tune(grid or "tune", workload, backends, path, min_time_s, progress, from_run)}
 
 
 @contextlib.contextmanager

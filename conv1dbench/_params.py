@@ -1,0 +1,200 @@
+"""Kernel parameters: the constants that were chosen by timing, as the values in force on this machine.
+
+A constant fitted on one machine is wrong on another (machines of one name here differ in vector ISA,
+caches and BLAS kernel).  So each such constant is a :class:`Param` with a small candidate set and a
+default read from a table keyed by what the machine *is* — CPU vendor, vector ISA, cache sizes, read
+from the machine (:func:`facts`), never from its name.  ``conv1dbench tune`` measures the parameters
+here (:mod:`conv1dbench.harness.tune_params`) and keeps what it chose in the wisdom file under this
+machine's fingerprint; from then on those are the values in force.  :func:`in_force` says every
+value and where it came from (the report's *Machine* section prints it).
+
+A parameter here changes how work is cut (step sizes, thresholds), never the order of a sum within
+an output, except where its own description says so: the same inputs give the same bits for a given
+parameter set and thread count.
+
+The register tiles' shapes, input-channel chunk and weight-gradient jobs are compile-time constants of
+the Numba kernels (``conv1dbench/_backends/_tiles.py``): their defaults are per ISA there, and they
+are not yet tuned here.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import os
+import threading
+from dataclasses import dataclass
+from typing import Callable
+
+from ._backends import keep_wisdom, kept_wisdom
+
+__all__ = ["PARAMS", "Facts", "Param", "facts", "in_force", "keep_tuned", "overriding", "reset", "value"]
+
+#: The name the chosen values are filed under in the wisdom file (beside FFTW's plans).
+WISDOM_NAME = "params"
+
+
+@dataclass(frozen=True)
+class Facts:
+    """What decides a parameter's default: the CPU's vendor, the vector ISA Numba compiles for, the
+    data caches of one core (bytes; L3 is the whole cache) and the cores this process may use."""
+
+    vendor: str
+    isa: str
+    l1d: int
+    l2: int
+    l3: int
+    cores: int
+
+
+def _cache_sizes() -> dict:
+    """``{level: bytes}`` of cpu0's data and unified caches, from sysfs (empty where it is not Linux)."""
+    sizes = {}
+    base = "/sys/devices/system/cpu/cpu0/cache"
+    try:
+        entries = sorted(os.listdir(base))
+    except OSError:
+        return sizes
+    for entry in entries:
+        if not entry.startswith("index"):
+            continue
+        try:
+            def read(name, entry=entry):
+                with open(f"{base}/{entry}/{name}") as f:
+                    return f.read().strip()
+            if read("type") == "Instruction":
+                continue
+            text = read("size")
+            scale = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30}.get(text[-1:], 1)
+            sizes[int(read("level"))] = int(text.rstrip("KMG")) * scale
+        except (OSError, ValueError):
+            continue
+    return sizes
+
+
+@functools.cache
+def facts() -> Facts:
+    """This machine's :class:`Facts` (read once per process)."""
+    from . import _threads  # import time: the threads module is only needed once, here
+    from ._backends._simd import target_isa  # import time: Numba
+
+    vendor = "unknown"
+    try:
+        with open("/proc/cpuinfo") as f:
+            vendor = next((line.split(":", 1)[1].strip() for line in f if line.startswith("vendor_id")), vendor)
+    except OSError:
+        pass
+    caches = _cache_sizes()
+    return Facts(vendor=vendor, isa=target_isa().name, l1d=caches.get(1, 32 << 10), l2=caches.get(2, 1 << 20),
+                 l3=caches.get(3, 8 << 20), cores=_threads.cores())
+
+
+@dataclass(frozen=True)
+class Param:
+    """A kernel parameter: its name (``"<module>.<what>"``), the rule of the backends it belongs to (their
+    module's ``RULE``: ``tune`` times it on them), its candidates (what ``tune`` tries), its default on a
+    machine (``default(facts) -> value``, one of the candidates) and what it does."""
+
+    name: str
+    rule: str
+    candidates: tuple
+    default: Callable[[Facts], object]
+    doc: str
+
+    def default_for(self, machine: Facts) -> object:
+        """The candidate nearest the table's default (so that a default is always something tune tries)."""
+        wanted = self.default(machine)
+        return min(self.candidates, key=lambda c: abs(float(c) - float(wanted)))
+
+
+def _pow2_at_most(n: int) -> int:
+    return 1 << max(0, int(n).bit_length() - 1)
+
+
+PARAMS = {p.name: p for p in (
+    Param("fft.spread_min_work", "fourier", (1e6, 2e6, 3e6, 5e6, 1e7, float("inf")), lambda f: 3e6,
+          "least transform work (rows x windows x F log2 F) of a forward FFT call whose steps are spread over "
+          "the cores, each step whole on one thread (inf: never)"),
+    Param("fft.chunk_bytes", "fourier", (1 << 18, 1 << 19, 1 << 20, 1 << 21, 1 << 22), lambda f: _pow2_at_most(f.l2),
+          "bytes of spectra per step of a forward FFT call: the step's working set, sized to the core's L2"),
+    Param("numba.parallel_min_macs", "direct", (1 << 17, 1 << 18, 1 << 19, 1 << 20, 1 << 21), lambda f: 1 << 19,
+          "least multiply-adds of a numba call that runs on several threads (below it, one)"),
+    Param("im2col.patch_bytes", "gemm", (2 << 20, 4 << 20, 8 << 20, 16 << 20, 32 << 20),
+          lambda f: min(32 << 20, max(2 << 20, _pow2_at_most(f.l3 // 4))),
+          "bytes of the patch matrix im2col builds per GEMM, a share of the last-level cache"),
+)}
+
+_lock = threading.Lock()
+_state: dict = {"values": None, "sources": None}
+
+
+def _load() -> None:
+    tuned = kept_wisdom(WISDOM_NAME)
+    tuned = tuned if isinstance(tuned, dict) else {}
+    machine = facts()
+    values, sources = {}, {}
+    for name, param in PARAMS.items():
+        kept = tuned.get(name)
+        if kept is not None and kept in param.candidates:
+            values[name], sources[name] = kept, "tuned"
+        else:
+            values[name], sources[name] = param.default_for(machine), "default"
+    _state.update(values=values, sources=sources)
+
+
+def value(name: str):
+    """The value in force of parameter ``name`` (tuned on this machine, else the default for it)."""
+    values = _state["values"]
+    if values is None:
+        with _lock:
+            if _state["values"] is None:
+                _load()
+        values = _state["values"]
+    return values[name]
+
+
+def in_force() -> dict:
+    """``{name: {"value": v, "source": "tuned" | "default", "default": d}}`` for every parameter, with
+    the machine facts the defaults came from under ``"facts"``."""
+    value(next(iter(PARAMS)))
+    machine = facts()
+    table = {name: {"value": _state["values"][name], "source": _state["sources"][name],
+                    "default": PARAMS[name].default_for(machine)} for name in PARAMS}
+    return {"facts": machine.__dict__, "params": table}
+
+
+def keep_tuned(chosen: dict) -> None:
+    """Keep ``{name: value}`` in the wisdom file as this machine's tuned values (merged with those kept)."""
+    unknown = [name for name in chosen if name not in PARAMS]
+    if unknown:
+        raise KeyError(f"no such parameters: {', '.join(unknown)}")
+    tuned = kept_wisdom(WISDOM_NAME)
+    tuned = dict(tuned) if isinstance(tuned, dict) else {}
+    tuned.update(chosen)
+    keep_wisdom(WISDOM_NAME, tuned)
+    reset()
+
+
+def reset() -> None:
+    """Read the values in force afresh on next use (after a tune, or another wisdom file)."""
+    with _lock:
+        _state.update(values=None, sources=None)
+
+
+@contextlib.contextmanager
+def overriding(**values):
+    """Within a ``with`` block, these values are in force (names with ``__`` for ``.``:
+    ``overriding(fft__spread_min_work=0)``), whatever the candidates; for tests and for ``tune``'s
+    measurements.  What was in force before is restored after."""
+    chosen = {name.replace("__", "."): v for name, v in values.items()}
+    unknown = [name for name in chosen if name not in PARAMS]
+    if unknown:
+        raise KeyError(f"no such parameters: {', '.join(unknown)}")
+    value(next(iter(PARAMS)))
+    saved = dict(_state["values"]), dict(_state["sources"])
+    _state["values"] = {**saved[0], **chosen}
+    _state["sources"] = {**saved[1], **{name: "set" for name in chosen}}
+    try:
+        yield
+    finally:
+        _state["values"], _state["sources"] = saved

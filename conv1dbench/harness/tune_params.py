@@ -1,0 +1,162 @@
+"""Measure the kernel parameters (:mod:`conv1dbench._params`) on this machine: the first part of ``tune``.
+
+Each parameter is timed on a few problems that it decides, in this process, every candidate of a
+problem interleaved sample by sample (:func:`conv1dbench.timing.measure_interleaved`), so that a slow
+stretch of a shared machine slows them all alike:
+
+- a *threshold* (a parameter saying from how much work something is done: threads for numba, steps
+  spread over the cores for the FFT engines) is timed both ways on problems either side of its
+  default; each candidate threshold then costs what its choice on every problem measured, and a way
+  that is not at least :data:`MARGIN` faster counts as no gain (a parallel call in a busy process
+  pays for waking threads that a call timed alone does not);
+- a *size* (bytes per step, per patch chunk) is timed at every candidate on each problem.
+
+The candidate with the least total time over the problems (the geometric mean, so that every
+problem counts alike) is chosen; ties go to the default.  The FFT parameters are shared by the three
+engines, so they are timed on each engine installed.  Under a minute on 2 cores.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+
+import numpy as np
+
+from .. import _params
+from .._api import conv1d, convolve
+from .._registry import BACKEND_NAMES, get_backend, is_available, module
+from ..timing import measure_interleaved
+
+#: Seconds of interleaved samples per problem (all its candidates together).
+MIN_TIME_S = 0.4
+#: What a threshold's "on" side must gain over "off" on a problem to count as faster.
+MARGIN = 1.05
+
+
+def _backends(name: str) -> list[str]:
+    """The available CPU backends parameter ``name`` belongs to (every FFT engine for ``fft.*``)."""
+    rule = _params.PARAMS[name].rule
+    return [n for n in BACKEND_NAMES
+            if is_available(n) and (m := module(n)).RULE == rule and m.AUTO and not m.DEVICE]
+
+
+def _signal(n, k, dtype, backend):
+    rng = np.random.default_rng(n + k)
+    x, w = rng.standard_normal(n).astype(dtype), rng.standard_normal(k).astype(dtype)
+    return lambda: convolve(x, w, mode="same", backend=backend)
+
+
+def _layer(b, c_in, c_out, length, k, backend):
+    rng = np.random.default_rng(length)
+    x = rng.standard_normal((b, c_in, length)).astype(np.float32)
+    w = rng.standard_normal((c_out, c_in, k)).astype(np.float32)
+    return lambda: conv1d(x, w, padding="same", backend=backend)
+
+
+def _problems(name: str) -> list:
+    """``[(label, work, call)]``: the problems parameter ``name`` is timed on, on each backend it belongs to
+    (work: what a threshold compares, in the parameter's unit; None for a size)."""
+    found = []
+    for backend in _backends(name):
+        if name == "fft.spread_min_work":
+            for n, k, dtype in ((10**5, 1023, np.float32), (2 * 10**5, 1023, np.float32),
+                                (2 * 10**5, 255, np.float64), (3 * 10**5, 1500, np.float64), (10**6, 255, np.float32)):
+                found.append((f"{backend} N={n:g} K={k} {np.dtype(dtype).name}", _fft_work(backend, n, k, dtype),
+                              _signal(n, k, dtype, backend)))
+        elif name == "fft.chunk_bytes":
+            found += [(f"{backend} N={n:g} K={k} {np.dtype(d).name}", None, _signal(n, k, d, backend))
+                      for n, k, d in ((10**6, 255, np.float32), (10**6, 1023, np.float64))]
+        elif name == "numba.parallel_min_macs":
+            found += [(f"{backend} N={n} K={k}", n * k, _signal(n, k, np.float32, backend))
+                      for n, k in ((1 << 13, 16), (1 << 14, 16), (1 << 15, 16), (1 << 16, 16), (1 << 17, 16))]
+        elif name == "im2col.patch_bytes":
+            found += [(f"{backend} {shape}", None, _layer(*shape, backend))
+                      for shape in ((8, 64, 64, 4096, 7), (4, 128, 128, 2048, 5), (2, 8, 8, 100_000, 63))]
+        else:
+            raise KeyError(name)
+    return found
+
+
+def _fft_work(backend, n, k, dtype) -> float:
+    """The transform work of a signal's forward call on ``backend``'s engine ("same"), as the
+    ``fft.spread_min_work`` threshold compares it."""
+    from .._backends import _fourier  # import time: only tune needs the FFT plan
+
+    engine = get_backend(backend, np.dtype(dtype)).ENGINE
+    m0 = k - 1 - (k - 1) // 2
+    size, _, _, n_windows, *_ = _fourier._steps(engine, m0, m0 + n, n, k, 1, 1, 1, 1, True, np.dtype(dtype).itemsize,
+                                                1, _params.value("fft.chunk_bytes"), math.inf)
+    return n_windows * size * math.log2(size)
+
+
+def _timed(call, settings: list[dict], min_time_s: float) -> list[float]:
+    """Seconds per call of ``call`` under each of ``settings`` (parameter overrides), interleaved."""
+    def under(setting):
+        def run():
+            with _params.overriding(**{k.replace(".", "__"): v for k, v in setting.items()}):
+                call()
+        return run
+    return [t.median_s for t in measure_interleaved([under(s) for s in settings], min_time_s=min_time_s)]
+
+
+def _choose_threshold(param, problems, min_time_s) -> tuple[object, list]:
+    """A threshold: each problem timed on (as if its work reached the threshold) and off; every candidate
+    costed from those.  "On" that is not :data:`MARGIN` faster than "off" is costed as the slower of the two."""
+    timed = []
+    for label, work, call in problems:
+        on, off = _timed(call, [{param.name: 0}, {param.name: math.inf}], min_time_s)
+        timed.append((label, work, on if on * MARGIN < off else max(on, off), off, on))
+
+    def cost(candidate):
+        return sum(math.log(on if work >= candidate else off) for _, work, on, off, _ in timed)
+    rows = [{"problem": label, "work": work, "off_ms": off * 1e3, "on_ms": on * 1e3}
+            for label, work, _, off, on in timed]
+    return _best(param, cost), rows
+
+
+def _choose_size(param, problems, min_time_s) -> tuple[object, list]:
+    """A size: every candidate timed on each problem."""
+    settings = [{param.name: c} for c in param.candidates]
+    timed = [(label, _timed(call, settings, min_time_s)) for label, _, call in problems]
+
+    def cost(candidate):
+        i = param.candidates.index(candidate)
+        return sum(math.log(times[i]) for _, times in timed)
+    rows = [{"problem": label, **{f"{c:g}": t * 1e3 for c, t in zip(param.candidates, times, strict=True)}}
+            for label, times in timed]
+    return _best(param, cost), rows
+
+
+def _best(param, cost):
+    default = param.default_for(_params.facts())
+    costs = {c: cost(c) for c in param.candidates}
+    best = min(costs.values())
+    return default if costs[default] <= best + 1e-9 else min(costs, key=costs.get)
+
+
+#: How each parameter is measured.
+THRESHOLDS = ("fft.spread_min_work", "numba.parallel_min_macs")
+
+
+def tune_params(names=None, *, min_time_s: float = MIN_TIME_S, keep: bool = True, report=print) -> dict:
+    """Measure the kernel parameters ``names`` (default: all) here and, with ``keep``, keep the choices in the
+    wisdom file as this machine's values in force.
+
+    Returns ``{"chosen": {name: value}, "default": {name: value}, "measured": {name: rows}, "seconds": s}``;
+    ``report`` gets a line per parameter as it is decided.
+    """
+    started = time.perf_counter()
+    names = list(_params.PARAMS) if names is None else list(names)
+    chosen, defaults, measured = {}, {}, {}
+    for name in names:
+        param = _params.PARAMS[name]
+        problems = _problems(name)
+        choose = _choose_threshold if name in THRESHOLDS else _choose_size
+        chosen[name], measured[name] = choose(param, problems, min_time_s)
+        defaults[name] = param.default_for(_params.facts())
+        if report:
+            report(f"{name}: {chosen[name]:g} (default here {defaults[name]:g})")
+    if keep:
+        _params.keep_tuned(chosen)
+    return {"chosen": chosen, "default": defaults, "measured": measured, "seconds": time.perf_counter() - started}

@@ -1,0 +1,91 @@
+"""Kernel parameters (conv1dbench._params): defaults from what the machine is, values measured by tune,
+kept in the wisdom file and in force from then on."""
+
+import dataclasses
+import json
+import math
+
+import numpy as np
+import pytest
+
+import conv1dbench as cb
+from conv1dbench import _params
+from conv1dbench.harness import tune_params
+
+
+@pytest.fixture
+def wisdom(tmp_path):
+    """A wisdom file of this test's own, in force while it runs."""
+    path = tmp_path / "wisdom.json"
+    before = cb.configure_auto(wisdom=path)
+    yield path
+    cb.configure_auto(wisdom=before["wisdom"])
+
+
+def test_defaults_come_from_the_machine_and_are_candidates():
+    machine = _params.facts()
+    assert machine.vendor and machine.isa and machine.l1d > 0 and machine.l2 > 0 and machine.cores >= 1
+    for param in _params.PARAMS.values():
+        assert param.default_for(machine) in param.candidates, param.name
+    small = dataclasses.replace(machine, l2=256 << 10, l3=4 << 20)
+    large = dataclasses.replace(machine, l2=2 << 20, l3=256 << 20)
+    chunk, patch = _params.PARAMS["fft.chunk_bytes"], _params.PARAMS["im2col.patch_bytes"]
+    assert chunk.default_for(small) == 256 << 10 and chunk.default_for(large) == 2 << 20   # the core's L2
+    assert patch.default_for(small) == 2 << 20 and patch.default_for(large) == 32 << 20    # a share of L3
+
+
+def test_tuned_values_are_in_force_and_say_where_they_came_from(wisdom):
+    table = _params.in_force()["params"]
+    assert all(entry["source"] == "default" for entry in table.values())
+    _params.keep_tuned({"fft.chunk_bytes": 1 << 19})
+    assert _params.value("fft.chunk_bytes") == 1 << 19
+    assert _params.in_force()["params"]["fft.chunk_bytes"] == {"value": 1 << 19, "source": "tuned",
+                                                               "default": table["fft.chunk_bytes"]["default"]}
+    assert json.loads(wisdom.read_text())  # kept in the file, under this machine
+    with pytest.raises(KeyError, match="no such parameters: fft.nonsense"):
+        _params.keep_tuned({"fft.nonsense": 1})
+
+
+def test_a_kept_value_that_is_no_candidate_is_not_taken(wisdom):
+    from conv1dbench._backends import keep_wisdom
+
+    keep_wisdom(_params.WISDOM_NAME, {"fft.chunk_bytes": 12345})
+    _params.reset()
+    assert _params.in_force()["params"]["fft.chunk_bytes"]["source"] == "default"
+
+
+def test_overriding_sets_values_for_a_block_only():
+    before = _params.value("fft.spread_min_work")
+    with _params.overriding(fft__spread_min_work=math.inf):
+        assert _params.value("fft.spread_min_work") == math.inf
+        assert _params.in_force()["params"]["fft.spread_min_work"]["source"] == "set"
+    assert _params.value("fft.spread_min_work") == before
+    with pytest.raises(KeyError):
+        with _params.overriding(no__such=1):
+            pass
+
+
+def test_results_do_not_depend_on_the_parameters():
+    """A parameter cuts the work differently; the outputs stay those of the reference."""
+    rng = np.random.default_rng(3)
+    x, w = rng.standard_normal(200_000), rng.standard_normal(700)
+    ref = cb.convolve(x, w, mode="same", backend="fft")
+    for chunk in (1 << 18, 1 << 22):
+        for spread in (0, math.inf):
+            with _params.overriding(fft__chunk_bytes=chunk, fft__spread_min_work=spread):
+                np.testing.assert_allclose(cb.convolve(x, w, mode="same", backend="fft"), ref, atol=1e-9)
+
+
+def test_tune_measures_chooses_a_candidate_and_keeps_it(wisdom):
+    lines = []
+    result = tune_params.tune_params(["numba.parallel_min_macs", "fft.chunk_bytes"], min_time_s=0.02,
+                                     report=lines.append)
+    for name in ("numba.parallel_min_macs", "fft.chunk_bytes"):
+        param = _params.PARAMS[name]
+        assert result["chosen"][name] in param.candidates
+        assert _params.in_force()["params"][name] == {"value": result["chosen"][name], "source": "tuned",
+                                                      "default": param.default_for(_params.facts())}
+    assert len(lines) == 2 and lines[0].startswith("numba.parallel_min_macs: ")
+    rows = result["measured"]["numba.parallel_min_macs"]
+    assert all(r["on_ms"] > 0 and r["off_ms"] > 0 for r in rows)
+    assert len(result["measured"]["fft.chunk_bytes"][0]) == 1 + len(_params.PARAMS["fft.chunk_bytes"].candidates)
