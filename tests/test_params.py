@@ -89,3 +89,14 @@ def test_tune_measures_chooses_a_candidate_and_keeps_it(wisdom):
     rows = result["measured"]["numba.parallel_min_macs"]
     assert all(r["on_ms"] > 0 and r["off_ms"] > 0 for r in rows)
     assert len(result["measured"]["fft.chunk_bytes"][0]) == 1 + len(_params.PARAMS["fft.chunk_bytes"].candidates)
+
+
+def test_one_parameter_set_gives_the_same_bits_every_call():
+    """Steps spread over threads: whichever thread takes a step, it computes it the same way."""
+    rng = np.random.default_rng(4)
+    x, w = rng.standard_normal((4, 100_000)).astype(np.float32), rng.standard_normal(1023).astype(np.float32)
+    for backend in ("fft", "numba"):
+        with _params.overriding(fft__spread_min_work=0, numba__parallel_min_macs=1):
+            first = cb.convolve(x, w[None], mode="same", backend=backend)
+            for _ in range(3):
+                assert np.array_equal(cb.convolve(x, w[None], mode="same", backend=backend), first), backend
