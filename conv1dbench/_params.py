@@ -26,6 +26,7 @@ import threading
 from dataclasses import dataclass
 from typing import Callable
 
+from . import _threads
 from ._backends import keep_wisdom, kept_wisdom
 
 __all__ = ["PARAMS", "Facts", "Param", "facts", "in_force", "keep_tuned", "overriding", "reset", "value"]
@@ -47,27 +48,24 @@ class Facts:
     cores: int
 
 
-def _cache_sizes() -> dict:
-    """``{level: bytes}`` of cpu0's data and unified caches, from sysfs (empty where it is not Linux)."""
+def _cache_sizes(base: str = "/sys/devices/system/cpu/cpu0/cache") -> dict:
+    """``{level: bytes}`` of cpu0's data and unified caches, from sysfs (empty where there is none)."""
+    def read(entry, name):
+        with open(f"{base}/{entry}/{name}") as f:
+            return f.read().strip()
+
     sizes = {}
-    base = "/sys/devices/system/cpu/cpu0/cache"
     try:
-        entries = sorted(os.listdir(base))
+        entries = [e for e in sorted(os.listdir(base)) if e.startswith("index")]
     except OSError:
         return sizes
     for entry in entries:
-        if not entry.startswith("index"):
-            continue
         try:
-            def read(name, entry=entry):
-                with open(f"{base}/{entry}/{name}") as f:
-                    return f.read().strip()
-            if read("type") == "Instruction":
-                continue
-            text = read("size")
-            scale = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30}.get(text[-1:], 1)
-            sizes[int(read("level"))] = int(text.rstrip("KMG")) * scale
-        except (OSError, ValueError):
+            if read(entry, "type") != "Instruction":
+                text = read(entry, "size")
+                scale = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30}.get(text[-1:], 1)
+                sizes[int(read(entry, "level"))] = int(text.rstrip("KMG")) * scale
+        except (OSError, ValueError):  # an entry unreadable or unexpected: the defaults stand in
             continue
     return sizes
 
@@ -75,7 +73,6 @@ def _cache_sizes() -> dict:
 @functools.cache
 def facts() -> Facts:
     """This machine's :class:`Facts` (read once per process)."""
-    from . import _threads  # import time: the threads module is only needed once, here
     from ._backends._simd import target_isa  # import time: Numba
 
     vendor = "unknown"

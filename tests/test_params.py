@@ -100,3 +100,16 @@ def test_one_parameter_set_gives_the_same_bits_every_call():
             first = cb.convolve(x, w[None], mode="same", backend=backend)
             for _ in range(3):
                 assert np.array_equal(cb.convolve(x, w[None], mode="same", backend=backend), first), backend
+
+
+def test_cache_sizes_are_read_from_sysfs(tmp_path):
+    """Data and unified caches by level, instruction caches left out, K and M suffixes; nothing where
+    sysfs has nothing."""
+    for index, (level, kind, size) in enumerate([(1, "Data", "48K"), (1, "Instruction", "32K"),
+                                                 (2, "Unified", "2048K"), (3, "Unified", "105M")]):
+        folder = tmp_path / f"index{index}"
+        folder.mkdir()
+        for name, text in (("level", str(level)), ("type", kind), ("size", size)):
+            (folder / name).write_text(text + "\n")
+    assert _params._cache_sizes(str(tmp_path)) == {1: 48 << 10, 2: 2 << 20, 3: 105 << 20}
+    assert _params._cache_sizes(str(tmp_path / "none")) == {}
