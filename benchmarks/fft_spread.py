@@ -22,6 +22,7 @@ import scipy.signal
 import conv1dbench as cb
 from conv1dbench import _params, _registry, _threads
 from conv1dbench._backends import _fourier
+from conv1dbench._plan import plan_signal
 
 #: (signal length, kernel length, batch).
 PROBLEMS = [(10**4, 1023, 1), (3 * 10**4, 1500, 1), (10**5, 1023, 1), (2 * 10**5, 1023, 1), (2 * 10**5, 255, 1),
@@ -54,11 +55,9 @@ def with_threshold(threshold, run):
 
 
 def work(engine, n, k, batch, dtype) -> float:
-    m0 = k - 1 - (k - 1) // 2
-    size, _, _, n_windows, *_ = _fourier._steps(engine, m0, m0 + n, n, k, batch, 1, 1, 1, True,
-                                                np.dtype(dtype).itemsize, 1, _params.value("fft.chunk_bytes"),
-                                                math.inf)
-    return batch * n_windows * size * math.log2(size)
+    shape = (n,) if batch == 1 else (batch, n)
+    name = np.dtype(dtype).name
+    return _fourier.spread_work(engine, plan_signal("convolve", shape, (k,), name, name, "same").problem)
 
 
 def main():

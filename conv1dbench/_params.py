@@ -89,11 +89,13 @@ def facts() -> Facts:
 @dataclass(frozen=True)
 class Param:
     """A kernel parameter: its name (``"<module>.<what>"``), the rule of the backends it belongs to (their
-    module's ``RULE``: ``tune`` times it on them), its candidates (what ``tune`` tries), its default on a
-    machine (``default(facts) -> value``, one of the candidates) and what it does."""
+    module's ``RULE``: ``tune`` times it on them), its kind (``"threshold"``: from how much work something
+    is done, timed both ways; ``"size"``: every candidate timed), its candidates (what ``tune`` tries),
+    its default on a machine (``default(facts) -> value``, one of the candidates) and what it does."""
 
     name: str
     rule: str
+    kind: str
     candidates: tuple
     default: Callable[[Facts], object]
     doc: str
@@ -109,14 +111,16 @@ def _pow2_at_most(n: int) -> int:
 
 
 PARAMS = {p.name: p for p in (
-    Param("fft.spread_min_work", "fourier", (1e6, 2e6, 3e6, 5e6, 1e7, float("inf")), lambda f: 3e6,
+    Param("fft.spread_min_work", "fourier", "threshold", (1e6, 2e6, 3e6, 5e6, 1e7, float("inf")), lambda f: 3e6,
           "least transform work (rows x windows x F log2 F) of a forward FFT call whose steps are spread over "
           "the cores, each step whole on one thread (inf: never)"),
-    Param("fft.chunk_bytes", "fourier", (1 << 18, 1 << 19, 1 << 20, 1 << 21, 1 << 22), lambda f: _pow2_at_most(f.l2),
+    Param("fft.chunk_bytes", "fourier", "size", (1 << 18, 1 << 19, 1 << 20, 1 << 21, 1 << 22),
+          lambda f: _pow2_at_most(f.l2),
           "bytes of spectra per step of a forward FFT call: the step's working set, sized to the core's L2"),
-    Param("numba.parallel_min_macs", "direct", (1 << 17, 1 << 18, 1 << 19, 1 << 20, 1 << 21), lambda f: 1 << 19,
+    Param("numba.parallel_min_macs", "direct", "threshold", (1 << 17, 1 << 18, 1 << 19, 1 << 20, 1 << 21),
+          lambda f: 1 << 19,
           "least multiply-adds of a numba call that runs on several threads (below it, one)"),
-    Param("im2col.patch_bytes", "gemm", (2 << 20, 4 << 20, 8 << 20, 16 << 20, 32 << 20),
+    Param("im2col.patch_bytes", "gemm", "size", (2 << 20, 4 << 20, 8 << 20, 16 << 20, 32 << 20),
           lambda f: min(32 << 20, max(2 << 20, _pow2_at_most(f.l3 // 4))),
           "bytes of the patch matrix im2col builds per GEMM, a share of the last-level cache"),
 )}

@@ -136,7 +136,7 @@ def fan_out(run, jobs, threads: int) -> None:
     def take():
         while not errors:
             with lock:
-                job = next(pending, pending)
+                job = next(pending, pending)  # the iterator itself marks the end
             if job is pending:
                 return
             try:

@@ -278,7 +278,7 @@ def _steps(engine, m0, m1, length, span, batch, c_in, c_out, groups, real, items
         items, windows = min(batch, max(1, per_step // n_windows)), n_windows
     else:
         items, windows = 1, per_step
-    work = batch * max(c_in, c_out) * n_windows * size * math.log2(max(size, 2))
+    work = _spread_work(batch, c_in, c_out, n_windows, size)
     spread = cores > 1 and work >= spread_min_work
     if spread and -(-batch // items) * -(-n_windows // windows) < cores:  # too few steps: cut them
         if batch >= cores:
@@ -287,6 +287,18 @@ def _steps(engine, m0, m1, length, span, batch, c_in, c_out, groups, real, items
             items, windows = 1, -(-n_windows // -(-cores // batch))
     spread = spread and -(-batch // items) * -(-n_windows // windows) > 1
     return size, skip, hop, n_windows, items, windows, spread
+
+
+def _spread_work(batch, c_in, c_out, n_windows, size) -> float:
+    """The transform work that ``fft.spread_min_work`` is compared with: ``rows * windows * F log2 F``."""
+    return batch * max(c_in, c_out) * n_windows * size * math.log2(max(size, 2))
+
+
+def spread_work(engine, problem) -> float:
+    """:func:`_spread_work` of the forward call of ``problem`` on ``engine`` (0 where it reads only padding):
+    what ``tune`` and ``benchmarks/fft_spread.py`` place each problem by against the threshold."""
+    plan = _forward_plan(engine, problem)
+    return 0.0 if plan is None else _spread_work(problem.batch, problem.c_in, problem.c_out, plan[3], plan[0])
 
 
 def _rounded(count: int, most: int) -> int:

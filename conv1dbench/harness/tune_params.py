@@ -25,6 +25,7 @@ import numpy as np
 
 from .. import _params
 from .._api import conv1d, convolve
+from .._plan import plan_signal
 from .._registry import BACKEND_NAMES, get_backend, is_available, module
 from ..timing import measure_interleaved
 
@@ -79,15 +80,11 @@ def _problems(name: str) -> list:
 
 
 def _fft_work(backend, n, k, dtype) -> float:
-    """The transform work of a signal's forward call on ``backend``'s engine ("same"), as the
-    ``fft.spread_min_work`` threshold compares it."""
+    """Where a signal's forward call ("same") on ``backend`` stands against ``fft.spread_min_work``."""
     from .._backends import _fourier  # import time: only tune needs the FFT plan
 
-    engine = get_backend(backend, np.dtype(dtype)).ENGINE
-    m0 = k - 1 - (k - 1) // 2
-    size, _, _, n_windows, *_ = _fourier._steps(engine, m0, m0 + n, n, k, 1, 1, 1, 1, True, np.dtype(dtype).itemsize,
-                                                1, _params.value("fft.chunk_bytes"), math.inf)
-    return n_windows * size * math.log2(size)
+    problem = plan_signal("convolve", (n,), (k,), np.dtype(dtype).name, np.dtype(dtype).name, "same").problem
+    return _fourier.spread_work(get_backend(backend, np.dtype(dtype)).ENGINE, problem)
 
 
 def _timed(call, settings: list[dict], min_time_s: float) -> list[float]:
@@ -135,10 +132,6 @@ def _best(param, cost):
     return default if costs[default] <= best + 1e-9 else min(costs, key=costs.get)
 
 
-#: How each parameter is measured.
-THRESHOLDS = ("fft.spread_min_work", "numba.parallel_min_macs")
-
-
 def tune_params(names=None, *, min_time_s: float = MIN_TIME_S, keep: bool = True, report=print) -> dict:
     """Measure the kernel parameters ``names`` (default: all) here and, with ``keep``, keep the choices in the
     wisdom file as this machine's values in force.
@@ -152,7 +145,7 @@ def tune_params(names=None, *, min_time_s: float = MIN_TIME_S, keep: bool = True
     for name in names:
         param = _params.PARAMS[name]
         problems = _problems(name)
-        choose = _choose_threshold if name in THRESHOLDS else _choose_size
+        choose = _choose_threshold if param.kind == "threshold" else _choose_size
         chosen[name], measured[name] = choose(param, problems, min_time_s)
         defaults[name] = param.default_for(_params.facts())
         if report:
