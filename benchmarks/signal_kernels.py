@@ -23,7 +23,7 @@ import numpy as np
 from conv1dbench._backends import _simd, _tiles
 from conv1dbench._backends import numba as backend
 from conv1dbench.harness import grid
-from conv1dbench.harness.peak import fma_gflops
+from conv1dbench.harness.fma import checked_fma_peak
 from conv1dbench.machine import machine_info
 from conv1dbench.timing import measure_interleaved
 
@@ -58,7 +58,7 @@ def main(argv=None) -> int:
     parser.add_argument("--min-time", type=float, default=0.3, help="seconds of alternated samples per point")
     args = parser.parse_args(argv)
     points = [p for p in grid.grid("default") if p["api"] == "signal"]
-    peak = {d: fma_gflops(d) for d in ("float32", "float64")}
+    peak, _ = checked_fma_peak()
     rng = np.random.default_rng(0)
     rows, started = [], time.perf_counter()
     for i, point in enumerate(points):

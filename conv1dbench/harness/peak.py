@@ -43,11 +43,13 @@ def bandwidth_gbs(megabytes: int = 256, min_time_s: float = 0.5) -> float:
 
 
 def measure_peak(dtypes=("float32", "float64"), quick: bool = False) -> dict:
-    """``{"fma_gflops": {dtype: GFLOP/s}, "gemm_gflops": {dtype: GFLOP/s}, "bandwidth_gbs": GB/s}``
-    (quick: small sizes, for tests)."""
-    from .fma import fma_gflops  # import time: Numba, needed only by a run that measures the peak
+    """``{"fma_gflops": {dtype: GFLOP/s}, "fma_check": text, "gemm_gflops": {dtype: GFLOP/s},
+    "bandwidth_gbs": GB/s}`` (quick: small sizes, for tests).  The FMA peak is always measured for both
+    float dtypes: each checks the other (:func:`~conv1dbench.harness.fma.checked_fma_peak`)."""
+    from .fma import checked_fma_peak  # import time: Numba, needed only by a run that measures the peak
 
     n, mb, t = (256, 16, 0.05) if quick else (2048, 256, 0.5)
-    return {"fma_gflops": {d: round(fma_gflops(d, min(t, 0.3)), 1) for d in dtypes},
+    fma, check = checked_fma_peak(min(t, 0.3))
+    return {"fma_gflops": fma, "fma_check": check,
             "gemm_gflops": {d: round(gemm_gflops(d, n, t), 1) for d in dtypes},
             "bandwidth_gbs": round(bandwidth_gbs(mb, t), 1)}

@@ -158,7 +158,8 @@ def _header(meta, frame) -> list[str]:
         if peak.get("fma_gflops"):
             fma = ", ".join(f"{d} {v:.0f} GFLOP/s" for d, v in peak["fma_gflops"].items())
             lines.append(f"- FMA peak (register-only fused multiply-adds on the vector unit our kernels use, all "
-                         f"threads, best sample): {fma}; \"% of peak\" below is a share of it")
+                         f"threads, best sample): {fma}; \"% of peak\" below is a share of it"
+                         + (f"; its check: {peak['fma_check']}" if peak.get("fma_check") else ""))
         lines += [f"- GEMM (2048 x 2048 matrix product, NumPy's BLAS, all threads): {gemm}",
                   f"- memory bandwidth (256 MiB copy, read + write): {peak.get('bandwidth_gbs')} GB/s"]
     return lines
