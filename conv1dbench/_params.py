@@ -14,7 +14,7 @@ parameter set and thread count.
 
 The register tiles' shapes, input-channel chunk and weight-gradient jobs are compile-time constants of
 the Numba kernels (``conv1dbench/_backends/_tiles.py``): their defaults are per ISA there, and they
-are not yet tuned here.
+are not yet tuned here (the weight gradient's jobs also fix the order of its sums).
 """
 
 from __future__ import annotations
@@ -120,6 +120,11 @@ PARAMS = {p.name: p for p in (
     Param("numba.parallel_min_macs", "direct", "threshold", (1 << 17, 1 << 18, 1 << 19, 1 << 20, 1 << 21),
           lambda f: 1 << 19,
           "least multiply-adds of a numba call that runs on several threads (below it, one)"),
+    Param("numba.grad_panel_bytes", "direct", "size", (1 << 14, 1 << 16, 1 << 18, 1 << 20, 1 << 22),
+          lambda f: _pow2_at_most(f.l2 // 4),
+          "bytes of the output gradient's transpose that the weight gradient's tiles run over before their "
+          "sums go back to memory (the panel every block of (channel, tap) pairs reads; the result's bits "
+          "do not depend on it)"),
     Param("im2col.patch_bytes", "gemm", "size", (2 << 20, 4 << 20, 8 << 20, 16 << 20, 32 << 20),
           lambda f: min(32 << 20, max(2 << 20, _pow2_at_most(f.l3 // 4))),
           "bytes of the patch matrix im2col builds per GEMM, a share of the last-level cache"),

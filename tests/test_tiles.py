@@ -134,6 +134,11 @@ def test_the_tiled_gradients_match_the_reference(which, geometry, dtype):
         ref = naive.backward_weight(g, x, taps, pad_left, pad_right, *geometry_args)
         got = [_tiles.weight_gradient(g.astype(dtype), x.astype(dtype), taps, pad_left, *geometry_args, threads,
                                       Width(lanes)) for threads in (1, 2) for lanes in _widths(dtype)]
+        # as a matrix product, output channels along the vectors: tiles of 1-3 vectors, 7 positions a
+        # pass (some passes short) or all of them in one
+        got += [_tiles.weight_by_outputs(g.astype(dtype), x.astype(dtype), taps, pad_left, *geometry_args, threads,
+                                         Width(lanes), Count(vectors), steps)
+                for threads, vectors, steps in ((1, 1, 7), (2, 3, 7), (2, 2, 10**6)) for lanes in _widths(dtype)]
     tolerance = 3e-5 if dtype == np.float32 else 1e-12
     for result in got:
         assert result.shape == ref.shape and result.dtype == dtype
@@ -141,14 +146,20 @@ def test_the_tiled_gradients_match_the_reference(which, geometry, dtype):
 
 
 def test_every_kernel_is_the_same_bits_for_any_thread_count():
+    """And the weight gradient's for any panel (``numba.grad_panel_bytes``): each sum runs position by
+    position whatever the panel; the same for both of its kernels (8 output channels: by pairs where
+    a vector has 16 lanes, as a matrix product otherwise; 40: a matrix product)."""
     rng = np.random.default_rng(5)
     x = rng.standard_normal((3, 8, 9000)).astype(np.float32)
     g = rng.standard_normal((3, 8, 9000)).astype(np.float32)
     w = rng.standard_normal((8, 8, 5)).astype(np.float32)
+    wide = rng.standard_normal((3, 40, 9000)).astype(np.float32)
     depthwise = w[:, :1].copy()
     for threads in (2, 3):
-        np.testing.assert_array_equal(_tiles.backward_weight(g, x, 5, 2, 1, 1, 1, threads),
-                                      _tiles.backward_weight(g, x, 5, 2, 1, 1, 1, 1))
+        for grad in (g, wide):
+            one = _tiles.backward_weight(grad, x, 5, 2, 1, 1, 1, 1)
+            for panel in (1 << 10, 1 << 16, 1 << 24):
+                np.testing.assert_array_equal(_tiles.backward_weight(grad, x, 5, 2, 1, 1, 1, threads, panel), one)
         np.testing.assert_array_equal(_tiles.backward_input(g, w, 9000, 2, 1, 1, 1, threads),
                                       _tiles.backward_input(g, w, 9000, 2, 1, 1, 1, 1))
         for kernel, groups in ((w, 1), (depthwise, 8)):
@@ -181,7 +192,8 @@ def test_every_tile_keeps_its_accumulators_in_registers():
 def _accumulators(isa: str) -> dict:
     """The vector accumulators each tile keeps on ``isa`` (:data:`conv1dbench._backends._tiles.TILE_SHAPES`)."""
     shape = _tiles.TILE_SHAPES[isa]
-    return {"layer": _tiles.NO * shape.layer, "row": shape.row, "weight": _tiles.NO * _tiles.GRAD_PAIRS}
+    return {"layer": _tiles.NO * shape.layer, "row": shape.row, "weight": _tiles.NO * _tiles.GRAD_PAIRS,
+            "outputs": _tiles.NO * shape.layer}
 
 
 @pytest.mark.skipif(not X86, reason="compiles for x86-64 CPUs")
@@ -191,7 +203,7 @@ def test_the_tile_compiled_for_each_x86_isa_uses_its_registers_without_spills(is
     hot loop on zmm registers, the narrow one's on ymm, neither spilling its accumulators."""
     cpu, features, lanes, register = FOREIGN[isa]
     code = ("import json, tile_asm; print(json.dumps({kind: tile_asm.hot_loop(kind, %d, %r) for kind in "
-            "('layer', 'row', 'weight')}))" % (lanes, isa))
+            "('layer', 'row', 'weight', 'outputs')}))" % (lanes, isa))
     env = {**os.environ, "NUMBA_CPU_NAME": cpu, "NUMBA_CPU_FEATURES": features, "NUMBA_CACHE_DIR": str(TMP_CACHE),
            "PYTHONPATH": os.pathsep.join([str(Path(__file__).parent), os.environ.get("PYTHONPATH", "")])}
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300)

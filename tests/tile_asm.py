@@ -31,18 +31,24 @@ def _weight(source, wt, taps, channel_span, tap_at, yf, width, vectors):
                         width)
 
 
+@njit(fastmath={"contract"})
+def _outputs(source, wt, taps, channel_span, tap_at, yf, width, vectors):
+    _tiles._outputs_tile(source, channel_span, tap_at, taps, 0, 4, wt, vectors.n * width.lanes, 0, 0, 256, yf, 0,
+                         width, vectors)
+
+
 # Each stores every output it computes (4096 of them): the compiler drops accumulators whose outputs are never stored.
-TILES = {"layer": _layer, "row": _row, "weight": _weight}
+TILES = {"layer": _layer, "row": _row, "weight": _weight, "outputs": _outputs}
 
 
-def hot_loop(kind: str, lanes: int, isa: str) -> dict:
-    """What the loop around the first multiply-add of tile ``kind`` (``layer``, ``row``, ``weight``)
-    holds, compiled with ``isa``'s tile shape (:data:`conv1dbench._backends._tiles.TILE_SHAPES`): its
-    fused multiply-adds, the vector registers they name (``zmm``/``ymm``/``xmm``), their accumulators,
-    and its lines of stack traffic."""
+def loop_lines(kind: str, lanes: int, isa: str) -> list[str]:
+    """The assembly of tile ``kind``'s hot loop (``layer``, ``row``, ``weight``, ``outputs``), compiled
+    for ``lanes`` float32 lanes with ``isa``'s tile shape (:data:`conv1dbench._backends._tiles.TILE_SHAPES`):
+    from the label of the loop around the first multiply-add to the jump back to it (what ``llvm-mca``
+    reads)."""
     f32 = typeof(np.ones(4, np.float32))
     shape = _tiles.TILE_SHAPES[isa]
-    vectors = Count(shape.layer if kind == "layer" else shape.row)
+    vectors = Count(shape.layer if kind in ("layer", "outputs") else shape.row)
     signature = (f32, f32, types.intp, types.intp, typeof(np.ones(4, np.intp)), f32, typeof(Width(lanes)),
                  typeof(vectors))
     kernel = TILES[kind]
@@ -53,7 +59,13 @@ def hot_loop(kind: str, lanes: int, isa: str) -> dict:
     label = asm[start].rstrip(":")
     end = next(i for i in range(fmas[0], len(asm))  # ... to the jump back to it
                if re.match(rf"\s+j\w+\s+{re.escape(label)}$", asm[i]))
-    loop = asm[start:end + 1]
+    return asm[start:end + 1]
+
+
+def hot_loop(kind: str, lanes: int, isa: str) -> dict:
+    """What :func:`loop_lines` of tile ``kind`` holds: its fused multiply-adds, the vector registers
+    they name (``zmm``/``ymm``/``xmm``), their accumulators, and its lines of stack traffic."""
+    loop = loop_lines(kind, lanes, isa)
     in_loop = [line for line in loop if "vfmadd" in line]
     return {"fmas": len(in_loop),
             "registers": sorted({kind for line in in_loop for kind in re.findall(r"%([xyz]mm)\d+", line)}),

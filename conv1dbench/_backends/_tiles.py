@@ -21,8 +21,12 @@ of that tile idle: they run on the *row tile*, one output channel x ``n`` vector
 one multiply-add each (from L1, where the loads keep up with the multiply-adds).
 
 **Input gradient** (:func:`backward_input`): by phase, the forward kernel once per phase (no zeros
-spread into the gradient).  **Weight gradient** (:func:`backward_weight`): tiles of ``NO`` output
-channels x :data:`GRAD_PAIRS` (input channel, tap) pairs of vector accumulators along positions.
+spread into the gradient).  **Weight gradient** (:func:`backward_weight`): where a group has a
+vector of output channels or more, the matrix product it is, ``grad_w^T = X . g^T`` with output
+channels along the vectors (:func:`weight_by_outputs`: ``NO`` (input channel, tap) pairs x the layer
+tile's vectors of output channels, aligned loads, no sums across lanes); else (depthwise, narrow
+groups) tiles of ``NO`` output channels x :data:`GRAD_PAIRS` pairs of vector accumulators along
+positions (:func:`weight_gradient`).
 
 The tile shapes per ISA are :data:`TILE_SHAPES`.  The vector width and the tile's vector count are
 compile-time :class:`~conv1dbench._backends._simd.Width` and :class:`~conv1dbench._backends._simd.Count`
@@ -42,6 +46,7 @@ from ._simd import (
     Count,
     Width,
     fixed_for_target,
+    target_isa,
     vbroadcast,
     vfma,
     vfmas,
@@ -420,8 +425,25 @@ def backward_input(g, w, length, pad_left, stride, dilation, groups, threads, ou
     return grad
 
 
+def backward_weight(g, x, taps, pad_left, stride, dilation, groups, threads, panel_bytes=16384):
+    """The weight gradient for the CPU Numba compiles for: as a matrix product with output channels
+    along the vectors (:func:`weight_by_outputs`) where a group has at least a vector of them, else
+    with positions along the vectors (:func:`weight_gradient`: depthwise and narrow groups).
+    ``panel_bytes``: the bytes of ``g``'s transpose one pass of :func:`weight_by_outputs`'s tiles runs
+    over (its ``steps``), sized to stay in L1."""
+    isa = target_isa()
+    lanes = isa.lanes(x.dtype)
+    out_per_group = g.shape[1] // groups
+    if out_per_group < lanes:
+        return _weight_by_pairs(g, x, taps, pad_left, stride, dilation, groups, threads)
+    vectors = outputs_tile(out_per_group, lanes, TILE_SHAPES[isa.name].layer)
+    steps = max(16, panel_bytes // (vectors * lanes * x.itemsize))
+    return weight_by_outputs(g, x, taps, pad_left, stride, dilation, groups, threads, Width(lanes), Count(vectors),
+                             steps)
+
+
 @njit(cache=True)
-def backward_weight(g, x, taps, pad_left, stride, dilation, groups, threads):
+def _weight_by_pairs(g, x, taps, pad_left, stride, dilation, groups, threads):
     """:func:`weight_gradient` for the CPU Numba compiles for."""
     return weight_gradient(g, x, taps, pad_left, stride, dilation, groups, threads, native_width(x))
 
@@ -548,6 +570,165 @@ def _weight_tile(gf, g0, l_out, rows, block, channel_span, tap_at, taps, p0, cou
         _put(out, o0 + 2, p0, taps, count, r2)
     if rows > 3:
         _put(out, o0 + 3, p0, taps, count, r3)
+
+
+# --- the weight gradient as a matrix product: output channels along the vectors ---------------------
+
+
+def outputs_tile(out_per_group: int, lanes: int, most: int) -> int:
+    """Vectors of output channels per tile of :func:`weight_by_outputs`: at most ``most``, as few blocks
+    of the group's channels as that allows, and no more vectors than those blocks need (128 channels of
+    16 lanes with at most 6 vectors: two blocks of 4, not 6 and 2)."""
+    blocks = -(-out_per_group // (most * lanes))
+    return -(-out_per_group // (blocks * lanes))
+
+
+@njit(cache=True)
+def weight_by_outputs(g, x, taps, pad_left, stride, dilation, groups, threads, width, vectors, steps):
+    """:func:`weight_gradient` as the matrix product it is: ``grad_w^T (pairs x C_out) = X (pairs x
+    positions) . g^T (positions x C_out)`` per group, where pair ``(c, k)``'s row of ``X`` is channel
+    ``c``'s input ``k * dilation`` on, packed by phase as in :func:`forward`.
+
+    A tile is :data:`NO` pairs x ``vectors`` vectors of output channels: per position, ``vectors``
+    loads of ``g``'s transpose (made per job, its rows padded to whole tiles and 64-byte aligned, so
+    no load crosses a cache line), ``NO`` broadcasts of input samples and ``NO * vectors`` fused
+    multiply-adds, each lane an output channel of its own: no sums across lanes.  The tile runs over
+    ``steps`` positions at a time (so that the transpose's panel stays in L1 while every pair block
+    runs over it), its accumulators kept in the job's partial gradient between.  Jobs and their
+    order are :func:`weight_gradient`'s, and each output's sum runs position by position whatever
+    ``steps`` is: the same bits for any thread count and any ``steps``.
+    """
+    batch, c_out, l_out = g.shape
+    groups_cols = groups * (-(-(c_out // groups) // (vectors.n * width.lanes)) * vectors.n * width.lanes)
+    pairs = (x.shape[1] // groups) * taps
+    pieces = batch * ((l_out + GRAD_POSITIONS - 1) // GRAD_POSITIONS)
+    jobs = min(pieces, GRAD_JOBS)
+    partial = _aligned_zeros(jobs * pairs * groups_cols, g)
+    args = (g, x, taps, pad_left, stride, dilation, groups, jobs, partial, width, vectors, steps)
+    partial4 = partial.reshape((jobs, groups, pairs, groups_cols // groups))
+    if threads > 1 and jobs > 1:
+        _outputs_parallel(jobs, args)
+        return _outputs_sum_parallel(partial4, c_out, taps)
+    for job in range(jobs):
+        _outputs_job(job, *args)
+    return _outputs_sum(partial4, c_out, taps)
+
+
+@njit(inline="always")
+def _aligned_zeros(size, like):
+    """``size`` zeros of ``like``'s dtype, the first at the start of a 64-byte cache line."""
+    room = np.zeros(size + 64 // like.itemsize, dtype=like.dtype)
+    skip = (-room.ctypes.data) % 64 // room.itemsize
+    return room[skip:skip + size]
+
+
+@njit(parallel=True, cache=True)
+def _outputs_parallel(jobs, args):
+    for job in prange(jobs):
+        _outputs_job(job, *args)
+
+
+#: The pieces the jobs' gradients are added up in: (group, pair) rows, so many a piece.
+SUM_PIECES = 64
+
+
+@njit(inline="always")
+def _outputs_rows(partial, grad, piece, pieces):
+    """``grad[o, c, k]`` for the (group, pair) rows of ``piece``: the jobs' ``partial[job, group, c * taps
+    + k, o]`` added in job order, along the rows (where they are contiguous), then put in place."""
+    jobs, groups, pairs, _ = partial.shape
+    out_per_group, taps = grad.shape[0] // groups, grad.shape[2]
+    total = np.empty(out_per_group, dtype=partial.dtype)
+    for row in range(piece * groups * pairs // pieces, (piece + 1) * groups * pairs // pieces):
+        gi, p = row // pairs, row % pairs
+        total[:] = partial[0, gi, p, :out_per_group]
+        for j in range(1, jobs):
+            total += partial[j, gi, p, :out_per_group]
+        grad[gi * out_per_group:(gi + 1) * out_per_group, p // taps, p % taps] = total
+
+
+@njit(cache=True)
+def _outputs_sum(partial, c_out, taps):
+    grad = np.empty((c_out, partial.shape[2] // taps, taps), dtype=partial.dtype)
+    _outputs_rows(partial, grad, 0, 1)
+    return grad
+
+
+@njit(parallel=True, cache=True)
+def _outputs_sum_parallel(partial, c_out, taps):
+    """:func:`_outputs_sum` in :data:`SUM_PIECES` pieces on Numba's threads (the same order for each)."""
+    grad = np.empty((c_out, partial.shape[2] // taps, taps), dtype=partial.dtype)
+    pieces = min(SUM_PIECES, partial.shape[1] * partial.shape[2])
+    for piece in prange(pieces):
+        _outputs_rows(partial, grad, piece, pieces)
+    return grad
+
+
+@njit(fastmath=_FASTMATH)
+def _outputs_job(job, g, x, taps, pad_left, stride, dilation, groups, jobs, partial, width, vectors, steps):
+    batch, c_out, l_out = g.shape
+    c_in, length = x.shape[1], x.shape[2]
+    c_per_group, out_per_group = c_in // groups, c_out // groups
+    pairs = c_per_group * taps
+    tile = vectors.n * width.lanes
+    cols = partial.size // (jobs * groups * pairs)  # a group's output channels, padded to whole tiles
+    reach = (dilation * (taps - 1)) // stride
+    ranges = (l_out + GRAD_POSITIONS - 1) // GRAD_POSITIONS
+    most = min(GRAD_POSITIONS, l_out)
+    xf, gf = x.reshape(-1), g.reshape(-1)
+    block = np.empty(c_per_group * stride * (reach + most), dtype=x.dtype)
+    gt = _aligned_zeros(most * cols, g)  # g's transpose: positions x a group's channels (the pad stays 0)
+    own = job * groups * pairs * cols
+    for piece in range(job * batch * ranges // jobs, (job + 1) * batch * ranges // jobs):
+        b = piece // ranges
+        l0 = (piece % ranges) * GRAD_POSITIONS
+        n = min(GRAD_POSITIONS, l_out - l0)
+        span = reach + n
+        tap_at = _tap_offsets(taps, stride, dilation, span)[1]
+        for gi in range(groups):
+            _pack(xf, block, (b * c_in + gi * c_per_group) * length, length, c_per_group, stride, span,
+                  l0 * stride - pad_left)
+            for o in range(out_per_group):
+                row = (b * c_out + gi * out_per_group + o) * l_out + l0
+                for m in range(n):
+                    gt[m * cols + o] = gf[row + m]
+            for s0 in range(0, n, steps):
+                for o0 in range(0, cols, tile):
+                    for p0 in range(0, pairs, NO):
+                        _outputs_tile(block, stride * span, tap_at, taps, p0, min(NO, pairs - p0), gt, cols, o0,
+                                      s0, min(n, s0 + steps), partial, own + gi * pairs * cols, width, vectors)
+
+
+@njit(inline="always", fastmath=_FASTMATH)
+def _outputs_tile(block, channel_span, tap_at, taps, p0, rows, gt, cols, o0, s0, s1, partial, at, width, vectors):
+    """Pairs ``p0 ..`` (``rows`` of them) x the output channels ``o0 .. o0 + vectors * lanes``, over
+    positions ``[s0, s1)``: the accumulators start from ``partial[at + p * cols + o0]`` and go back
+    there.  Rows past the valid ones repeat the last valid one (no branch in the loop) and are not
+    stored."""
+    q1, q2, q3 = p0 + min(1, rows - 1), p0 + min(2, rows - 1), p0 + min(3, rows - 1)
+    x0 = (p0 // taps) * channel_span + tap_at[p0 % taps]
+    x1 = (q1 // taps) * channel_span + tap_at[q1 % taps]
+    x2 = (q2 // taps) * channel_span + tap_at[q2 % taps]
+    x3 = (q3 // taps) * channel_span + tap_at[q3 % taps]
+    a0, a1, a2, a3 = at + p0 * cols + o0, at + q1 * cols + o0, at + q2 * cols + o0, at + q3 * cols + o0
+    r0 = vloads(partial, a0, width, vectors)
+    r1 = vloads(partial, a1, width, vectors)
+    r2 = vloads(partial, a2, width, vectors)
+    r3 = vloads(partial, a3, width, vectors)
+    for m in range(s0, s1):  # (unsigned indices: no wraparound of negative ones, 4 instructions each)
+        gs = vloads(gt, m * cols + o0, width, vectors)
+        r0 = vfmas(vbroadcast(block[np.uintp(x0 + m)], width), gs, r0)
+        r1 = vfmas(vbroadcast(block[np.uintp(x1 + m)], width), gs, r1)
+        r2 = vfmas(vbroadcast(block[np.uintp(x2 + m)], width), gs, r2)
+        r3 = vfmas(vbroadcast(block[np.uintp(x3 + m)], width), gs, r3)
+    everything = vectors.n * width.lanes
+    vstores_partial(partial, a0, r0, everything)
+    if rows > 1:
+        vstores_partial(partial, a1, r1, everything)
+    if rows > 2:
+        vstores_partial(partial, a2, r2, everything)
+    if rows > 3:
+        vstores_partial(partial, a3, r3, everything)
 
 
 @njit(inline="always", fastmath=_FASTMATH)

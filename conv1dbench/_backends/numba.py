@@ -449,5 +449,6 @@ def backward_weight(g, x, taps, pad_left, pad_right, stride, dilation, groups):
     the other dtypes each (output, input) channel pair's taps as dot products over batch and positions."""
     if x.dtype in TILED_DTYPES:
         with claim(_threads_for(g.size * (x.shape[1] // groups) * taps)) as threads:
-            return _tiles.backward_weight(g, x, taps, pad_left, stride, dilation, groups, threads)
+            return _tiles.backward_weight(g, x, taps, pad_left, stride, dilation, groups, threads,
+                                          _params.value("numba.grad_panel_bytes"))
     return _weight_gradient(g, x, taps, pad_left, stride, dilation, groups)

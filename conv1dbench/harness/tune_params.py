@@ -48,10 +48,14 @@ def _signal(n, k, dtype, backend):
     return lambda: convolve(x, w, mode="same", backend=backend)
 
 
-def _layer(b, c_in, c_out, length, k, backend):
+def _layer(b, c_in, c_out, length, k, backend, backward=False):
     rng = np.random.default_rng(length)
     x = rng.standard_normal((b, c_in, length)).astype(np.float32)
     w = rng.standard_normal((c_out, c_in, k)).astype(np.float32)
+    if backward:  # the weight gradient alone: what the parameter decides
+        g = rng.standard_normal((b, c_out, length)).astype(np.float32)
+        weight_gradient = module(backend).backward_weight
+        return lambda: weight_gradient(g, x, k, (k - 1) // 2, k // 2, 1, 1, 1)
     return lambda: conv1d(x, w, padding="same", backend=backend)
 
 
@@ -71,6 +75,9 @@ def _problems(name: str) -> list:
         elif name == "numba.parallel_min_macs":
             found += [(f"{backend} N={n} K={k}", n * k, _signal(n, k, np.float32, backend))
                       for n, k in ((1 << 13, 16), (1 << 14, 16), (1 << 15, 16), (1 << 16, 16), (1 << 17, 16))]
+        elif name == "numba.grad_panel_bytes":
+            found += [(f"{backend} {shape} weight gradient", None, _layer(*shape, backend, backward=True))
+                      for shape in ((8, 64, 64, 4096, 7), (8, 256, 256, 512, 5), (16, 128, 128, 2048, 3))]
         elif name == "im2col.patch_bytes":
             found += [(f"{backend} {shape}", None, _layer(*shape, backend))
                       for shape in ((8, 64, 64, 4096, 7), (4, 128, 128, 2048, 5), (2, 8, 8, 100_000, 63))]
