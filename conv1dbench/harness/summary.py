@@ -1,7 +1,8 @@
 """What ``backend="auto"`` delivers on one machine, from its committed runs: the README's tables.
 
 A machine's folder, ``results/<machine>/``, holds one run per grid (``default``, ``fourier``,
-``heldout``: ``<grid>/report.json``).  :func:`summary` reads them and gives, in Markdown, the machine,
+``heldout``, ``layers`` and ``heldout-layers``, the held-out grid's layers against torch:
+``<run>/report.json``).  :func:`summary` reads them and gives, in Markdown, the machine,
 auto's regret (timed in processes of their own: :func:`conv1dbench.harness.runner.auto_check`) and
 auto against each peer, with the threads on both sides; the best of our backends picked after the fact
 appears only labelled so.  ``python -m conv1dbench.harness.summary results/<machine>`` writes it to
@@ -19,8 +20,9 @@ from .grid import in_fft_regime
 from .report import FFT_PEERS, _auto_checks, _fmt_ratio, fft_engines, tidy
 from .runner import Run
 
-#: The runs of a machine's folder, in the order shown.
-RUNS = ("default", "fourier", "heldout")
+#: The runs of a machine's folder, in the order shown (``layers``: the layers grid with torch;
+#: ``heldout-layers``: the held-out grid's layer shapes with torch).
+RUNS = ("default", "fourier", "heldout", "layers", "heldout-layers")
 #: Peers that run on one thread whatever the machine (the rest get our backends' thread count).
 ONE_THREAD = ("scipy", "numpy", "oaconvolve")
 PEERS = ("scipy", "numpy", "oaconvolve", "oaconvolve-workers", "oaconvolve-fftw", "torch")
@@ -71,8 +73,9 @@ def _regret_row(name: str, run: Run) -> str:
 
 
 def _peer_rows(name: str, run: Run, threads) -> list[str]:
-    """Each peer over auto (best of rounds each), on signals (all, and the FFT regime) and layers; then the
-    best of our FFT engines, picked after the fact, over the FFT peers in the FFT regime."""
+    """Each peer over auto (best of rounds each), on signals (all, and the FFT regime) and layers (by pass and
+    dtype; beside it, over the numba backend alone, labelled so); then the best of our FFT engines,
+    picked after the fact, over the FFT peers in the FFT regime."""
     frame = tidy(run)
     ok = frame[frame.status == "ok"]
     key = ["api", "pass", "dtype", "mode", "shape"]
@@ -85,13 +88,19 @@ def _peer_rows(name: str, run: Run, threads) -> list[str]:
     engines = [e for e in fft_engines() if e in times]
     best = times[engines].min(axis=1) if engines else None
     rows = []
-    for where, mask in (("signals", api == "signal"), ("FFT regime", regime), ("layers", api == "layer")):
+    passes, dtypes = times.index.get_level_values("pass"), times.index.get_level_values("dtype")
+    layers = [(f"layers, {p}, {d}", (api == "layer") & (passes == p) & (dtypes == d))
+              for p in ("forward", "backward") for d in ("float32", "float64")]
+    for where, mask in [("signals", api == "signal"), ("FFT regime", regime)] + layers:
         for peer in PEERS:
             if peer not in times or (where == "FFT regime" and peer not in FFT_PEERS):
                 continue
             ratios = (times[peer] / times["auto"])[mask].dropna()
             if len(ratios):
                 rows.append(_ratio_row(name, where, f"{peer} ({1 if peer in ONE_THREAD else threads})", ratios))
+            if where.startswith("layers") and len(ratios) and "numba" in times:  # the kernels' own standing
+                rows.append(_ratio_row(name, where, f"{peer} ({threads}) against the numba backend alone",
+                                       (times[peer] / times["numba"])[mask]))
     if best is not None:
         for peer in FFT_PEERS:
             if peer in times:
