@@ -43,7 +43,7 @@ def _row(point, min_time_s, rng) -> dict:
         backend._forward(x, w, p.pad_left, p.stride, p.dilation, p.groups, threads, y)
 
     def tiles():  # the backend's kernel now: the row tile where it fits (_tiles.fits), else the loops
-        backend._core_forward(x, w, p.pad_left, p.stride, p.dilation, p.groups, threads, y)
+        backend._core_forward(x, w, p.pad_left, p.stride, p.dilation, p.groups, threads, y, _tiles.CHUNK_BYTES)
 
     old, new = measure_interleaved([loops, tiles], min_time_s=min_time_s)
     flop = p.flops

@@ -9,8 +9,8 @@ machine's fingerprint; from then on those are the values in force.  :func:`in_fo
 value and where it came from (the report's *Machine* section prints it).
 
 A parameter here changes how work is cut (step sizes, thresholds), never the order of a sum within
-an output, except where its own description says so: the same inputs give the same bits for a given
-parameter set and thread count.
+an output, except where its own description says so (``numba.chunk_bytes``): the same inputs give the
+same bits for a given parameter set and thread count.
 
 The register tiles' shapes, input-channel chunk and weight-gradient jobs are compile-time constants of
 the Numba kernels (``conv1dbench/_backends/_tiles.py``): their defaults are per ISA there, and they
@@ -120,6 +120,11 @@ PARAMS = {p.name: p for p in (
     Param("numba.parallel_min_macs", "direct", "threshold", (1 << 17, 1 << 18, 1 << 19, 1 << 20, 1 << 21),
           lambda f: 1 << 19,
           "least multiply-adds of a numba call that runs on several threads (below it, one)"),
+    Param("numba.chunk_bytes", "direct", "size", (1 << 14, 1 << 16, 1 << 17, 1 << 18, 1 << 20),
+          lambda f: _pow2_at_most(f.l2 // 8),
+          "bytes of input channels the layer tile's blocks of output channels run over before the tile's "
+          "sums go back to memory and the next chunk starts: a share of L2 (the order of each output's "
+          "sum follows it)"),
     Param("numba.grad_panel_bytes", "direct", "size", (1 << 14, 1 << 16, 1 << 18, 1 << 20, 1 << 22),
           lambda f: _pow2_at_most(f.l2 // 4),
           "bytes of the output gradient's transpose that the weight gradient's tiles run over before their "

@@ -76,6 +76,19 @@ def test_results_do_not_depend_on_the_parameters():
                 np.testing.assert_allclose(cb.convolve(x, w, mode="same", backend="fft"), ref, atol=1e-9)
 
 
+def test_the_layer_tiles_chunk_changes_the_order_of_sums_not_the_result():
+    """numba.chunk_bytes decides how many input channels a tile runs over before its outputs go back to
+    memory: within rounding, the same layer for every candidate; the same bits for a given one."""
+    rng = np.random.default_rng(6)
+    x, w = rng.standard_normal((2, 96, 300)).astype(np.float32), rng.standard_normal((8, 96, 5)).astype(np.float32)
+    ref = cb.conv1d(x.astype(np.float64), w.astype(np.float64), padding="same", backend="naive")
+    for chunk in _params.PARAMS["numba.chunk_bytes"].candidates:
+        with _params.overriding(numba__chunk_bytes=chunk):
+            got = cb.conv1d(x, w, padding="same", backend="numba")
+            np.testing.assert_allclose(got, ref, rtol=1e-4, atol=1e-4)
+            assert np.array_equal(cb.conv1d(x, w, padding="same", backend="numba"), got)
+
+
 def test_tune_measures_chooses_a_candidate_and_keeps_it(wisdom):
     lines = []
     result = tune_params.tune_params(["numba.parallel_min_macs", "fft.chunk_bytes"], min_time_s=0.02,

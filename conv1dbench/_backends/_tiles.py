@@ -14,7 +14,9 @@ contiguous run per tap (stride 1, the tile inside the signal), else a block the 
 row ``p`` of the block holds the samples ``(l0 + m)*s + p - pad_left`` for ``m = 0, 1, ...`` and
 every tap is a contiguous run of one row.  Padding is packed as zeros, so the hot loop has no edges,
 and stride and dilation cost nothing in it.  Input channels are taken in chunks of about
-:data:`CHUNK_BYTES`, so that a chunk stays in L1 while every block of output channels runs over it.
+``chunk_bytes`` (the parameter ``numba.chunk_bytes``, :mod:`conv1dbench._params`; :data:`CHUNK_BYTES`
+where a caller gives none), so that a chunk stays in L1 while every block of output channels runs over
+it.
 
 Groups of fewer than :data:`NO` output channels (depthwise layers, single signals) would leave most
 of that tile idle: they run on the *row tile*, one output channel x ``n`` vectors, whose loads feed
@@ -83,7 +85,10 @@ TILE_SHAPES = {"AVX-512": TileShape(layer=6, row=24), "AVX2": TileShape(layer=3,
 
 #: Bytes of input one pass over the output-channel blocks reads: the input channels are taken in
 #: chunks of about this many bytes, so that a chunk stays in L1 (32-48 KiB) while every block of
-#: output channels runs over it (with its weights: NO * chunk * K more values).
+#: output channels runs over it (with its weights: NO * chunk * K more values).  What the numba
+#: backend passes is the parameter ``numba.chunk_bytes``, whose default is a share of L2: on a Zen 4
+#: core, 64 KiB to 1 MiB ran the layer forward 4-15% faster than this, as each chunk reloads the
+#: tiles' sums (``results/NOTES.md``).  This value is for callers of the kernels that give none.
 CHUNK_BYTES = 16384
 #: Output positions per job of the weight gradient: a job packs its input rows over this range once and
 #: runs every tile over it; jobs are (batch item, range), their partial gradients summed in job order.
@@ -140,20 +145,22 @@ def fits(c_out, groups, c_per_group, taps, l_out):
 
 
 @njit(cache=True)
-def forward(x, w, pad_left, stride, dilation, groups, y, threads):
+def forward(x, w, pad_left, stride, dilation, groups, y, threads, chunk_bytes=CHUNK_BYTES):
     """The layer forward into ``y`` (B, C_out, L_out), which it fills, for the CPU Numba compiles for.
 
     ``x`` (B, C_in, L) and ``w`` (C_out, C_in // groups, K), C-contiguous, float32 or float64; any
-    ``pad_left`` (negative crops); ``threads``: Numba's thread count to run the jobs on (1: serially, in this thread).
+    ``pad_left`` (negative crops); ``threads``: Numba's thread count to run the jobs on (1: serially, in this thread);
+    ``chunk_bytes``: the input channels' chunk (the order of each output's sum depends on it).
     """
     if w.shape[0] // groups < NO:
         row_forward(x, w, pad_left, stride, dilation, groups, y, threads, native_width(x), row_vectors(x))
     else:
-        layer_forward(x, w, pad_left, stride, dilation, groups, y, threads, native_width(x), layer_vectors(x))
+        layer_forward(x, w, pad_left, stride, dilation, groups, y, threads, native_width(x), layer_vectors(x),
+                      chunk_bytes)
 
 
 @njit(cache=True)
-def layer_forward(x, w, pad_left, stride, dilation, groups, y, threads, width, vectors):
+def layer_forward(x, w, pad_left, stride, dilation, groups, y, threads, width, vectors, chunk_bytes=CHUNK_BYTES):
     """:func:`forward` on the layer tile of ``NO`` x ``vectors`` vectors of ``width``."""
     taps = w.shape[2]
     tile = vectors.n * width.lanes
@@ -162,7 +169,7 @@ def layer_forward(x, w, pad_left, stride, dilation, groups, y, threads, width, v
     tap_direct, tap_packed = _tap_offsets(taps, stride, dilation, span)
     jobs = x.shape[0] * groups * ((y.shape[2] + tile - 1) // tile)
     args = (x, wt, w.shape[0], taps, pad_left, stride, dilation, groups, y, span, tap_direct, tap_packed, width,
-            vectors)
+            vectors, chunk_bytes)
     if threads > 1:
         _layer_parallel(jobs, args)
     else:
@@ -206,7 +213,7 @@ def _pack_weights(w, groups):
 
 @njit(fastmath=_FASTMATH)
 def _layer_job(job, x, wt, c_out, taps, pad_left, stride, dilation, groups, y, span, tap_direct, tap_packed,
-               width, vectors):
+               width, vectors, chunk_bytes):
     batch, c_in, length = x.shape
     c_per_group = c_in // groups
     out_per_group = c_out // groups
@@ -229,7 +236,7 @@ def _layer_job(job, x, wt, c_out, taps, pad_left, stride, dilation, groups, y, s
         block = np.empty(c_per_group * stride * span, dtype=x.dtype)
         _pack(xf, block, x0, length, c_per_group, stride, span, first)
         source, base, channel_span, tap_at = block, 0, stride * span, tap_packed
-    chunk = max(1, CHUNK_BYTES // (stride * span * x.itemsize))
+    chunk = max(1, chunk_bytes // (stride * span * x.itemsize))
     for c0 in range(0, c_per_group, chunk):
         c1 = min(c_per_group, c0 + chunk)
         for ob in range(blocks):

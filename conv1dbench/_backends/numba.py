@@ -337,37 +337,38 @@ def _threads_for(macs: int) -> int:
 TILED_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
 
-def _kernel_for(x, w, pad_left, stride, dilation, groups, threads, y):
+def _kernel_for(x, w, pad_left, stride, dilation, groups, threads, y, chunk_bytes):
     """The forward kernel for ``x``'s dtype, into ``y`` (compiled code only: :func:`_core_forward`)."""
     raise NotImplementedError("compiled code only")
 
 
 @overload(_kernel_for)
-def _kernel_for_dtype(x, w, pad_left, stride, dilation, groups, threads, y):
+def _kernel_for_dtype(x, w, pad_left, stride, dilation, groups, threads, y, chunk_bytes):
     if x.dtype not in (types.float32, types.float64):
-        return lambda x, w, pad_left, stride, dilation, groups, threads, y: _forward(
+        return lambda x, w, pad_left, stride, dilation, groups, threads, y, chunk_bytes: _forward(
             x, w, pad_left, stride, dilation, groups, threads, y)
 
-    def tiles(x, w, pad_left, stride, dilation, groups, threads, y):
+    def tiles(x, w, pad_left, stride, dilation, groups, threads, y, chunk_bytes):
         if _tiles.fits(w.shape[0], groups, w.shape[1], w.shape[2], y.shape[2]):
-            _tiles.forward(x, w, pad_left, stride, dilation, groups, y, threads)
+            _tiles.forward(x, w, pad_left, stride, dilation, groups, y, threads, chunk_bytes)
         else:
             _forward(x, w, pad_left, stride, dilation, groups, threads, y)
     return tiles
 
 
 @njit(cache=True)
-def _core_forward(x, w, pad_left, stride, dilation, groups, threads, y):
+def _core_forward(x, w, pad_left, stride, dilation, groups, threads, y, chunk_bytes):
     """The forward kernel into ``y``: float32 and float64 on the register tiles where they fit
-    (:func:`conv1dbench._backends._tiles.fits`), the rest on the loops above."""
-    _kernel_for(x, w, pad_left, stride, dilation, groups, threads, y)
+    (:func:`conv1dbench._backends._tiles.fits`), their input channels in chunks of ``chunk_bytes``
+    (the parameter ``numba.chunk_bytes``); the rest on the loops above."""
+    _kernel_for(x, w, pad_left, stride, dilation, groups, threads, y, chunk_bytes)
 
 
 def forward(x, w, pad_left, pad_right, stride, dilation, groups, *, out=None):
     l_out = output_length(x.shape[2], w.shape[2], pad_left, pad_right, stride, dilation)
     y = result_array(out, (x.shape[0], w.shape[0], l_out), x.dtype)
     with claim(_threads(x, w)) as threads:
-        _core_forward(x, w, pad_left, stride, dilation, groups, threads, y)
+        _core_forward(x, w, pad_left, stride, dilation, groups, threads, y, _params.value("numba.chunk_bytes"))
     return y
 
 
@@ -394,7 +395,8 @@ def forward_1d(x, w, flip, pad_left, pad_right, threads):
     else:
         kernel = w.reshape((1, 1, taps))
     y = np.empty(x.shape[0] + pad_left + pad_right - taps + 1, dtype=x.dtype)
-    _core_forward(x.reshape((1, 1, x.shape[0])), kernel, pad_left, 1, 1, 1, threads, y.reshape((1, 1, y.shape[0])))
+    _core_forward(x.reshape((1, 1, x.shape[0])), kernel, pad_left, 1, 1, 1, threads, y.reshape((1, 1, y.shape[0])),
+                  _tiles.CHUNK_BYTES)  # one input channel: no chunks
     return y
 
 
@@ -404,9 +406,10 @@ def backward_input(g, w, length, pad_left, pad_right, stride, dilation, groups, 
     spread out with zeros (:func:`transposed_as_correlation`)."""
     if g.dtype in TILED_DTYPES:
         grad = result_array(out, (g.shape[0], w.shape[1] * groups, length), g.dtype)
+        chunk_bytes = _params.value("numba.chunk_bytes")
         with claim(_threads(g, w)) as threads:
             def run(x, kernel, left, step, groups, y):
-                _core_forward(x, kernel, left, 1, step, groups, threads, y)
+                _core_forward(x, kernel, left, 1, step, groups, threads, y, chunk_bytes)
             return _tiles.backward_input(g, w, length, pad_left, stride, dilation, groups, threads, out=grad, run=run)
     g_t, w_t, pad_left_t, _ = transposed_as_correlation(g, w, length, pad_left, stride, dilation, groups)
     grad = result_array(out, (g.shape[0], w_t.shape[0], length), g.dtype)

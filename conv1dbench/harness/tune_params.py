@@ -75,6 +75,9 @@ def _problems(name: str) -> list:
         elif name == "numba.parallel_min_macs":
             found += [(f"{backend} N={n} K={k}", n * k, _signal(n, k, np.float32, backend))
                       for n, k in ((1 << 13, 16), (1 << 14, 16), (1 << 15, 16), (1 << 16, 16), (1 << 17, 16))]
+        elif name == "numba.chunk_bytes":
+            found += [(f"{backend} {shape}", None, _layer(*shape, backend))
+                      for shape in ((8, 256, 256, 512, 5), (16, 128, 128, 2048, 9), (32, 64, 64, 1024, 3))]
         elif name == "numba.grad_panel_bytes":
             found += [(f"{backend} {shape} weight gradient", None, _layer(*shape, backend, backward=True))
                       for shape in ((8, 64, 64, 4096, 7), (8, 256, 256, 512, 5), (16, 128, 128, 2048, 3))]
