@@ -12,9 +12,9 @@ A parameter here changes how work is cut (step sizes, thresholds), never the ord
 an output, except where its own description says so (``numba.chunk_bytes``): the same inputs give the
 same bits for a given parameter set and thread count.
 
-The register tiles' shapes, input-channel chunk and weight-gradient jobs are compile-time constants of
-the Numba kernels (``conv1dbench/_backends/_tiles.py``): their defaults are per ISA there, and they
-are not yet tuned here (the weight gradient's jobs also fix the order of its sums).
+The register tiles' shapes and the weight gradient's jobs are compile-time constants of the Numba
+kernels (``conv1dbench/_backends/_tiles.py``): their defaults are per ISA there, and they are not yet
+tuned here (the weight gradient's jobs also fix the order of its sums).
 """
 
 from __future__ import annotations
