@@ -18,11 +18,12 @@ import json
 import os
 import re
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+from conv1dbench.harness.runner import fresh_python, tool_output
 
 TESTS = Path(__file__).resolve().parent.parent / "tests"
 _BASE = "+64bit,+cmov,+cx16,+sse,+sse2,+sse3,+ssse3,+sse4.1,+sse4.2,+popcnt,+avx,+f16c,+fma,+avx2,+bmi,+bmi2"
@@ -40,9 +41,9 @@ NAMES = {"layer": "layer tile (forward, input gradient)", "row": "row tile (dept
 def _loops(cpu: str, features: str, lanes: int, isa: str, folder: Path) -> dict:
     code = ("import json, tile_asm; print(json.dumps({kind: tile_asm.loop_lines(kind, %d, %r) for kind in %r}))"
             % (lanes, isa, KINDS))
-    env = {**os.environ, "NUMBA_CPU_NAME": cpu, "NUMBA_CPU_FEATURES": features,
-           "NUMBA_CACHE_DIR": str(folder / "numba"), "PYTHONPATH": os.pathsep.join([str(TESTS), str(TESTS.parent)])}
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=600)
+    env = {"NUMBA_CPU_NAME": cpu, "NUMBA_CPU_FEATURES": features, "NUMBA_CACHE_DIR": str(folder / "numba"),
+           "PYTHONPATH": os.pathsep.join([str(TESTS), str(TESTS.parent)])}
+    done = fresh_python(code, env, timeout=600)
     if done.returncode:
         raise RuntimeError(done.stderr[-2000:])
     return json.loads(done.stdout.strip().splitlines()[-1])
@@ -51,8 +52,7 @@ def _loops(cpu: str, features: str, lanes: int, isa: str, folder: Path) -> dict:
 def _mca(mca: str, cpu: str, lines: list[str], folder: Path) -> dict:
     source = folder / "loop.s"
     source.write_text("\n".join(lines) + "\n")
-    text = subprocess.run([mca, f"-mcpu={cpu}", "-iterations=200", "-bottleneck-analysis", str(source)],
-                          capture_output=True, text=True, check=True).stdout
+    text = tool_output([mca, f"-mcpu={cpu}", "-iterations=200", "-bottleneck-analysis", str(source)])
     cycles = int(re.search(r"Total Cycles:\s+(\d+)", text).group(1)) / 200
     pressure = dict(re.findall(r"- (\w+)\s+\[\s*([\d.]+)%", text))
     top = max(pressure, key=lambda k: float(pressure[k])) if pressure else "-"
@@ -64,7 +64,9 @@ def main(argv=None) -> int:
     parser.add_argument("--out", default="results/tile_mca.md")
     parser.add_argument("--mca", default=shutil.which("llvm-mca-19") or shutil.which("llvm-mca"))
     args = parser.parse_args(argv)
-    version = subprocess.run([args.mca, "--version"], capture_output=True, text=True).stdout
+    if not args.mca:
+        parser.error("llvm-mca not found: install LLVM's tools (Debian: apt install llvm-19) or give --mca")
+    version = tool_output([args.mca, "--version"])
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)

@@ -213,7 +213,17 @@ def peers_section(meta, frame) -> list[str]:
 
 def fft_engines() -> list[str]:
     """Our FFT engines: the backends whose module declares ``RULE = "fourier"``."""
-    return [n for n in OURS if (declared := module(n)) is not None and declared.RULE == "fourier"]
+    return _ruled("fourier")
+
+
+def direct_cpu_backends() -> list[str]:
+    """Our direct CPU kernels: the backends declaring ``RULE = "direct"`` that run on the CPU (the register
+    tiles)."""
+    return [n for n in _ruled("direct") if not module(n).DEVICE]
+
+
+def _ruled(rule: str) -> list[str]:
+    return [n for n in OURS if (declared := module(n)) is not None and declared.RULE == rule]
 
 
 def fft_engines_section(frame, engines: list[str] | None = None) -> list[str]:

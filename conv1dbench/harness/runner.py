@@ -387,9 +387,19 @@ def fresh_process_check(processes: int = FRESH_PROCESSES) -> dict:
 
 def fresh_python(code: str, env: dict | None = None, timeout: float = 300) -> subprocess.CompletedProcess:
     """``code`` run by a fresh Python process, with the environment as it is plus ``env``; its output
-    captured.  The one way, besides the workers, that the package and its benchmark scripts start a process."""
+    captured.  With :func:`tool_output`, the one way besides the workers that the package and its benchmark
+    scripts start a process."""
     return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False,
                           timeout=timeout, env={**os.environ, **(env or {})})
+
+
+def tool_output(argv: list[str], timeout: float = 300) -> str:
+    """What a command-line tool (``argv``: ``llvm-mca`` for ``benchmarks/tile_mca.py``) prints; an error
+    naming it and what it said where it fails."""
+    done = subprocess.run(argv, capture_output=True, text=True, check=False, timeout=timeout)
+    if done.returncode:
+        raise RuntimeError(f"{argv[0]} exited with {done.returncode}: {done.stderr[-2000:]}")
+    return done.stdout
 
 
 def fresh_medians(samples: list[dict]) -> dict:

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from .grid import in_fft_regime
-from .report import FFT_PEERS, _auto_checks, _fmt_ratio, fft_engines, tidy
+from .report import FFT_PEERS, _auto_checks, _fmt_ratio, direct_cpu_backends, fft_engines, tidy
 from .runner import Run
 
 #: The runs of a machine's folder, in the order shown (``layers``: the layers grid with torch;
@@ -98,9 +98,10 @@ def _peer_rows(name: str, run: Run, threads) -> list[str]:
             ratios = (times[peer] / times["auto"])[mask].dropna()
             if len(ratios):
                 rows.append(_ratio_row(name, where, f"{peer} ({1 if peer in ONE_THREAD else threads})", ratios))
-            if where.startswith("layers") and len(ratios) and "numba" in times:  # the kernels' own standing
-                rows.append(_ratio_row(name, where, f"{peer} ({threads}) against the numba backend alone",
-                                       (times[peer] / times["numba"])[mask]))
+            for kernel in direct_cpu_backends() if where.startswith("layers") and len(ratios) else ():
+                if kernel in times:  # the kernels' own standing, labelled so
+                    rows.append(_ratio_row(name, where, f"{peer} ({threads}) against the {kernel} backend alone",
+                                           (times[peer] / times[kernel])[mask]))
     if best is not None:
         for peer in FFT_PEERS:
             if peer in times:
