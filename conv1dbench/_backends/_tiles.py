@@ -14,9 +14,9 @@ contiguous run per tap (stride 1, the tile inside the signal), else a block the 
 row ``p`` of the block holds the samples ``(l0 + m)*s + p - pad_left`` for ``m = 0, 1, ...`` and
 every tap is a contiguous run of one row.  Padding is packed as zeros, so the hot loop has no edges,
 and stride and dilation cost nothing in it.  Input channels are taken in chunks of about
-``chunk_bytes`` (the parameter ``numba.chunk_bytes``, :mod:`conv1dbench._params`; :data:`CHUNK_BYTES`
-where a caller gives none), so that a chunk stays in L1 while every block of output channels runs over
-it.
+``chunk_bytes`` (the parameter ``numba.chunk_bytes``, :mod:`conv1dbench._params`, a share of L2;
+:data:`CHUNK_BYTES` where a caller gives none), which every block of output channels runs over before
+the next chunk.
 
 Groups of fewer than :data:`NO` output channels (depthwise layers, single signals) would leave most
 of that tile idle: they run on the *row tile*, one output channel x ``n`` vectors, whose loads feed
@@ -437,7 +437,7 @@ def backward_weight(g, x, taps, pad_left, stride, dilation, groups, threads, pan
     along the vectors (:func:`weight_by_outputs`) where a group has at least a vector of them, else
     with positions along the vectors (:func:`weight_gradient`: depthwise and narrow groups).
     ``panel_bytes``: the bytes of ``g``'s transpose one pass of :func:`weight_by_outputs`'s tiles runs
-    over (its ``steps``), sized to stay in L1."""
+    over (its ``steps``; the numba backend passes the parameter ``numba.grad_panel_bytes``)."""
     isa = target_isa()
     lanes = isa.lanes(x.dtype)
     out_per_group = g.shape[1] // groups
@@ -600,8 +600,8 @@ def weight_by_outputs(g, x, taps, pad_left, stride, dilation, groups, threads, w
     loads of ``g``'s transpose (made per job, its rows padded to whole tiles and 64-byte aligned, so
     no load crosses a cache line), ``NO`` broadcasts of input samples and ``NO * vectors`` fused
     multiply-adds, each lane an output channel of its own: no sums across lanes.  The tile runs over
-    ``steps`` positions at a time (so that the transpose's panel stays in L1 while every pair block
-    runs over it), its accumulators kept in the job's partial gradient between.  Jobs and their
+    ``steps`` positions at a time (the panel of the transpose that every pair block runs over), its
+    accumulators kept in the job's partial gradient between.  Jobs and their
     order are :func:`weight_gradient`'s, and each output's sum runs position by position whatever
     ``steps`` is: the same bits for any thread count and any ``steps``.
     """
@@ -611,10 +611,14 @@ def weight_by_outputs(g, x, taps, pad_left, stride, dilation, groups, threads, w
     pieces = batch * ((l_out + GRAD_POSITIONS - 1) // GRAD_POSITIONS)
     jobs = min(pieces, GRAD_JOBS)
     partial = _aligned_zeros(jobs * pairs * groups_cols, g)
-    args = (g, x, taps, pad_left, stride, dilation, groups, jobs, partial, width, vectors, steps)
+    # fewer jobs than threads (one batch item, few positions): each job's pair blocks are cut into parts
+    # that threads share; a part writes its own rows of the job's gradient, in the same order, so the
+    # bits stay those of one part
+    parts = 1 if threads <= jobs else min(-(-threads // jobs), -(-pairs // NO))
+    args = (g, x, taps, pad_left, stride, dilation, groups, jobs, parts, partial, width, vectors, steps)
     partial4 = partial.reshape((jobs, groups, pairs, groups_cols // groups))
-    if threads > 1 and jobs > 1:
-        _outputs_parallel(jobs, args)
+    if threads > 1 and jobs * parts > 1:
+        _outputs_parallel(jobs * parts, args)
         return _outputs_sum_parallel(partial4, c_out, taps)
     for job in range(jobs):
         _outputs_job(job, *args)
@@ -630,9 +634,9 @@ def _aligned_zeros(size, like):
 
 
 @njit(parallel=True, cache=True)
-def _outputs_parallel(jobs, args):
-    for job in prange(jobs):
-        _outputs_job(job, *args)
+def _outputs_parallel(items, args):
+    for item in prange(items):
+        _outputs_job(item, *args)
 
 
 #: The pieces the jobs' gradients are added up in: (group, pair) rows, so many a piece.
@@ -672,7 +676,9 @@ def _outputs_sum_parallel(partial, c_out, taps):
 
 
 @njit(fastmath=_FASTMATH)
-def _outputs_job(job, g, x, taps, pad_left, stride, dilation, groups, jobs, partial, width, vectors, steps):
+def _outputs_job(item, g, x, taps, pad_left, stride, dilation, groups, jobs, parts, partial, width, vectors, steps):
+    """Part ``item % parts`` of job ``item // parts``: its share of the pair blocks, over the job's pieces."""
+    job, part = item // parts, item % parts
     batch, c_out, l_out = g.shape
     c_in, length = x.shape[1], x.shape[2]
     c_per_group, out_per_group = c_in // groups, c_out // groups
@@ -686,6 +692,7 @@ def _outputs_job(job, g, x, taps, pad_left, stride, dilation, groups, jobs, part
     block = np.empty(c_per_group * stride * (reach + most), dtype=x.dtype)
     gt = _aligned_zeros(most * cols, g)  # g's transpose: positions x a group's channels (the pad stays 0)
     own = job * groups * pairs * cols
+    blocks = -(-pairs // NO)
     for piece in range(job * batch * ranges // jobs, (job + 1) * batch * ranges // jobs):
         b = piece // ranges
         l0 = (piece % ranges) * GRAD_POSITIONS
@@ -701,7 +708,7 @@ def _outputs_job(job, g, x, taps, pad_left, stride, dilation, groups, jobs, part
                     gt[m * cols + o] = gf[row + m]
             for s0 in range(0, n, steps):
                 for o0 in range(0, cols, tile):
-                    for p0 in range(0, pairs, NO):
+                    for p0 in range(part * blocks // parts * NO, (part + 1) * blocks // parts * NO, NO):
                         _outputs_tile(block, stride * span, tap_at, taps, p0, min(NO, pairs - p0), gt, cols, o0,
                                       s0, min(n, s0 + steps), partial, own + gi * pairs * cols, width, vectors)
 
