@@ -2,7 +2,7 @@
 
 For each engine, on problems of the FFT regime (single long signals and batches, float32 and
 float64), times the forward call with every candidate window length (powers of two from the kernel
-span up, and the whole signal), then fits the model's cache constants (:attr:`Engine.CACHE_SIZE`,
+span up, and the whole signal), then fits the model's cache constants (the parameter ``<engine>.cache_points``,
 :attr:`Engine.LARGE`) to the measurements: the pair whose choices lose least time against the best
 measured, in total.  Prints the table and the fit (``results/NOTES.md``, "FFT engines: block
 length").  Run: ``python benchmarks/fft_blocks.py [engine ...]``; a few minutes per engine.
@@ -72,21 +72,22 @@ def measure(name):
 
 def fit(name, table):
     engine = _registry.get_backend(name, np.dtype(np.float64)).ENGINE
-    saved = engine.CACHE_SIZE, engine.LARGE
+    saved = engine.cache_points(), engine.LARGE
     results = []
     try:
         for cache, large in itertools.product(CACHE_SIZES, LARGES):
-            engine.CACHE_SIZE, engine.LARGE = cache, large
+            engine.LARGE = large
             lost = 0.0
             for (batch, n, k, _), times in table.items():
-                chosen = _fourier.block_length(engine, n, k, True, *_fourier._counts(batch, 1, 1, 1))
+                counts = _fourier._counts(batch, 1, 1, 1)
+                chosen = _fourier.block_length(engine, n, k, True, *counts, cache_points=cache)
                 lost += times.get(chosen, min(times.values())) / min(times.values()) - 1
             results.append((lost / len(table), cache, large))
     finally:
-        engine.CACHE_SIZE, engine.LARGE = saved
+        engine.LARGE = saved[1]
     results.sort()
     at_current = next(r for r in results if (r[1], r[2]) == saved)
-    print(f"{name}: fitted CACHE_SIZE={results[0][1]}, LARGE={results[0][2]}: mean loss {100 * results[0][0]:.1f}% "
+    print(f"{name}: fitted cache_points={results[0][1]}, LARGE={results[0][2]}: mean loss {100 * results[0][0]:.1f}% "
           f"against the best block; the current ({saved[0]}, {saved[1]}) loses {100 * at_current[0]:.1f}%")
 
 

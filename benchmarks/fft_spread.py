@@ -1,8 +1,8 @@
 """Steps on every core against steps in turn, per FFT engine: the measurement behind the default of the
-kernel parameter ``fft.spread_min_work`` (``results/NOTES.md``, "FFT engines: steps on every core").
+kernel parameter ``fourier.spread_min_work`` (``results/NOTES.md``, "FFT engines: steps on every core").
 
 For single signals and small batches across the FFT regime, each engine's forward call ("same") with
-its steps spread over the cores (``fft.spread_min_work = 0``) and taken in turn on this thread, each
+its steps spread over the cores (``fourier.spread_min_work = 0``) and taken in turn on this thread, each
 transform on the engine's own threads where they pay (``= inf``).  The two are timed
 interleaved, in a new random order every round, so that a slow stretch of the machine slows both.
 Prints a Markdown table (with ``scipy.signal.oaconvolve`` timed in the same rounds) and the least
@@ -49,7 +49,7 @@ def interleaved(calls: dict, rounds: int = ROUNDS) -> dict:
 
 def with_threshold(threshold, run):
     def call():
-        with _params.overriding(fft__spread_min_work=threshold):
+        with _params.overriding(fourier__spread_min_work=threshold):
             run()
     return call
 
@@ -61,10 +61,10 @@ def work(engine, n, k, batch, dtype) -> float:
 
 
 def main():
-    kept = _params.value("fft.spread_min_work")
+    kept = _params.value("fourier.spread_min_work")
     rng = np.random.default_rng(0)
     names = [name for name in ("fft", "fftw", "ducc") if _registry.is_available(name)]
-    print(f"cores: {_threads.cores()}; fft.spread_min_work in force: {kept:g}\n")
+    print(f"cores: {_threads.cores()}; fourier.spread_min_work in force: {kept:g}\n")
     print("| dtype | N | K | batch | engine | work | in turn (ms) | spread (ms) | in turn / spread | "
           "oaconvolve (ms) |")
     print("|---|---:|---:|---:|---|---:|---:|---:|---:|---:|")

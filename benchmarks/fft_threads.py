@@ -1,5 +1,6 @@
-"""Where several threads pay for one transform, per FFT engine: the measurement behind each engine's
-``PARALLEL_MIN_WORK`` (``results/NOTES.md``, "FFT engines: threads").
+"""Where several threads pay for one transform, per FFT engine: the measurement behind the defaults of the
+kernel parameters ``fftw.parallel_min_work`` and ``ducc.parallel_min_work`` (``results/NOTES.md``, "FFT
+engines: threads"; ``conv1dbench tune`` measures them on the machine it runs on).
 
 For rows x size real forward transforms (what the FFT backends' windows are), the median time on one
 thread and on all of this process's cores, each engine in this process in turn.  Prints a Markdown

@@ -2,7 +2,7 @@
 
 Issue 14, point 3: the register tiles (the row tile of :mod:`conv1dbench._backends._tiles`) replace the
 tap-pass loops (``conv1dbench._backends.numba._forward``, still there for complex and int64, and for
-kernels of fewer than ``_tiles.ROW_MIN_PAIRS`` taps) for float signals.  Both compute the same core
+kernels of fewer than ``numba.row_min_pairs`` taps) for float signals.  Both compute the same core
 problem (:func:`conv1dbench.harness.grid.problem`), timed sample by sample in turn in this one process
 (:func:`conv1dbench.timing.measure_interleaved`; both are Numba's, so neither leaves threads spinning
 that the other would meet), with the backend's thread choice.  The
@@ -20,7 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
-from conv1dbench._backends import _simd, _tiles
+from conv1dbench import _params
+from conv1dbench._backends import _simd
 from conv1dbench._backends import numba as backend
 from conv1dbench.harness import grid
 from conv1dbench.harness.fma import checked_fma_peak
@@ -43,7 +44,7 @@ def _row(point, min_time_s, rng) -> dict:
         backend._forward(x, w, p.pad_left, p.stride, p.dilation, p.groups, threads, y)
 
     def tiles():  # the backend's kernel now: the row tile where it fits (_tiles.fits), else the loops
-        backend._core_forward(x, w, p.pad_left, p.stride, p.dilation, p.groups, threads, y, _tiles.CHUNK_BYTES)
+        backend._core_forward(x, w, p.pad_left, p.stride, p.dilation, p.groups, threads, y, *backend.knobs())
 
     old, new = measure_interleaved([loops, tiles], min_time_s=min_time_s)
     flop = p.flops
@@ -85,7 +86,8 @@ def _markdown(rows, peak) -> str:
         f"`python benchmarks/signal_kernels.py`, {time.strftime('%Y-%m-%d %H:%M')}. Machine: "
         f"{info.get('cpu', '?')}, {info.get('cores', '?')} cores; kernels compiled for {isa.name} "
         f"({isa.bits}-bit vectors, {isa.registers} registers), row tile of "
-        f"{_tiles.TILE_SHAPES[isa.name].row} vectors for kernels of {_tiles.ROW_MIN_PAIRS} taps or more; "
+        f"{_params.value('numba.row_vectors')} vectors for kernels of {_params.value('numba.row_min_pairs')} taps "
+        "or more (the kernel parameters in force); "
         f"BLAS {info.get('blas', '?')}; "
         f"measured FMA peak {peak['float32']:.0f} GFLOP/s float32, {peak['float64']:.0f} float64 (all threads).",
         "",

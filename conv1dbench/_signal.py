@@ -128,14 +128,14 @@ def run_arrays(op: str, in1: np.ndarray, in2: np.ndarray, mode, axis, backend, o
         except TypeError:  # an unhashable mode or backend: the full path below names the problem
             entry = None
         if entry is not None and in1.flags.c_contiguous and in2.flags.c_contiguous:
-            forward_1d, threads_1d, swap, flip, pad_left, pad_right, reverse, threads = entry
+            forward_1d, extra, threads_1d, swap, flip, pad_left, pad_right, reverse, threads = entry
             if swap:
                 in1, in2 = in2, in1
             if threads:  # one thread: this shape is too small for more
-                y = forward_1d(in1, in2, flip, pad_left, pad_right, threads)
+                y = forward_1d(in1, in2, flip, pad_left, pad_right, threads, *extra)
             else:
                 with claim(threads_1d(in1.shape[0], in2.shape[0])) as granted:
-                    y = forward_1d(in1, in2, flip, pad_left, pad_right, granted)
+                    y = forward_1d(in1, in2, flip, pad_left, pad_right, granted, *extra)
             return y[::-1].copy() if reverse else y
     return _run_planned(op, in1, in2, mode, axis, backend, out)
 
@@ -177,7 +177,7 @@ def _remember_shortcut(op, in1, in2, mode, backend, plan: SignalPlan) -> None:
         return
     name = _auto.runs_first(plan.problem, backend)
     declared = module(name) if name is not None else None
-    if declared is None or not hasattr(declared, "forward_1d"):
+    if declared is None or not hasattr(declared, "shortcut_1d"):
         shortcuts[key] = None
         return
     p, chosen = plan.problem, get_backend(name, plan.problem.dtype)
@@ -186,6 +186,7 @@ def _remember_shortcut(op, in1, in2, mode, backend, plan: SignalPlan) -> None:
     # call would pay it, and a timing that calibrates on its second call would mistake it for the call's
     # own time (results/NOTES.md, "short calls: the shortcut's code loaded with the first call").
     one = np.zeros(1, dtype=p.dtype)
-    chosen.forward_1d(one, one, plan.flip, 0, 0, 1)
-    shortcuts[key] = (chosen.forward_1d, chosen.threads_1d, plan.swap, plan.flip, p.pad_left, p.pad_right,
+    forward_1d, extra = chosen.shortcut_1d()  # under the kernel parameters in force: kept until they change
+    forward_1d(one, one, plan.flip, 0, 0, 1, *extra)
+    shortcuts[key] = (forward_1d, extra, chosen.threads_1d, plan.swap, plan.flip, p.pad_left, p.pad_right,
                       plan.reverse, 1 if threads == 1 else 0)

@@ -8,12 +8,13 @@ usage, then the error, and status 2 too.
 from __future__ import annotations
 
 import argparse
+import datetime
 import json
 import shlex
 import sys
 from pathlib import Path
 
-from . import _model, _wisdom
+from . import _model, _params, _wisdom
 from ._auto import knowledge
 from ._registry import backends
 from .harness import cases, grid, report, runner
@@ -70,7 +71,7 @@ def _parser() -> argparse.ArgumentParser:
     compare.add_argument("--threshold", type=float, default=1.15,
                          help="flag a measurement this many times slower (default 1.15)")
 
-    tune = sub.add_parser("tune", help="measure the kernel parameters here (about a minute) and, with --grid, time "
+    tune = sub.add_parser("tune", help="measure the kernel parameters here (a minute or two) and, with --grid, time "
                                        "the backends for backend='auto'; keep both as wisdom")
     tune.add_argument("--grid", choices=grid.GRIDS,
                       help=f"also time this grid for auto's models (tune: about {grid.MINUTES['tune']} min a round)")
@@ -80,6 +81,9 @@ def _parser() -> argparse.ArgumentParser:
     tune.add_argument("--min-time", type=float, default=0.05, help="seconds of repeats per measurement")
     tune.add_argument("--from-run", metavar="REPORT_JSON",
                       help="take the timings of a saved run (report.json of `conv1dbench run`) instead of timing")
+    tune.add_argument("--record", metavar="PATH",
+                      help="also write what the kernel parameters' measurement chose, measured and took, with the "
+                           "machine, as JSON (results/<machine>/tune-params.json: the README's summary shows it)")
     tune.add_argument("--write-default", metavar="PATH",
                       help="also write the models fitted on this run alone to PATH (the package's default models)")
 
@@ -172,6 +176,12 @@ def cmd_tune(args) -> int:
         for name, value in tuned["chosen"].items():
             print(f"  {name} = {value:g}" + ("" if value == tuned["default"][name]
                                            else f" (default here {tuned['default'][name]:g})"))
+        if args.record:
+            record = {"date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+                      "machine": machine_info(gpu=False), "facts": _params.facts().__dict__, **tuned}
+            Path(args.record).parent.mkdir(parents=True, exist_ok=True)
+            Path(args.record).write_text(json.dumps(record, indent=1, default=str) + "\n")
+            print(f"wrote {args.record}", file=sys.stderr)
     if "measurements" in result:
         print(f"{result['measurements']} timings in {result['wisdom']}; cost models fitted: "
               f"{', '.join(result['models']) or 'none (too few measurements)'}", file=sys.stderr)

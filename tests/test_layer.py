@@ -278,7 +278,7 @@ def test_fft_overlap_save_on_short_windows(monkeypatch, request, name, dtype, ch
     monkeypatch.setattr(_threads, "cores", lambda: 2)
     _fourier._steps.cache_clear()
     request.addfinalizer(_fourier._steps.cache_clear)
-    with _params.overriding(fft__chunk_bytes=chunk_bytes, fft__spread_min_work=spread_min_work):
+    with _params.overriding(fourier__chunk_bytes=chunk_bytes, fourier__spread_min_work=spread_min_work):
         rng = np.random.default_rng(14)
         for i in range(40):
             cfg = random_config(rng, batched_only=True)

@@ -26,21 +26,27 @@ def test_defaults_come_from_the_machine_and_are_candidates():
     machine = _params.facts()
     assert machine.vendor and machine.isa and machine.l1d > 0 and machine.l2 > 0 and machine.cores >= 1
     for param in _params.PARAMS.values():
-        assert param.default_for(machine) in param.candidates, param.name
+        assert param.default_for(machine) in param.candidates_on(machine), param.name
     small = dataclasses.replace(machine, l2=256 << 10, l3=4 << 20)
     large = dataclasses.replace(machine, l2=2 << 20, l3=256 << 20)
-    chunk, patch = _params.PARAMS["fft.chunk_bytes"], _params.PARAMS["im2col.patch_bytes"]
+    chunk, patch = _params.PARAMS["fourier.chunk_bytes"], _params.PARAMS["im2col.patch_bytes"]
     assert chunk.default_for(small) == 256 << 10 and chunk.default_for(large) == 2 << 20   # the core's L2
     assert patch.default_for(small) == 2 << 20 and patch.default_for(large) == 32 << 20    # a share of L3
+    # the tiles' shapes follow the vector registers: 32 with AVX-512, 16 with AVX2
+    wide, narrow = dataclasses.replace(machine, isa="AVX-512"), dataclasses.replace(machine, isa="AVX2")
+    layer, row = _params.PARAMS["numba.layer_vectors"], _params.PARAMS["numba.row_vectors"]
+    assert (layer.default_for(wide), row.default_for(wide)) == (6, 24)
+    assert (layer.default_for(narrow), row.default_for(narrow)) == (3, 12)
+    assert max(layer.candidates_on(narrow)) * 4 <= 12 and max(row.candidates_on(narrow)) <= 12  # no spills
 
 
 def test_tuned_values_are_in_force_and_say_where_they_came_from(wisdom):
     table = _params.in_force()["params"]
     assert all(entry["source"] == "default" for entry in table.values())
-    _params.keep_tuned({"fft.chunk_bytes": 1 << 19})
-    assert _params.value("fft.chunk_bytes") == 1 << 19
-    assert _params.in_force()["params"]["fft.chunk_bytes"] == {"value": 1 << 19, "source": "tuned",
-                                                               "default": table["fft.chunk_bytes"]["default"]}
+    _params.keep_tuned({"fourier.chunk_bytes": 1 << 19})
+    assert _params.value("fourier.chunk_bytes") == 1 << 19
+    assert _params.in_force()["params"]["fourier.chunk_bytes"] == {
+        "value": 1 << 19, "source": "tuned", "default": table["fourier.chunk_bytes"]["default"]}
     assert json.loads(wisdom.read_text())  # kept in the file, under this machine
     with pytest.raises(KeyError, match="no such parameters: fft.nonsense"):
         _params.keep_tuned({"fft.nonsense": 1})
@@ -49,17 +55,17 @@ def test_tuned_values_are_in_force_and_say_where_they_came_from(wisdom):
 def test_a_kept_value_that_is_no_candidate_is_not_taken(wisdom):
     from conv1dbench._backends import keep_wisdom
 
-    keep_wisdom(_params.WISDOM_NAME, {"fft.chunk_bytes": 12345})
+    keep_wisdom(_params.WISDOM_NAME, {"fourier.chunk_bytes": 12345})
     _params.reset()
-    assert _params.in_force()["params"]["fft.chunk_bytes"]["source"] == "default"
+    assert _params.in_force()["params"]["fourier.chunk_bytes"]["source"] == "default"
 
 
 def test_overriding_sets_values_for_a_block_only():
-    before = _params.value("fft.spread_min_work")
-    with _params.overriding(fft__spread_min_work=math.inf):
-        assert _params.value("fft.spread_min_work") == math.inf
-        assert _params.in_force()["params"]["fft.spread_min_work"]["source"] == "set"
-    assert _params.value("fft.spread_min_work") == before
+    before = _params.value("fourier.spread_min_work")
+    with _params.overriding(fourier__spread_min_work=math.inf):
+        assert _params.value("fourier.spread_min_work") == math.inf
+        assert _params.in_force()["params"]["fourier.spread_min_work"]["source"] == "set"
+    assert _params.value("fourier.spread_min_work") == before
     with pytest.raises(KeyError):
         with _params.overriding(no__such=1):
             pass
@@ -72,7 +78,7 @@ def test_results_do_not_depend_on_the_parameters():
     ref = cb.convolve(x, w, mode="same", backend="fft")
     for chunk in (1 << 18, 1 << 22):
         for spread in (0, math.inf):
-            with _params.overriding(fft__chunk_bytes=chunk, fft__spread_min_work=spread):
+            with _params.overriding(fourier__chunk_bytes=chunk, fourier__spread_min_work=spread):
                 np.testing.assert_allclose(cb.convolve(x, w, mode="same", backend="fft"), ref, atol=1e-9)
 
 
@@ -89,11 +95,58 @@ def test_the_layer_tiles_chunk_changes_the_order_of_sums_not_the_result():
             assert np.array_equal(cb.conv1d(x, w, padding="same", backend="numba"), got)
 
 
+def test_every_numba_parameter_keeps_the_result():
+    """Each numba parameter at a candidate other than its default (a tile shape compiles a kernel of its
+    own: the smallest only, to keep the suite short): the layer, its two gradients and a signal stay
+    those of the reference within rounding, and a repeated call gives the same bits."""
+    rng = np.random.default_rng(8)
+    x, w = rng.standard_normal((2, 24, 700)), rng.standard_normal((8, 24, 5))
+    g = rng.standard_normal((2, 8, 700))
+    s, k = rng.standard_normal(3000), rng.standard_normal(9)
+    ref = (cb.conv1d(x, w, padding="same", backend="naive"),
+           cb.conv1d_backward(g, x, w, padding="same", backend="naive"), np.correlate(s, k, "same"))
+    machine = _params.facts()
+    settings = [{"numba.layer_vectors": min(_params.PARAMS["numba.layer_vectors"].candidates_on(machine)),
+                 "numba.row_vectors": min(_params.PARAMS["numba.row_vectors"].candidates_on(machine))},
+                {"numba.row_min_pairs": 16, "numba.row_min_outputs": 32},  # signals on the loops; short rows tiled
+                {"numba.row_job_positions": 4096, "numba.grad_positions": 1024, "numba.grad_jobs": 16,
+                 "numba.parallel_min_macs": 1 << 17}]
+    for setting in settings:
+        with _params.overriding(**{name.replace(".", "__"): v for name, v in setting.items()}):
+            for dtype, tol in ((np.float32, 1e-3), (np.float64, 1e-10)):
+                xs, ws, gs, ss, ks = (a.astype(dtype) for a in (x, w, g, s, k))
+                got = (cb.conv1d(xs, ws, padding="same", backend="numba"),
+                       cb.conv1d_backward(gs, xs, ws, padding="same", backend="numba"),
+                       cb.correlate(ss, ks, mode="same", backend="numba"))
+                for a, b in zip(got[:1] + got[1] + got[2:], ref[:1] + ref[1] + ref[2:], strict=True):
+                    if a is not None:
+                        np.testing.assert_allclose(a, b, rtol=tol, atol=tol * 10, err_msg=str(setting))
+                again = cb.conv1d_backward(gs, xs, ws, padding="same", backend="numba")
+                assert all(np.array_equal(a, b) for a, b in zip(again, got[1], strict=True) if a is not None)
+
+
+def test_the_fft_engines_parameters_keep_the_result():
+    """Block model and threads thresholds at their extreme candidates: the same convolution."""
+    rng = np.random.default_rng(9)
+    x, w = rng.standard_normal((4, 60_000)), rng.standard_normal(511)
+    ref = cb.convolve(x, w[None], mode="same", backend="fft")
+    machine = _params.facts()
+    for backend in ("fft", "fftw", "ducc"):
+        if not cb.backends()[backend]["available"]:
+            continue
+        for pick in (min, max):
+            setting = {name.replace(".", "__"): pick(p.candidates_on(machine)) for name, p in _params.PARAMS.items()
+                       if p.owner == backend}
+            with _params.overriding(fourier__spread_min_work=math.inf, **setting):
+                got = cb.convolve(x, w[None], mode="same", backend=backend)
+            np.testing.assert_allclose(got, ref, atol=1e-9, err_msg=f"{backend} {setting}")
+
+
 def test_tune_measures_chooses_a_candidate_and_keeps_it(wisdom):
     lines = []
-    result = tune_params.tune_params(["numba.parallel_min_macs", "fft.chunk_bytes"], min_time_s=0.02,
+    result = tune_params.tune_params(["numba.parallel_min_macs", "fourier.chunk_bytes"], min_time_s=0.02,
                                      report=lines.append)
-    for name in ("numba.parallel_min_macs", "fft.chunk_bytes"):
+    for name in ("numba.parallel_min_macs", "fourier.chunk_bytes"):
         param = _params.PARAMS[name]
         assert result["chosen"][name] in param.candidates
         assert _params.in_force()["params"][name] == {"value": result["chosen"][name], "source": "tuned",
@@ -101,7 +154,8 @@ def test_tune_measures_chooses_a_candidate_and_keeps_it(wisdom):
     assert len(lines) == 2 and lines[0].startswith("numba.parallel_min_macs: ")
     rows = result["measured"]["numba.parallel_min_macs"]
     assert all(r["on_ms"] > 0 and r["off_ms"] > 0 for r in rows)
-    assert len(result["measured"]["fft.chunk_bytes"][0]) == 1 + len(_params.PARAMS["fft.chunk_bytes"].candidates)
+    chunk = _params.PARAMS["fourier.chunk_bytes"]
+    assert len(result["measured"]["fourier.chunk_bytes"][0]) == 1 + len(chunk.candidates)
 
 
 def test_one_parameter_set_gives_the_same_bits_every_call():
@@ -109,7 +163,7 @@ def test_one_parameter_set_gives_the_same_bits_every_call():
     rng = np.random.default_rng(4)
     x, w = rng.standard_normal((4, 100_000)).astype(np.float32), rng.standard_normal(1023).astype(np.float32)
     for backend in ("fft", "numba"):
-        with _params.overriding(fft__spread_min_work=0, numba__parallel_min_macs=1):
+        with _params.overriding(fourier__spread_min_work=0, numba__parallel_min_macs=1):
             first = cb.convolve(x, w[None], mode="same", backend=backend)
             for _ in range(3):
                 assert np.array_equal(cb.convolve(x, w[None], mode="same", backend=backend), first), backend
@@ -126,3 +180,26 @@ def test_cache_sizes_are_read_from_sysfs(tmp_path):
             (folder / name).write_text(text + "\n")
     assert _params._cache_sizes(str(tmp_path)) == {1: 48 << 10, 2: 2 << 20, 3: 105 << 20}
     assert _params._cache_sizes(str(tmp_path / "none")) == {}
+
+
+def test_new_values_renew_the_short_calls_cache():
+    """The front ends keep a repeated 1-D call's compiled function with the parameters it was made under;
+    a change of values starts that cache afresh, so the call runs under the values in force."""
+    from conv1dbench import _auto
+    from conv1dbench._backends import numba as numba_backend
+
+    rng = np.random.default_rng(10)
+    x, w = rng.standard_normal(5000).astype(np.float32), rng.standard_normal(33).astype(np.float32)
+    ref = np.correlate(x.astype(np.float64), w.astype(np.float64), "same")
+    first = cb.correlate(x, w, "same", backend="numba")
+    assert any(entry and entry[0] is numba_backend.shortcut_1d()[0] for entry in _auto.shortcuts().values())
+    smallest = min(_params.PARAMS["numba.row_vectors"].candidates_on(_params.facts()))
+    with _params.overriding(numba__row_vectors=smallest):
+        assert not _auto.shortcuts()
+        shaped = cb.correlate(x, w, "same", backend="numba")
+        (entry,) = (e for e in _auto.shortcuts().values() if e)
+        assert entry[0] is numba_backend.shortcut_1d()[0] and entry[1][-1].n == smallest
+        np.testing.assert_allclose(cb.correlate(x, w, "same", backend="numba"), ref, rtol=1e-4, atol=1e-4)
+    assert not _auto.shortcuts()
+    np.testing.assert_allclose(shaped, ref, rtol=1e-4, atol=1e-4)
+    assert np.array_equal(cb.correlate(x, w, "same", backend="numba"), first)

@@ -366,9 +366,11 @@ def test_the_first_call_loads_the_short_paths_compiled_code():
     """The call that leaves a shortcut also loads its compiled code, so the second call runs warm (a timing
     that calibrates on its second call would otherwise take a cache load for the call's time)."""
     from conv1dbench import _auto
+    from conv1dbench._backends import numba as numba_backend
 
     x, w = np.arange(30.0, dtype=np.float32), np.ones(4, dtype=np.float32)
     with cb.auto_settings(models={}, measured={}):
         cb.correlate(x, w, "same")
         (entry,) = _auto.shortcuts().values()
+        assert entry[0] is numba_backend.shortcut_1d()[0]
         assert any(str(sig[0].dtype) == "float32" for sig in entry[0].signatures)  # Numba types

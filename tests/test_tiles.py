@@ -81,7 +81,7 @@ def test_the_entry_point_picks_the_row_tile_for_groups_of_fewer_than_four_output
         x = rng.standard_normal((2, 4, 300)).astype(np.float32)
         w = rng.standard_normal((c_out, 4 // groups, 5)).astype(np.float32)
         y = np.empty((2, c_out, 300), np.float32)
-        _tiles.forward(x, w, 2, 1, 1, groups, y, 1)
+        _tiles.forward(x, w, 2, 1, 1, groups, y, 1, *_tiles.counts())
         assert (c_out // groups < _tiles.NO) == (kind == "row")
         np.testing.assert_array_equal(y, _run_tile(kind, vectors, x, w, 2, 2, 1, 1, groups, lanes))
 
@@ -165,8 +165,8 @@ def test_every_kernel_is_the_same_bits_for_any_thread_count():
                                       _tiles.backward_input(g, w, 9000, 2, 1, 1, 1, 1))
         for kernel, groups in ((w, 1), (depthwise, 8)):
             y1, y = np.empty_like(g), np.empty_like(g)
-            _tiles.forward(x, kernel, 2, 1, 1, groups, y1, 1)
-            _tiles.forward(x, kernel, 2, 1, 1, groups, y, threads)
+            _tiles.forward(x, kernel, 2, 1, 1, groups, y1, 1, *_tiles.counts())
+            _tiles.forward(x, kernel, 2, 1, 1, groups, y, threads, *_tiles.counts())
             np.testing.assert_array_equal(y, y1)
 
 
@@ -233,7 +233,7 @@ def test_the_numba_backend_runs_the_tiles_for_floats_and_the_loops_elsewhere(mon
         y = backend.forward(x, w, 2, 2, 1, 1, groups)
         expected = np.empty_like(y)
         if tiled:
-            _tiles.forward(x, w, 2, 1, 1, groups, expected, 1)
+            _tiles.forward(x, w, 2, 1, 1, groups, expected, 1, *_tiles.counts())
         else:
             backend._forward(x, w, 2, 1, 1, groups, 1, expected)
         np.testing.assert_array_equal(y, expected)

@@ -73,11 +73,14 @@ Optional declarations and functions
     The threads a call of this problem runs on when the cores are free (reports show it).
 ``too_slow(problem) -> str | None``
     Why a problem would take this backend minutes (the harness and tests skip it), or None.
-``forward_1d(x, w, flip, pad_left, pad_right, threads) -> y`` and ``threads_1d(length, taps)``
+``forward_1d(x, w, flip, pad_left, pad_right, threads) -> y``, ``shortcut_1d()`` and ``threads_1d(length, taps)``
     The core problem for one 1-D, C-contiguous signal and kernel of one float dtype, stride and
     dilation 1, the kernel reversed first if ``flip``: the short-call path of ``convolve`` and
-    ``correlate`` (:mod:`conv1dbench._signal`), one call into compiled code.  ``threads_1d`` gives
-    its ``threads`` (1 where the problem is too small for more, which stays true for its shape).
+    ``correlate`` (:mod:`conv1dbench._signal`), one call into compiled code.  ``shortcut_1d()``
+    gives that compiled function and the arguments it takes after ``threads`` under the kernel
+    parameters in force (the front ends keep both until those change: :func:`conv1dbench._params.on_change`);
+    ``threads_1d`` gives its ``threads`` (1 where the problem is too small for more, which stays
+    true for its shape).
 
 A backend's own wisdom
 ----------------------

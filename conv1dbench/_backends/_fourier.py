@@ -11,16 +11,16 @@ span + 1`` indices, each the circular convolution of ``F`` input samples (the wi
 ``span - 1`` samples before its first index) with the kernel, of which the last ``step`` values are
 the linear convolution; one window of the whole range when that is cheaper (:func:`block_length`).
 The windows go through the engine in steps of a few windows of a few batch items, about
-``fft.chunk_bytes`` of spectra each (a kernel parameter, :mod:`conv1dbench._params`), so that the
+``fourier.chunk_bytes`` of spectra each (a kernel parameter, :mod:`conv1dbench._params`), so that the
 working set stays in the cache however long the input, and every window is written into the engine's own
 input array once. A step's transforms have a fixed number of rows, the last step's rounded up to a power
 of two, so that a new signal length needs no new transforms (no new FFTW plans) beyond a handful.
 
-Threads.  A call large enough (``fft.spread_min_work``) shares its steps out among the cores: each
+Threads.  A call large enough (``fourier.spread_min_work``) shares its steps out among the cores: each
 thread takes the next step and runs it whole (filling the windows, both transforms on one thread, the
 spectral products, storing the outputs), so that every pass over memory runs in parallel, not only
 the transforms, and no engine's own threads are woken twice a step.  Smaller calls run their steps
-in turn, each transform on the engine's own threads where they pay (:attr:`Engine.PARALLEL_MIN_WORK`).
+in turn, each transform on the engine's own threads where they pay (:meth:`Engine.threads`).
 
 Every engine's inverse is unnormalised; the outputs are scaled by ``1/F`` as they are stored, as
 pocketfft's own inverse does (small integer-valued problems then come out exact, as scipy's tests
@@ -76,10 +76,10 @@ TAKES_OUT = ("forward", "backward_input", "backward_weight")
 #: Largest ``max|x| * sum|w|`` for which float64 FFT results round to the exact integers.
 EXACT_INTEGER_BOUND = 2.0**40
 # The bytes of spectra one step of :func:`forward` transforms at once are the kernel parameter
-# ``fft.chunk_bytes`` (:mod:`conv1dbench._params`): a working set that small stays in the cache and,
+# ``fourier.chunk_bytes`` (:mod:`conv1dbench._params`): a working set that small stays in the cache and,
 # as much, in memory the allocator reuses (``results/NOTES.md``, "fft: step size").
 #: The block-length model (``results/NOTES.md``, "fft: block length"): a transform of size ``F`` costs
-#: ``F (log2 F + TRANSFORM_EXTRA) + ROW_COST``, and beyond the engine's ``CACHE_SIZE`` points another
+#: ``F (log2 F + TRANSFORM_EXTRA) + ROW_COST``, and beyond the engine's ``cache_points()`` points another
 #: ``F * LARGE * octaves**2`` (:class:`Engine`, fitted per engine by ``benchmarks/fft_blocks.py``);
 #: cutting into windows adds a pass over the transformed samples, ``OVERLAP`` per sample; a spectral
 #: product costs ``PRODUCT``.
@@ -96,7 +96,7 @@ KERNEL_CACHE_BYTES = 64 << 20
 #: Bytes of transforms (their arrays, and FFTW's plans) one thread keeps for reuse (:meth:`Engine.transform`).
 TRANSFORM_CACHE_BYTES = 128 << 20
 # The least transform work (``rows * windows * F log2 F``) of a forward call whose steps are spread over
-# the cores, each step whole on one thread, is the kernel parameter ``fft.spread_min_work``
+# the cores, each step whole on one thread, is the kernel parameter ``fourier.spread_min_work``
 # (``results/NOTES.md``, "FFT engines: steps on every core").
 
 
@@ -130,17 +130,18 @@ class Transform:
 class Engine:
     """What makes transforms: a backend's one difference from the others.
 
-    Subclasses define :meth:`make` (a new :class:`Transform`), :meth:`fast_size` and the threads
-    threshold :attr:`PARALLEL_MIN_WORK`; transforms are kept per thread (:meth:`transform`).
+    Subclasses define :meth:`make` (a new :class:`Transform`), :meth:`fast_size`, and name their kernel
+    parameters (:mod:`conv1dbench._params`); transforms are kept per thread (:meth:`transform`).
     """
 
     name = "fft"
-    #: Least ``rows * size * log2(size)`` of one transform, and least rows, for which several threads ran it
-    #: faster (``benchmarks/fft_threads.py``; ``results/NOTES.md``, "FFT engines: threads").
-    PARALLEL_MIN_WORK, PARALLEL_MIN_ROWS = math.inf, 1
+    #: The kernel parameter that holds the least ``rows * size * log2(size)`` of one transform for which
+    #: the engine's own threads ran it faster (``benchmarks/fft_threads.py``; ``results/NOTES.md``, "FFT
+    #: engines: threads"); None: never.  And the least rows (fewer ran no faster at any size).
+    PARALLEL_PARAM, PARALLEL_MIN_ROWS = None, 1
     #: The block-length model's cache constants (:data:`TRANSFORM_EXTRA` and the notes there): beyond
-    #: ``CACHE_SIZE`` points a transform costs ``LARGE * octaves**2`` more per point.
-    CACHE_SIZE, LARGE = 8192, 2.0
+    #: the kernel parameter ``CACHE_PARAM``'s points a transform costs ``LARGE * octaves**2`` more per point.
+    CACHE_PARAM, LARGE = None, 2.0
 
     def __init__(self):
         self._local = threading.local()
@@ -153,9 +154,14 @@ class Engine:
 
     def threads(self, rows: int, size: int) -> int:
         """Threads that pay for themselves on one transform of ``rows`` rows of ``size`` samples."""
-        if rows < self.PARALLEL_MIN_ROWS:
+        if self.PARALLEL_PARAM is None or rows < self.PARALLEL_MIN_ROWS:
             return 1
-        return _threads.cores() if rows * size * math.log2(max(size, 2)) >= self.PARALLEL_MIN_WORK else 1
+        least = _params.value(self.PARALLEL_PARAM)
+        return _threads.cores() if rows * size * math.log2(max(size, 2)) >= least else 1
+
+    def cache_points(self) -> int:
+        """The block-length model's transform size beyond which a point costs more (its parameter's value)."""
+        return _params.value(self.CACHE_PARAM) if self.CACHE_PARAM else 8192
 
     def transform(self, slot: str, kind: str, rows: int, size: int, dtype: np.dtype, threads: int) -> Transform:
         """This thread's transform for these arguments, made on first use and kept (least recently used
@@ -193,23 +199,24 @@ def _bins(size: int, real: bool) -> int:
 
 # -- the plan of a forward call -----------------------------------------------------------------
 
-def _work(engine, length, span, real, rows, kernels, products, block):
+def _work(engine, length, span, real, rows, kernels, products, block, cache_points):
     """``(transforms, products)``: modelled work of covering ``length`` outputs in windows of ``block``."""
     size = engine.fast_size(block + span - 1, real)
     step = size - span + 1
     n_blocks = -(-length // step)
-    return _transforms(engine, size, n_blocks, rows, kernels), n_blocks * _bins(size, real) * products
+    return _transforms(engine, size, n_blocks, rows, kernels, cache_points), n_blocks * _bins(size, real) * products
 
 
-def _transforms(engine, size, n_windows, rows, kernels) -> float:
-    """Modelled cost of ``rows`` rows in ``n_windows`` windows and ``kernels`` kernels at transform size ``size``."""
-    octaves = max(0.0, math.log2(size / engine.CACHE_SIZE))
+def _transforms(engine, size, n_windows, rows, kernels, cache_points) -> float:
+    """Modelled cost of ``rows`` rows in ``n_windows`` windows and ``kernels`` kernels at transform size
+    ``size``, on an engine whose transforms cost more per point beyond ``cache_points``."""
+    octaves = max(0.0, math.log2(size / cache_points))
     per_row = size * (math.log2(max(size, 2)) + TRANSFORM_EXTRA + engine.LARGE * octaves * octaves) + ROW_COST
     overlap = rows * n_windows * size * OVERLAP if n_windows > 1 else 0.0
     return (rows * n_windows + kernels) * per_row + overlap
 
 
-def block_length(engine, length, span, real, rows=2, kernels=1, products=1) -> int:
+def block_length(engine, length, span, real, rows=2, kernels=1, products=1, cache_points=None) -> int:
     """Outputs per window: the choice with the least modelled work (:func:`_work`) for the call.
 
     Candidates: one window of all ``length`` outputs (the plain FFT convolution) and the windows whose
@@ -217,9 +224,13 @@ def block_length(engine, length, span, real, rows=2, kernels=1, products=1) -> i
     there, where the engines' other fast sizes ran up to 40% slower or faster from one size to the
     next (``results/NOTES.md``, "FFT engines: block length").  Short windows waste transform work on
     the kernel's overlap; long ones pay ``log F`` more, and the kernel's own transform.
+    ``cache_points``: the engine's (default: its parameter's value in force).
     """
+    if cache_points is None:
+        cache_points = engine.cache_points()
+
     def cost(n):
-        transforms, product_count = _work(engine, length, span, real, rows, kernels, products, n)
+        transforms, product_count = _work(engine, length, span, real, rows, kernels, products, n, cache_points)
         return transforms + PRODUCT * product_count
 
     best, best_cost = length, cost(length)
@@ -241,12 +252,13 @@ def _plan(engine, m0, m1, length, span, batch, c_in, c_out, groups, real, itemsi
     """:func:`_steps` for this process's cores (:func:`conv1dbench._threads.cores`) and the kernel
     parameters in force."""
     return _steps(engine, m0, m1, length, span, batch, c_in, c_out, groups, real, itemsize, _threads.cores(),
-                  _params.value("fft.chunk_bytes"), _params.value("fft.spread_min_work"))
+                  _params.value("fourier.chunk_bytes"), _params.value("fourier.spread_min_work"),
+                  engine.cache_points())
 
 
 @functools.lru_cache(maxsize=1024)
 def _steps(engine, m0, m1, length, span, batch, c_in, c_out, groups, real, itemsize, cores, chunk_bytes,
-           spread_min_work):
+           spread_min_work, cache_points):
     """``(size, skip, hop, n_windows, items, windows, spread)`` for full-convolution indices ``[m0, m1)``
     of a signal of ``length`` samples: the transform size; where a window's outputs start in its
     circular convolution, and how many there are (``hop``); the windows; the batch items and windows
@@ -264,7 +276,7 @@ def _steps(engine, m0, m1, length, span, batch, c_in, c_out, groups, real, items
     """
     n_full = m1 - m0
     rows, kernels, products = _counts(batch, c_in, c_out, groups)
-    block = block_length(engine, n_full, span, real, rows, kernels, products)
+    block = block_length(engine, n_full, span, real, rows, kernels, products, cache_points)
     size = engine.fast_size(block + span - 1, real)
     skip, hop = span - 1, size - span + 1
     if block >= n_full:
@@ -290,7 +302,7 @@ def _steps(engine, m0, m1, length, span, batch, c_in, c_out, groups, real, items
 
 
 def _spread_work(batch, c_in, c_out, n_windows, size) -> float:
-    """The transform work that ``fft.spread_min_work`` is compared with: ``rows * windows * F log2 F``."""
+    """The transform work that ``fourier.spread_min_work`` is compared with: ``rows * windows * F log2 F``."""
     return batch * max(c_in, c_out) * n_windows * size * math.log2(max(size, 2))
 
 
@@ -299,6 +311,17 @@ def spread_work(engine, problem) -> float:
     what ``tune`` and ``benchmarks/fft_spread.py`` place each problem by against the threshold."""
     plan = _forward_plan(engine, problem)
     return 0.0 if plan is None else _spread_work(problem.batch, problem.c_in, problem.c_out, plan[3], plan[0])
+
+
+def step_work(engine, problem) -> float:
+    """``rows * F log2 F`` of one step's transform in the forward call of ``problem`` on ``engine``, its
+    steps taken in turn (0 where it reads only padding): what ``tune`` places each problem by against the
+    engine's threads threshold (:meth:`Engine.threads`)."""
+    plan = _forward_plan(engine, problem)
+    if plan is None:
+        return 0.0
+    size, _, _, _, items, windows, _ = plan
+    return items * max(problem.c_in, problem.c_out) * windows * size * math.log2(max(size, 2))
 
 
 def _rounded(count: int, most: int) -> int:
@@ -616,7 +639,7 @@ def work(engine, problem) -> dict:
         rows, kernels, products = _counts(p.batch, p.c_in, p.c_out, p.groups)
         plan = _forward_plan(engine, p)
         size, n_windows = (plan[0], plan[3]) if plan is not None else (1, 0)
-        transforms = _transforms(engine, size, n_windows, rows, kernels)
+        transforms = _transforms(engine, size, n_windows, rows, kernels, engine.cache_points())
         spectral = n_windows * _bins(size, p.dtype.kind != "c") * products
     else:  # the gradients: whole-row transforms, one each
         n = p.length + p.taps - 1

@@ -123,6 +123,9 @@ class _Static:
         if not (isinstance(value, int) and value in self.allowed):
             raise ValueError(f"{type(self).__name__} takes {self.describe}, got {value!r}")
         self.value = value
+        # Numba's dispatcher reads this before anything else: 0.3 us per argument, against 3 us through
+        # typeof's registry (a tuned tile shape is passed on every call, short ones too)
+        self._numba_type_ = _STATIC_TYPES[type(self).__name__](value)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.value})"
@@ -164,6 +167,9 @@ class CountType(_StaticType):
     def __init__(self, n: int):
         self.n = n
         super().__init__("Count", n)
+
+
+_STATIC_TYPES = {"Width": WidthType, "Count": CountType}
 
 
 @typeof_impl.register(Width)

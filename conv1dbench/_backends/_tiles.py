@@ -30,11 +30,13 @@ tile's vectors of output channels, aligned loads, no sums across lanes); else (d
 groups) tiles of ``NO`` output channels x :data:`GRAD_PAIRS` pairs of vector accumulators along
 positions (:func:`weight_gradient`).
 
-The tile shapes per ISA are :data:`TILE_SHAPES`.  The vector width and the tile's vector count are
-compile-time :class:`~conv1dbench._backends._simd.Width` and :class:`~conv1dbench._backends._simd.Count`
-arguments of every kernel, chosen for the CPU Numba compiles for by the entry points (:func:`forward`,
-:func:`backward_weight`).  Every sum runs in an order fixed by the shapes, the width and the tile, so
-the same inputs give the same bits for any thread count.
+The vector width and the tiles' vector counts are compile-time :class:`~conv1dbench._backends._simd.Width`
+and :class:`~conv1dbench._backends._simd.Count` arguments of every kernel: the width is the CPU's
+Numba compiles for, the counts are given by the caller (the numba backend passes the kernel
+parameters ``numba.layer_vectors`` and ``numba.row_vectors``, :mod:`conv1dbench._params`, whose
+defaults per ISA are :data:`TILE_SHAPES`; :func:`counts`); each count compiles a kernel of its own.
+Every sum runs in an order fixed by the shapes, the width, the tile and the parameters, so the same
+inputs give the same bits for any thread count.
 """
 
 from __future__ import annotations
@@ -90,17 +92,19 @@ TILE_SHAPES = {"AVX-512": TileShape(layer=6, row=24), "AVX2": TileShape(layer=3,
 #: core, 64 KiB to 1 MiB ran the layer forward 4-15% faster than this, as each chunk reloads the
 #: tiles' sums (``results/NOTES.md``).  This value is for callers of the kernels that give none.
 CHUNK_BYTES = 16384
-#: Output positions per job of the weight gradient: a job packs its input rows over this range once and
-#: runs every tile over it; jobs are (batch item, range), their partial gradients summed in job order.
+#: Output positions per piece of the weight gradient: a job packs its input rows over this range once
+#: and runs every tile over it; pieces are (batch item, range), their partial gradients summed in job
+#: order.  The numba backend passes the parameter ``numba.grad_positions`` (this is its default).
 GRAD_POSITIONS = 4096
 #: The weight gradient's tile: NO output channels x GRAD_PAIRS (input channel, tap) pairs of vectors.
 GRAD_PAIRS = 3
 #: The weight gradient's jobs at most (a number fixed by the shapes, not the threads: so the sums'
 #: order is too), each with gradients of its own that are added up at the end.  One job per batch item
 #: had left (8, 256, 256, 512, 5) 8 partial gradients of 1.3 MB to add serially, about a quarter of its
-#: time.
+#: time.  The numba backend passes the parameter ``numba.grad_jobs``.
 GRAD_JOBS = 8
-#: The row tile's jobs: up to this many output positions each, finer where rows are few (below).
+#: The row tile's jobs: up to this many output positions each, finer where rows are few (below); the
+#: numba backend passes the parameter ``numba.row_job_positions``.
 ROW_JOB_POSITIONS = 16384
 #: Parallel runs aim at this many jobs per thread, with at least ROW_JOB_MIN positions each.
 JOBS_PER_THREAD, ROW_JOB_MIN = 4, 1024
@@ -115,48 +119,63 @@ def native_width(dtype, isa):
 
 @fixed_for_target
 def layer_vectors(dtype, isa):
+    """The layer tile's default vectors, fixed when the caller compiles: for callers whose problems never
+    reach the layer tile (one output channel), so that their calls carry no argument for it."""
     return Count(TILE_SHAPES[isa.name].layer)
 
 
 @fixed_for_target
 def row_vectors(dtype, isa):
+    """The row tile's default vectors, fixed when the caller compiles (the short-call path's)."""
     return Count(TILE_SHAPES[isa.name].row)
+
+
+def counts(layer: int | None = None, row: int | None = None) -> tuple[Count, Count]:
+    """The layer and row tiles' vector counts as kernel arguments: those given, else :data:`TILE_SHAPES`'
+    for the CPU Numba compiles for (what the numba backend passes are the parameters
+    ``numba.layer_vectors`` and ``numba.row_vectors``, :mod:`conv1dbench._params`)."""
+    shape = TILE_SHAPES[target_isa().name]
+    return Count(shape.layer if layer is None else layer), Count(shape.row if row is None else row)
 
 
 #: The row tile's (input channel, tap) pairs per output at least: below it the numba backend's tap-pass
 #: loops ran faster (a signal with K = 3: 33 against 45 GFLOP/s; with K = 7 the tile 55 against 47).
+#: The numba backend passes the parameter ``numba.row_min_pairs`` (this is its default).
 ROW_MIN_PAIRS = 6
 
 
 #: The row tile's output positions per row at least: its tile is 96-384 positions long, all computed,
 #: and on shorter rows the loops ran faster (24 outputs of a 1000-tap kernel: 8.9 against 5.9 us).
+#: The numba backend passes the parameter ``numba.row_min_outputs``.
 ROW_MIN_OUTPUTS = 128
 
 
 @njit(inline="always")
-def fits(c_out, groups, c_per_group, taps, l_out):
+def fits(c_out, groups, c_per_group, taps, l_out, min_pairs=ROW_MIN_PAIRS, min_outputs=ROW_MIN_OUTPUTS):
     """Whether the tiles run this layer: groups of at least :data:`NO` output channels (the layer tile), or
-    rows of at least :data:`ROW_MIN_OUTPUTS` outputs of at least :data:`ROW_MIN_PAIRS` (channel, tap)
-    pairs each (the row tile)."""
-    return c_out // groups >= NO or (c_per_group * taps >= ROW_MIN_PAIRS and l_out >= ROW_MIN_OUTPUTS)
+    rows of at least ``min_outputs`` outputs of at least ``min_pairs`` (channel, tap) pairs each (the row
+    tile)."""
+    return c_out // groups >= NO or (c_per_group * taps >= min_pairs and l_out >= min_outputs)
 
 
 # --- forward ---------------------------------------------------------------------------------------
 
 
 @njit(cache=True)
-def forward(x, w, pad_left, stride, dilation, groups, y, threads, chunk_bytes=CHUNK_BYTES):
+def forward(x, w, pad_left, stride, dilation, groups, y, threads, layer, row, chunk_bytes=CHUNK_BYTES,
+            job_positions=ROW_JOB_POSITIONS):
     """The layer forward into ``y`` (B, C_out, L_out), which it fills, for the CPU Numba compiles for.
 
     ``x`` (B, C_in, L) and ``w`` (C_out, C_in // groups, K), C-contiguous, float32 or float64; any
     ``pad_left`` (negative crops); ``threads``: Numba's thread count to run the jobs on (1: serially, in this thread);
-    ``chunk_bytes``: the input channels' chunk (the order of each output's sum depends on it).
+    ``layer``, ``row``: the layer and row tiles' vectors (:class:`~conv1dbench._backends._simd.Count`,
+    :func:`counts`); ``chunk_bytes``: the input channels' chunk (the order of each output's sum depends
+    on it); ``job_positions``: the row tile's positions per job at most.
     """
     if w.shape[0] // groups < NO:
-        row_forward(x, w, pad_left, stride, dilation, groups, y, threads, native_width(x), row_vectors(x))
+        row_forward(x, w, pad_left, stride, dilation, groups, y, threads, native_width(x), row, job_positions)
     else:
-        layer_forward(x, w, pad_left, stride, dilation, groups, y, threads, native_width(x), layer_vectors(x),
-                      chunk_bytes)
+        layer_forward(x, w, pad_left, stride, dilation, groups, y, threads, native_width(x), layer, chunk_bytes)
 
 
 @njit(cache=True)
@@ -304,8 +323,9 @@ def _start(yf, y0, fresh, count, like, width, vectors):
 
 
 @njit(cache=True)
-def row_forward(x, w, pad_left, stride, dilation, groups, y, threads, width, vectors):
-    """:func:`forward` on the row tile: each output row on its own, ``vectors`` vectors of ``width`` a tile."""
+def row_forward(x, w, pad_left, stride, dilation, groups, y, threads, width, vectors, job_positions=ROW_JOB_POSITIONS):
+    """:func:`forward` on the row tile: each output row on its own, ``vectors`` vectors of ``width`` a tile,
+    jobs of up to ``job_positions`` positions of a row."""
     batch, c_in, length = x.shape
     c_out, c_per_group, taps = w.shape
     l_out = y.shape[2]
@@ -318,7 +338,7 @@ def row_forward(x, w, pad_left, stride, dilation, groups, y, threads, width, vec
             pair_direct[c * taps + k] = c * length + k * dilation
             pair_packed[c * taps + k] = (c * stride + (k * dilation) % stride) * span + (k * dilation) // stride
     rows = batch * c_out
-    positions = ROW_JOB_POSITIONS
+    positions = job_positions
     if threads > 1 and rows < JOBS_PER_THREAD * threads:
         # few rows: cut them finer, so that every thread gets work (but no finer than ROW_JOB_MIN)
         positions = min(positions, max(ROW_JOB_MIN, -(-l_out * rows // (JOBS_PER_THREAD * threads))))
@@ -403,7 +423,7 @@ def backward_input(g, w, length, pad_left, stride, dilation, groups, threads, ou
     """
     if run is None:
         def run(x, kernel, left, step, groups, y):
-            forward(x, kernel, left, 1, step, groups, y, threads)
+            forward(x, kernel, left, 1, step, groups, y, threads, *counts())
     batch, c_out, l_out = g.shape
     _, c_per_group, taps = w.shape
     out_per_group = c_out // groups
@@ -432,36 +452,42 @@ def backward_input(g, w, length, pad_left, stride, dilation, groups, threads, ou
     return grad
 
 
-def backward_weight(g, x, taps, pad_left, stride, dilation, groups, threads, panel_bytes=16384):
+def backward_weight(g, x, taps, pad_left, stride, dilation, groups, threads, panel_bytes=16384,
+                    positions=GRAD_POSITIONS, jobs=GRAD_JOBS, most=None):
     """The weight gradient for the CPU Numba compiles for: as a matrix product with output channels
     along the vectors (:func:`weight_by_outputs`) where a group has at least a vector of them, else
     with positions along the vectors (:func:`weight_gradient`: depthwise and narrow groups).
     ``panel_bytes``: the bytes of ``g``'s transpose one pass of :func:`weight_by_outputs`'s tiles runs
-    over (its ``steps``; the numba backend passes the parameter ``numba.grad_panel_bytes``)."""
+    over (its ``steps``); ``positions``, ``jobs``: the pieces' positions and the jobs at most; ``most``:
+    the product tile's vectors at most (default: the layer tile's, :data:`TILE_SHAPES`).  The numba
+    backend passes the parameters ``numba.grad_panel_bytes``, ``numba.grad_positions``,
+    ``numba.grad_jobs`` and ``numba.layer_vectors``."""
     isa = target_isa()
     lanes = isa.lanes(x.dtype)
     out_per_group = g.shape[1] // groups
     if out_per_group < lanes:
-        return _weight_by_pairs(g, x, taps, pad_left, stride, dilation, groups, threads)
-    vectors = outputs_tile(out_per_group, lanes, TILE_SHAPES[isa.name].layer)
+        return _weight_by_pairs(g, x, taps, pad_left, stride, dilation, groups, threads, positions, jobs)
+    vectors = outputs_tile(out_per_group, lanes, TILE_SHAPES[isa.name].layer if most is None else most)
     steps = max(16, panel_bytes // (vectors * lanes * x.itemsize))
     return weight_by_outputs(g, x, taps, pad_left, stride, dilation, groups, threads, Width(lanes), Count(vectors),
-                             steps)
+                             steps, positions, jobs)
 
 
 @njit(cache=True)
-def _weight_by_pairs(g, x, taps, pad_left, stride, dilation, groups, threads):
+def _weight_by_pairs(g, x, taps, pad_left, stride, dilation, groups, threads, positions, most_jobs):
     """:func:`weight_gradient` for the CPU Numba compiles for."""
-    return weight_gradient(g, x, taps, pad_left, stride, dilation, groups, threads, native_width(x))
+    return weight_gradient(g, x, taps, pad_left, stride, dilation, groups, threads, native_width(x), positions,
+                           most_jobs)
 
 
 @njit(cache=True)
-def weight_gradient(g, x, taps, pad_left, stride, dilation, groups, threads, width):
+def weight_gradient(g, x, taps, pad_left, stride, dilation, groups, threads, width, positions=GRAD_POSITIONS,
+                    most_jobs=GRAD_JOBS):
     """``grad_w[o, c, k] = sum_{b, l} g[b, o, l] * xpad[b, gi*Cg + c, l*stride + k*dilation]``.
 
     A tile is NO output channels x :data:`GRAD_PAIRS` (channel, tap) pairs of vector accumulators
     along positions, the input packed by phase as in :func:`forward`.  The (batch item, range of
-    :data:`GRAD_POSITIONS` positions) pieces are split into at most :data:`GRAD_JOBS` jobs, by the
+    ``positions`` positions) pieces are split into at most ``most_jobs`` jobs, by the
     shapes alone; a job packs each piece's input once, runs every tile over it, and adds each tile's
     sums, reduced by halving (:func:`~conv1dbench._backends._simd.vsum`), to gradients of its own.  The
     jobs' gradients are then added in job order, in parallel over output channels.  So every sum runs
@@ -469,10 +495,10 @@ def weight_gradient(g, x, taps, pad_left, stride, dilation, groups, threads, wid
     """
     batch, c_out, l_out = g.shape
     c_per_group = x.shape[1] // groups
-    pieces = batch * ((l_out + GRAD_POSITIONS - 1) // GRAD_POSITIONS)
-    jobs = min(pieces, GRAD_JOBS)
+    pieces = batch * ((l_out + positions - 1) // positions)
+    jobs = min(pieces, most_jobs)
     partial = np.zeros((jobs, c_out, c_per_group, taps), dtype=g.dtype)
-    args = (g, x, taps, pad_left, stride, dilation, groups, jobs, partial, width)
+    args = (g, x, taps, pad_left, stride, dilation, groups, jobs, partial, width, positions)
     if threads > 1 and jobs > 1:
         _weight_parallel(jobs, args)
         return _sum_jobs_parallel(partial)
@@ -513,21 +539,21 @@ def _sum_jobs_parallel(partial):
 
 
 @njit(fastmath=_FASTMATH)
-def _weight_job(job, g, x, taps, pad_left, stride, dilation, groups, jobs, partial, width):
+def _weight_job(job, g, x, taps, pad_left, stride, dilation, groups, jobs, partial, width, positions):
     batch, c_out, l_out = g.shape
     c_in, length = x.shape[1], x.shape[2]
     c_per_group = c_in // groups
     out_per_group = c_out // groups
     pairs = c_per_group * taps
     reach = (dilation * (taps - 1)) // stride
-    ranges = (l_out + GRAD_POSITIONS - 1) // GRAD_POSITIONS
+    ranges = (l_out + positions - 1) // positions
     xf = x.reshape(-1)
     gf = g.reshape(-1)
-    block = np.empty(c_per_group * stride * (reach + min(GRAD_POSITIONS, l_out)), dtype=x.dtype)
+    block = np.empty(c_per_group * stride * (reach + min(positions, l_out)), dtype=x.dtype)
     for piece in range(job * batch * ranges // jobs, (job + 1) * batch * ranges // jobs):
         b = piece // ranges
-        l0 = (piece % ranges) * GRAD_POSITIONS
-        n = min(GRAD_POSITIONS, l_out - l0)
+        l0 = (piece % ranges) * positions
+        n = min(positions, l_out - l0)
         span = reach + n  # the last range is shorter: its own offsets
         tap_at = _tap_offsets(taps, stride, dilation, span)[1]
         for gi in range(groups):
@@ -591,7 +617,8 @@ def outputs_tile(out_per_group: int, lanes: int, most: int) -> int:
 
 
 @njit(cache=True)
-def weight_by_outputs(g, x, taps, pad_left, stride, dilation, groups, threads, width, vectors, steps):
+def weight_by_outputs(g, x, taps, pad_left, stride, dilation, groups, threads, width, vectors, steps,
+                      positions=GRAD_POSITIONS, most_jobs=GRAD_JOBS):
     """:func:`weight_gradient` as the matrix product it is: ``grad_w^T (pairs x C_out) = X (pairs x
     positions) . g^T (positions x C_out)`` per group, where pair ``(c, k)``'s row of ``X`` is channel
     ``c``'s input ``k * dilation`` on, packed by phase as in :func:`forward`.
@@ -608,14 +635,14 @@ def weight_by_outputs(g, x, taps, pad_left, stride, dilation, groups, threads, w
     batch, c_out, l_out = g.shape
     groups_cols = groups * (-(-(c_out // groups) // (vectors.n * width.lanes)) * vectors.n * width.lanes)
     pairs = (x.shape[1] // groups) * taps
-    pieces = batch * ((l_out + GRAD_POSITIONS - 1) // GRAD_POSITIONS)
-    jobs = min(pieces, GRAD_JOBS)
+    pieces = batch * ((l_out + positions - 1) // positions)
+    jobs = min(pieces, most_jobs)
     partial = _aligned_zeros(jobs * pairs * groups_cols, g)
     # fewer jobs than threads (one batch item, few positions): each job's pair blocks are cut into parts
     # that threads share; a part writes its own rows of the job's gradient, in the same order, so the
     # bits stay those of one part
     parts = 1 if threads <= jobs else min(-(-threads // jobs), -(-pairs // NO))
-    args = (g, x, taps, pad_left, stride, dilation, groups, jobs, parts, partial, width, vectors, steps)
+    args = (g, x, taps, pad_left, stride, dilation, groups, jobs, parts, partial, width, vectors, steps, positions)
     partial4 = partial.reshape((jobs, groups, pairs, groups_cols // groups))
     if threads > 1 and jobs * parts > 1:
         _outputs_parallel(jobs * parts, args)
@@ -676,7 +703,8 @@ def _outputs_sum_parallel(partial, c_out, taps):
 
 
 @njit(fastmath=_FASTMATH)
-def _outputs_job(item, g, x, taps, pad_left, stride, dilation, groups, jobs, parts, partial, width, vectors, steps):
+def _outputs_job(item, g, x, taps, pad_left, stride, dilation, groups, jobs, parts, partial, width, vectors, steps,
+                 positions):
     """Part ``item % parts`` of job ``item // parts``: its share of the pair blocks, over the job's pieces."""
     job, part = item // parts, item % parts
     batch, c_out, l_out = g.shape
@@ -686,8 +714,8 @@ def _outputs_job(item, g, x, taps, pad_left, stride, dilation, groups, jobs, par
     tile = vectors.n * width.lanes
     cols = partial.size // (jobs * groups * pairs)  # a group's output channels, padded to whole tiles
     reach = (dilation * (taps - 1)) // stride
-    ranges = (l_out + GRAD_POSITIONS - 1) // GRAD_POSITIONS
-    most = min(GRAD_POSITIONS, l_out)
+    ranges = (l_out + positions - 1) // positions
+    most = min(positions, l_out)
     xf, gf = x.reshape(-1), g.reshape(-1)
     block = np.empty(c_per_group * stride * (reach + most), dtype=x.dtype)
     gt = _aligned_zeros(most * cols, g)  # g's transpose: positions x a group's channels (the pad stays 0)
@@ -695,8 +723,8 @@ def _outputs_job(item, g, x, taps, pad_left, stride, dilation, groups, jobs, par
     blocks = -(-pairs // NO)
     for piece in range(job * batch * ranges // jobs, (job + 1) * batch * ranges // jobs):
         b = piece // ranges
-        l0 = (piece % ranges) * GRAD_POSITIONS
-        n = min(GRAD_POSITIONS, l_out - l0)
+        l0 = (piece % ranges) * positions
+        n = min(positions, l_out - l0)
         span = reach + n
         tap_at = _tap_offsets(taps, stride, dilation, span)[1]
         for gi in range(groups):

@@ -2,7 +2,7 @@
 
 ducc0 plans nothing a caller sees (it caches its own twiddle tables), so a transform here is an
 input and an output array of this thread's, and one ``ducc0.fft`` call between them.  Threads: where
-one transform's work reaches :attr:`Engine.PARALLEL_MIN_WORK` over at least
+one transform's work reaches the kernel parameter ``ducc.parallel_min_work`` over at least
 :attr:`Engine.PARALLEL_MIN_ROWS` rows (measured, ``results/NOTES.md``, "FFT engines: threads"), ducc0
 runs its rows on several threads; it does not split one row's transform.
 
@@ -49,9 +49,9 @@ class _Transform(_fourier.Transform):
 class Engine(_fourier.Engine):
     name = "ducc"
     # ducc0 gives threads whole rows, in bundles: 8 rows ran no faster on 2 threads at any size,
-    # 32 rows of 2048 points (7e5) did
-    PARALLEL_MIN_WORK, PARALLEL_MIN_ROWS = 7e5, 32
-    CACHE_SIZE, LARGE = 16384, 2.0  # fitted: results/fft_engines/blocks.txt
+    # 32 rows of 2048 points (7e5, the default) did
+    PARALLEL_PARAM, PARALLEL_MIN_ROWS = "ducc.parallel_min_work", 32
+    CACHE_PARAM, LARGE = "ducc.cache_points", 2.0  # fitted: results/fft_engines/blocks.txt
 
     def make(self, kind, rows, size, dtype, threads):
         return _Transform(kind, rows, size, dtype, threads)

@@ -8,8 +8,6 @@ engines: threads").
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import scipy.fft
 
@@ -37,8 +35,7 @@ class _Transform(_fourier.Transform):
 
 class Engine(_fourier.Engine):
     name = "fft"
-    PARALLEL_MIN_WORK = math.inf
-    CACHE_SIZE, LARGE = 8192, 0.5  # fitted: results/fft_engines/blocks.txt
+    CACHE_PARAM, LARGE = "fft.cache_points", 0.5  # fitted: results/fft_engines/blocks.txt
 
     def make(self, kind, rows, size, dtype, threads):
         return _Transform(kind, rows, size, dtype, threads)

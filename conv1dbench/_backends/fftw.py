@@ -10,7 +10,7 @@ fingerprint) with the pyFFTW version: imported on the first plan of a process, a
 every plan made by measurement, so that a later process does not measure again.  Planning takes a
 lock (FFTW's planner is not thread-safe).
 
-Threads: where one transform's work reaches :attr:`Engine.PARALLEL_MIN_WORK` (measured,
+Threads: where one transform's work reaches the kernel parameter ``fftw.parallel_min_work`` (measured,
 ``results/NOTES.md``, "FFT engines: threads"), FFTW's own threads run it.
 
 pyFFTW is an optional extra (``pip install conv1dbench[fftw]``); it links FFTW, which is GPL.
@@ -119,8 +119,9 @@ class _Plan(_fourier.Transform):
 
 class Engine(_fourier.Engine):
     name = "fftw"
-    PARALLEL_MIN_WORK = 6e5  # 128 x 512 points paid, 2 x 8192 (2e5) did not; one row of 131072 did
-    CACHE_SIZE, LARGE = 4096, 1.0  # fitted: results/fft_engines/blocks.txt
+    # the default 6e5: 128 x 512 points paid, 2 x 8192 (2e5) did not; one row of 131072 did
+    PARALLEL_PARAM = "fftw.parallel_min_work"
+    CACHE_PARAM, LARGE = "fftw.cache_points", 1.0  # fitted: results/fft_engines/blocks.txt
 
     def make(self, kind, rows, size, dtype, threads):
         return _Plan(kind, rows, size, dtype, threads)

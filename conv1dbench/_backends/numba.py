@@ -6,8 +6,10 @@ positions keeps its accumulators in registers across every input channel and tap
 that each output is written once and each loaded input vector feeds several fused multiply-adds.
 The input gradient runs the same kernel once per phase of the stride; the weight gradient has tiles
 of its own.  Groups of fewer than four output channels (depthwise layers, single signals) run on a
-row tile of one output channel, except kernels of under six (channel, tap) pairs per output and rows
-of under 128 outputs, where the loops below were faster (:func:`conv1dbench._backends._tiles.fits`).
+row tile of one output channel, except kernels of few (channel, tap) pairs per output and short rows,
+where the loops below were faster (:func:`conv1dbench._backends._tiles.fits`; the kernel parameters
+``numba.row_min_pairs`` and ``numba.row_min_outputs``, :mod:`conv1dbench._params`, as are the tiles'
+shapes and the other constants that were chosen by timing).
 
 complex64, complex128 and int64 (exact integers) run the loops below.  Work is cut into jobs of one
 (batch item, output channel, tile of up to :data:`TILE_MAX` output
@@ -337,38 +339,64 @@ def _threads_for(macs: int) -> int:
 TILED_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
 
-def _kernel_for(x, w, pad_left, stride, dilation, groups, threads, y, chunk_bytes):
+#: The kernel parameters (:mod:`conv1dbench._params`) the tiles' forward takes, in the order of the
+#: ``knobs`` tuple :func:`_core_forward` takes (thresholds of "never" as a large int).
+KNOBS = ("numba.chunk_bytes", "numba.row_min_pairs", "numba.row_min_outputs", "numba.row_job_positions")
+_NEVER = 1 << 62
+_knobs_cache: list = [None, None, None]
+
+
+def knobs() -> tuple:
+    """``(knobs, layer, row)``: the forward kernel's parameters in force (:data:`KNOBS`, as ints) and the
+    tiles' vector counts, made once per set of values in force (a short call pays a lookup)."""
+    return _knobs()[0]
+
+
+def _knobs() -> tuple:
+    """``((knobs, layer, row), row_is_default)``: :func:`knobs`, and whether the row tile's shape is this
+    CPU's default (which :func:`forward_1d` has compiled in)."""
+    values = _params.values()
+    if _knobs_cache[0] is not values:
+        numbers = tuple(int(min(values[name], _NEVER)) for name in KNOBS)
+        layer, row = _tiles.counts(values["numba.layer_vectors"], values["numba.row_vectors"])
+        _knobs_cache[:] = [values, (numbers, layer, row), row.n == _tiles.counts()[1].n]
+    return _knobs_cache[1], _knobs_cache[2]
+
+
+def _kernel_for(x, w, pad_left, stride, dilation, groups, threads, y, knobs, layer, row):
     """The forward kernel for ``x``'s dtype, into ``y`` (compiled code only: :func:`_core_forward`)."""
     raise NotImplementedError("compiled code only")
 
 
 @overload(_kernel_for)
-def _kernel_for_dtype(x, w, pad_left, stride, dilation, groups, threads, y, chunk_bytes):
+def _kernel_for_dtype(x, w, pad_left, stride, dilation, groups, threads, y, knobs, layer, row):
     if x.dtype not in (types.float32, types.float64):
-        return lambda x, w, pad_left, stride, dilation, groups, threads, y, chunk_bytes: _forward(
+        return lambda x, w, pad_left, stride, dilation, groups, threads, y, knobs, layer, row: _forward(
             x, w, pad_left, stride, dilation, groups, threads, y)
 
-    def tiles(x, w, pad_left, stride, dilation, groups, threads, y, chunk_bytes):
-        if _tiles.fits(w.shape[0], groups, w.shape[1], w.shape[2], y.shape[2]):
-            _tiles.forward(x, w, pad_left, stride, dilation, groups, y, threads, chunk_bytes)
+    def tiles(x, w, pad_left, stride, dilation, groups, threads, y, knobs, layer, row):
+        chunk_bytes, min_pairs, min_outputs, job_positions = knobs
+        if _tiles.fits(w.shape[0], groups, w.shape[1], w.shape[2], y.shape[2], min_pairs, min_outputs):
+            _tiles.forward(x, w, pad_left, stride, dilation, groups, y, threads, layer, row, chunk_bytes,
+                           job_positions)
         else:
             _forward(x, w, pad_left, stride, dilation, groups, threads, y)
     return tiles
 
 
 @njit(cache=True)
-def _core_forward(x, w, pad_left, stride, dilation, groups, threads, y, chunk_bytes):
+def _core_forward(x, w, pad_left, stride, dilation, groups, threads, y, knobs, layer, row):
     """The forward kernel into ``y``: float32 and float64 on the register tiles where they fit
-    (:func:`conv1dbench._backends._tiles.fits`), their input channels in chunks of ``chunk_bytes``
-    (the parameter ``numba.chunk_bytes``); the rest on the loops above."""
-    _kernel_for(x, w, pad_left, stride, dilation, groups, threads, y, chunk_bytes)
+    (:func:`conv1dbench._backends._tiles.fits`), the rest on the loops above.  ``knobs``, ``layer``,
+    ``row``: the kernel parameters in force (:func:`knobs`)."""
+    _kernel_for(x, w, pad_left, stride, dilation, groups, threads, y, knobs, layer, row)
 
 
 def forward(x, w, pad_left, pad_right, stride, dilation, groups, *, out=None):
     l_out = output_length(x.shape[2], w.shape[2], pad_left, pad_right, stride, dilation)
     y = result_array(out, (x.shape[0], w.shape[0], l_out), x.dtype)
     with claim(_threads(x, w)) as threads:
-        _core_forward(x, w, pad_left, stride, dilation, groups, threads, y, _params.value("numba.chunk_bytes"))
+        _core_forward(x, w, pad_left, stride, dilation, groups, threads, y, *knobs())
     return y
 
 
@@ -383,10 +411,33 @@ def threads_1d(length: int, taps: int) -> int:
     return _threads_for(length * taps)
 
 
-@njit(cache=True)
 def forward_1d(x, w, flip, pad_left, pad_right, threads):
     """One signal and one kernel, 1-D and C-contiguous, as one compiled call (the front ends' short-call
-    path): Numba's dispatch, the reshapes and the kernel's reversal happen once, inside compiled code."""
+    path): Numba's dispatch, the reshapes and the kernel's reversal happen once, inside compiled code.
+    """
+    function, extra = shortcut_1d()
+    return function(x, w, flip, pad_left, pad_right, threads, *extra)
+
+
+def shortcut_1d() -> tuple:
+    """``(function, extra)``: the compiled :func:`forward_1d` for the kernel parameters in force, and the
+    arguments it takes after ``threads``.  One output channel never reaches the layer tile, and the row
+    tile's shape, where it is this CPU's default, is compiled in: a shape passed costs Numba's
+    dispatcher 0.3-0.5 us of a 1.2 us call."""
+    (numbers, _, row), row_is_default = _knobs()
+    if row_is_default:
+        return _forward_1d, (numbers,)
+    return _forward_1d_shaped, (numbers, row)
+
+
+@njit(cache=True)
+def _forward_1d(x, w, flip, pad_left, pad_right, threads, knobs):
+    """:func:`_forward_1d_shaped` on the row tile's default shape."""
+    return _forward_1d_shaped(x, w, flip, pad_left, pad_right, threads, knobs, _tiles.row_vectors(x))
+
+
+@njit(cache=True)
+def _forward_1d_shaped(x, w, flip, pad_left, pad_right, threads, knobs, row):
     taps = w.shape[0]
     if flip:
         kernel = np.empty((1, 1, taps), dtype=w.dtype)
@@ -396,7 +447,7 @@ def forward_1d(x, w, flip, pad_left, pad_right, threads):
         kernel = w.reshape((1, 1, taps))
     y = np.empty(x.shape[0] + pad_left + pad_right - taps + 1, dtype=x.dtype)
     _core_forward(x.reshape((1, 1, x.shape[0])), kernel, pad_left, 1, 1, 1, threads, y.reshape((1, 1, y.shape[0])),
-                  _tiles.CHUNK_BYTES)  # one input channel: no chunks
+                  knobs, _tiles.layer_vectors(x), row)
     return y
 
 
@@ -406,10 +457,10 @@ def backward_input(g, w, length, pad_left, pad_right, stride, dilation, groups, 
     spread out with zeros (:func:`transposed_as_correlation`)."""
     if g.dtype in TILED_DTYPES:
         grad = result_array(out, (g.shape[0], w.shape[1] * groups, length), g.dtype)
-        chunk_bytes = _params.value("numba.chunk_bytes")
+        in_force = knobs()
         with claim(_threads(g, w)) as threads:
             def run(x, kernel, left, step, groups, y):
-                _core_forward(x, kernel, left, 1, step, groups, threads, y, chunk_bytes)
+                _core_forward(x, kernel, left, 1, step, groups, threads, y, *in_force)
             return _tiles.backward_input(g, w, length, pad_left, stride, dilation, groups, threads, out=grad, run=run)
     g_t, w_t, pad_left_t, _ = transposed_as_correlation(g, w, length, pad_left, stride, dilation, groups)
     grad = result_array(out, (g.shape[0], w_t.shape[0], length), g.dtype)
@@ -452,6 +503,8 @@ def backward_weight(g, x, taps, pad_left, pad_right, stride, dilation, groups):
     the other dtypes each (output, input) channel pair's taps as dot products over batch and positions."""
     if x.dtype in TILED_DTYPES:
         with claim(_threads_for(g.size * (x.shape[1] // groups) * taps)) as threads:
+            value = _params.value
             return _tiles.backward_weight(g, x, taps, pad_left, stride, dilation, groups, threads,
-                                          _params.value("numba.grad_panel_bytes"))
+                                          value("numba.grad_panel_bytes"), value("numba.grad_positions"),
+                                          value("numba.grad_jobs"), value("numba.layer_vectors"))
     return _weight_gradient(g, x, taps, pad_left, stride, dilation, groups)

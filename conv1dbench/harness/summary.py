@@ -11,6 +11,7 @@ appears only labelled so.  ``python -m conv1dbench.harness.summary results/<mach
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
@@ -26,6 +27,8 @@ RUNS = ("default", "fourier", "heldout", "layers", "heldout-layers")
 #: Peers that run on one thread whatever the machine (the rest get our backends' thread count).
 ONE_THREAD = ("scipy", "numpy", "oaconvolve")
 PEERS = ("scipy", "numpy", "oaconvolve", "oaconvolve-workers", "oaconvolve-fftw", "torch")
+#: What ``conv1dbench tune --record`` wrote in a machine's folder: the kernel parameters it measured there.
+TUNE_RECORD = "tune-params.json"
 
 
 def load(folder: Path) -> dict[str, Run]:
@@ -49,7 +52,20 @@ def summary(folder: Path) -> list[str]:
               "|---|---|---|---:|---:|---:|---:|"]
     for name, run in runs.items():
         lines += _peer_rows(name, run, threads)
+    record = Path(folder) / TUNE_RECORD
+    if record.exists():
+        lines += ["", _tune_line(json.loads(record.read_text()))]
     return lines
+
+
+def _tune_line(record: dict) -> str:
+    """The kernel parameters' measurement: how many, how long, and what it chose that the defaults do not."""
+    changed = [f"`{name}` {value:g} (default {record['default'][name]:g})"
+               for name, value in record["chosen"].items() if value != record["default"][name]]
+    return (f"Kernel parameters (`conv1dbench tune`, {record['date'][:10]}): {len(record['chosen'])} measured in "
+            f"{record['seconds']:.0f} s on {record['facts']['cores']} cores; "
+            + (f"chosen other than this machine's defaults: {', '.join(changed)}." if changed
+               else "every default kept."))
 
 
 def _points(frame):

@@ -1,6 +1,6 @@
 """``conv1dbench.tune``: measure this machine, so that the kernels and ``backend="auto"`` fit it.
 
-First the kernel parameters (:mod:`conv1dbench.harness.tune_params`: a minute or so), kept in the
+First the kernel parameters (:mod:`conv1dbench.harness.tune_params`: a minute or two), kept in the
 wisdom file as this machine's values in force; then, where asked, the backends' timings on a grid or a
 workload, for auto's models.
 

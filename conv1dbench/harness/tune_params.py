@@ -5,15 +5,18 @@ problem interleaved sample by sample (:func:`conv1dbench.timing.measure_interlea
 stretch of a shared machine slows them all alike:
 
 - a *threshold* (a parameter saying from how much work something is done: threads for numba, steps
-  spread over the cores for the FFT engines) is timed both ways on problems either side of its
-  default; each candidate threshold then costs what its choice on every problem measured, and a way
-  that is not at least :data:`MARGIN` faster counts as no gain (a parallel call in a busy process
-  pays for waking threads that a call timed alone does not);
-- a *size* (bytes per step, per patch chunk) is timed at every candidate on each problem.
+  spread over the cores for the FFT engines, the row tile against the loops) is timed both ways on
+  problems either side of its default; each candidate threshold then costs what its choice on every
+  problem measured, and a way that is not at least :data:`MARGIN` faster counts as no gain (a
+  parallel call in a busy process pays for waking threads that a call timed alone does not);
+- a *size* (bytes per step, per patch chunk; a tile's vectors) is timed at every candidate on each
+  problem.
 
 The candidate with the least total time over the problems (the geometric mean, so that every
-problem counts alike) is chosen; ties go to the default.  The FFT parameters are shared by the three
-engines, so they are timed on each engine installed.  Under a minute on 2 cores.
+problem counts alike) is chosen; ties go to the default.  The ``fourier.*`` parameters are shared by
+the three FFT engines, so they are timed on each engine installed; a parameter named after a backend
+(``fftw.*``, ``numba.*``) on that backend alone.  18 parameters: under a minute on 2 cores with the
+kernels compiled; a tile shape not run before compiles its kernels first (a minute or so).
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ import numpy as np
 
 from .. import _params
 from .._api import conv1d, convolve
-from .._plan import plan_signal
+from .._plan import plan_layer, plan_signal
 from .._registry import BACKEND_NAMES, get_backend, is_available, module
 from ..timing import measure_interleaved
 
@@ -36,10 +39,12 @@ MARGIN = 1.05
 
 
 def _backends(name: str) -> list[str]:
-    """The available CPU backends parameter ``name`` belongs to (every FFT engine for ``fft.*``)."""
-    rule = _params.PARAMS[name].rule
-    return [n for n in BACKEND_NAMES
-            if is_available(n) and (m := module(n)).RULE == rule and m.AUTO and not m.DEVICE]
+    """The available CPU backends parameter ``name`` belongs to: its owner, where that is a backend, else
+    every backend of its rule (each FFT engine for ``fourier.*``)."""
+    param = _params.PARAMS[name]
+    owners = [param.owner] if param.owner in BACKEND_NAMES else BACKEND_NAMES
+    return [n for n in owners
+            if is_available(n) and (m := module(n)).RULE == param.rule and m.AUTO and not m.DEVICE]
 
 
 def _signal(n, k, dtype, backend):
@@ -59,42 +64,94 @@ def _layer(b, c_in, c_out, length, k, backend, backward=False):
     return lambda: conv1d(x, w, padding="same", backend=backend)
 
 
+def _unspread(call):
+    """``call`` with the FFT calls' steps taken in turn: where an engine's own threads decide."""
+    def run():
+        with _params.overriding(fourier__spread_min_work=math.inf):
+            call()
+    return run
+
+
+#: The layers (B, C_in, C_out, L, K) the layer tile's parameters are timed on, and the weight gradient's.
+LAYERS = ((8, 128, 128, 1024, 5), (16, 64, 64, 2048, 3), (4, 64, 128, 4096, 9))
+GRADIENTS = ((8, 64, 64, 4096, 7), (8, 256, 256, 512, 5), (16, 128, 128, 2048, 3))
+
+
+def _signals(backend, shapes, dtype=np.float32, work=None) -> list:
+    return [(f"{backend} N={n:g} K={k} {np.dtype(dtype).name}", None if work is None else work(n, k),
+             _signal(n, k, dtype, backend)) for n, k in shapes]
+
+
+def _layers(backend, shapes, backward=False) -> list:
+    return [(f"{backend} {shape}{' weight gradient' if backward else ''}", None, _layer(*shape, backend, backward))
+            for shape in shapes]
+
+
+def _spread_problems(backend) -> list:
+    return [(f"{backend} N={n:g} K={k} {np.dtype(dtype).name}", _fft_work(backend, n, k, dtype),
+             _signal(n, k, dtype, backend))
+            for n, k, dtype in ((10**5, 1023, np.float32), (2 * 10**5, 1023, np.float32), (2 * 10**5, 255, np.float64),
+                                (3 * 10**5, 1500, np.float64), (10**6, 255, np.float32))]
+
+
+def _engine_threads_problems(backend) -> list:
+    """An FFT engine's own threads: layers of one channel, their steps taken in turn."""
+    return [(f"{backend} {shape}", _step_work(backend, shape), _unspread(_layer(*shape, backend)))
+            for shape in ((1, 1, 1, 20_000, 255), (4, 1, 1, 10_000, 127), (1, 1, 1, 10**5, 511),
+                          (8, 1, 1, 20_000, 255), (32, 1, 1, 8192, 255), (64, 1, 1, 16384, 511))]
+
+
+def _cache_points_problems(backend) -> list:
+    """Where the block-length model's choice of window moves."""
+    return (_signals(backend, ((10**6, 255), (2 * 10**5, 4095)))
+            + _signals(backend, ((10**6, 1023),), np.float64))
+
+
+#: ``{parameter: problems(backend)}``: what each parameter is timed on (:func:`_problems`).
+PROBLEMS = {
+    "fourier.spread_min_work": _spread_problems,
+    "fourier.chunk_bytes": lambda b: _signals(b, ((10**6, 255),)) + _signals(b, ((10**6, 1023),), np.float64),
+    "fftw.parallel_min_work": _engine_threads_problems,
+    "ducc.parallel_min_work": _engine_threads_problems,
+    "fftw.cache_points": _cache_points_problems,
+    "ducc.cache_points": _cache_points_problems,
+    "fft.cache_points": _cache_points_problems,
+    "numba.parallel_min_macs": lambda b: _signals(b, [(1 << e, 16) for e in range(13, 18)], work=lambda n, k: n * k),
+    "numba.layer_vectors": lambda b: _layers(b, LAYERS),
+    "numba.chunk_bytes": lambda b: _layers(b, LAYERS),
+    "numba.row_vectors": lambda b: _signals(b, ((10**4, 31), (10**5, 127), (10**6, 63))),
+    # a single signal has a (channel, tap) pair per tap, and in "same" mode an output per sample
+    "numba.row_min_pairs": lambda b: _signals(b, [(10**5, k) for k in (3, 5, 7, 9, 15)], work=lambda n, k: k),
+    "numba.row_min_outputs": lambda b: _signals(b, [(n, 15) for n in (48, 96, 192, 384)], work=lambda n, k: n),
+    "numba.row_job_positions": lambda b: _signals(b, ((10**6, 31), (3 * 10**5, 127))),
+    "numba.grad_panel_bytes": lambda b: _layers(b, GRADIENTS, backward=True),
+    "numba.grad_positions": lambda b: _layers(b, GRADIENTS, backward=True),
+    "numba.grad_jobs": lambda b: _layers(b, GRADIENTS, backward=True),
+    "im2col.patch_bytes": lambda b: _layers(b, ((8, 64, 64, 4096, 7), (4, 128, 128, 2048, 5), (2, 8, 8, 100_000, 63))),
+}
+
+
 def _problems(name: str) -> list:
     """``[(label, work, call)]``: the problems parameter ``name`` is timed on, on each backend it belongs to
     (work: what a threshold compares, in the parameter's unit; None for a size)."""
-    found = []
-    for backend in _backends(name):
-        if name == "fft.spread_min_work":
-            for n, k, dtype in ((10**5, 1023, np.float32), (2 * 10**5, 1023, np.float32),
-                                (2 * 10**5, 255, np.float64), (3 * 10**5, 1500, np.float64), (10**6, 255, np.float32)):
-                found.append((f"{backend} N={n:g} K={k} {np.dtype(dtype).name}", _fft_work(backend, n, k, dtype),
-                              _signal(n, k, dtype, backend)))
-        elif name == "fft.chunk_bytes":
-            found += [(f"{backend} N={n:g} K={k} {np.dtype(d).name}", None, _signal(n, k, d, backend))
-                      for n, k, d in ((10**6, 255, np.float32), (10**6, 1023, np.float64))]
-        elif name == "numba.parallel_min_macs":
-            found += [(f"{backend} N={n} K={k}", n * k, _signal(n, k, np.float32, backend))
-                      for n, k in ((1 << 13, 16), (1 << 14, 16), (1 << 15, 16), (1 << 16, 16), (1 << 17, 16))]
-        elif name == "numba.chunk_bytes":
-            found += [(f"{backend} {shape}", None, _layer(*shape, backend))
-                      for shape in ((8, 256, 256, 512, 5), (16, 128, 128, 2048, 9), (32, 64, 64, 1024, 3))]
-        elif name == "numba.grad_panel_bytes":
-            found += [(f"{backend} {shape} weight gradient", None, _layer(*shape, backend, backward=True))
-                      for shape in ((8, 64, 64, 4096, 7), (8, 256, 256, 512, 5), (16, 128, 128, 2048, 3))]
-        elif name == "im2col.patch_bytes":
-            found += [(f"{backend} {shape}", None, _layer(*shape, backend))
-                      for shape in ((8, 64, 64, 4096, 7), (4, 128, 128, 2048, 5), (2, 8, 8, 100_000, 63))]
-        else:
-            raise KeyError(name)
-    return found
+    return [problem for backend in _backends(name) for problem in PROBLEMS[name](backend)]
 
 
 def _fft_work(backend, n, k, dtype) -> float:
-    """Where a signal's forward call ("same") on ``backend`` stands against ``fft.spread_min_work``."""
+    """Where a signal's forward call ("same") on ``backend`` stands against ``fourier.spread_min_work``."""
     from .._backends import _fourier  # import time: only tune needs the FFT plan
 
     problem = plan_signal("convolve", (n,), (k,), np.dtype(dtype).name, np.dtype(dtype).name, "same").problem
     return _fourier.spread_work(get_backend(backend, np.dtype(dtype)).ENGINE, problem)
+
+
+def _step_work(backend, shape) -> float:
+    """Where a float32 layer's forward call ("same") on ``backend`` stands against the engine's threshold."""
+    from .._backends import _fourier  # import time: only tune needs the FFT plan
+
+    b, c_in, c_out, length, k = shape
+    problem = plan_layer((b, c_in, length), (c_out, c_in, k), np.float32, padding="same").problem
+    return _fourier.step_work(get_backend(backend, np.dtype(np.float32)).ENGINE, problem)
 
 
 def _timed(call, settings: list[dict], min_time_s: float) -> list[float]:
@@ -124,20 +181,21 @@ def _choose_threshold(param, problems, min_time_s) -> tuple[object, list]:
 
 def _choose_size(param, problems, min_time_s) -> tuple[object, list]:
     """A size: every candidate timed on each problem."""
-    settings = [{param.name: c} for c in param.candidates]
+    candidates = param.candidates_on(_params.facts())
+    settings = [{param.name: c} for c in candidates]
     timed = [(label, _timed(call, settings, min_time_s)) for label, _, call in problems]
 
     def cost(candidate):
-        i = param.candidates.index(candidate)
+        i = candidates.index(candidate)
         return sum(math.log(times[i]) for _, times in timed)
-    rows = [{"problem": label, **{f"{c:g}": t * 1e3 for c, t in zip(param.candidates, times, strict=True)}}
+    rows = [{"problem": label, **{f"{c:g}": t * 1e3 for c, t in zip(candidates, times, strict=True)}}
             for label, times in timed]
     return _best(param, cost), rows
 
 
 def _best(param, cost):
     default = param.default_for(_params.facts())
-    costs = {c: cost(c) for c in param.candidates}
+    costs = {c: cost(c) for c in param.candidates_on(_params.facts())}
     best = min(costs.values())
     return default if costs[default] <= best + 1e-9 else min(costs, key=costs.get)
 
