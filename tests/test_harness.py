@@ -640,3 +640,17 @@ def test_the_readme_shows_each_machines_summary_as_its_runs_give_it():
         assert (folder / "summary.md").read_text().splitlines() == lines, f"rerun: python -m " \
             f"conv1dbench.harness.summary {folder.relative_to(root)}"
         assert [line for line in lines if line and line not in readme] == []
+
+
+def test_the_summary_line_of_a_tune_record_names_what_differs_from_the_defaults():
+    from conv1dbench.harness.summary import _tune_line
+
+    record = {"date": "2026-12-05T15:00:00+00:00", "facts": {"cores": 2}, "seconds": 38.2,
+              "chosen": {"a.size": 1 << 20, "b.threshold": float("inf"), "c.same": 6},
+              "default": {"a.size": 1 << 17, "b.threshold": 6e5, "c.same": 6}}
+    line = _tune_line(record)
+    assert line.startswith("Kernel parameters (`conv1dbench tune`, 2026-12-05): 3 measured in 38 s on 2 cores")
+    assert "`a.size` 1,048,576 (default 131,072)" in line and "`b.threshold` inf (default 600,000)" in line
+    assert "c.same" not in line
+    record["chosen"] = record["default"]
+    assert _tune_line(record).endswith("every default kept.")

@@ -60,7 +60,9 @@ def summary(folder: Path) -> list[str]:
 
 def _tune_line(record: dict) -> str:
     """The kernel parameters' measurement: how many, how long, and what it chose that the defaults do not."""
-    changed = [f"`{name}` {value:g} (default {record['default'][name]:g})"
+    def number(v):
+        return f"{v:,.0f}" if v != float("inf") else "inf"
+    changed = [f"`{name}` {number(value)} (default {number(record['default'][name])})"
                for name, value in record["chosen"].items() if value != record["default"][name]]
     return (f"Kernel parameters (`conv1dbench tune`, {record['date'][:10]}): {len(record['chosen'])} measured in "
             f"{record['seconds']:.0f} s on {record['facts']['cores']} cores; "
