@@ -249,3 +249,18 @@ def test_the_numba_backend_runs_the_tiles_for_floats_and_the_loops_elsewhere(mon
     g = rng.standard_normal((2, 8, 75)).astype(np.float32)
     grad = backend.backward_input(g, rng.standard_normal((8, 8, 5)).astype(np.float32), 300, 2, 2, 4, 1, 1)
     assert grad.shape == (2, 8, 300)
+
+
+def test_a_layer_runs_on_the_tile_that_leaves_fewest_positions_past_its_rows():
+    """The layer tile narrows (fewer vectors, among the candidates below the value in force) only where
+    that computes at least 5% fewer positions past the row's end."""
+    from conv1dbench._backends import numba as backend
+
+    count = backend._layer_count
+    assert count(512, 16, 6, (4, 5, 6)).n == 4      # 8 tiles of 64, against 6 of 96 (576 positions)
+    assert count(400, 16, 6, (4, 5, 6)).n == 5      # 5 tiles of 80
+    assert count(1024, 16, 6, (4, 5, 6)).n == 6     # 1056 against 1024: 3%, not worth a kernel of its own
+    assert count(512, 16, 4, (4, 5, 6)).n == 4      # never wider than the value in force
+    assert count(512, 8, 3, (2, 3)).n == 3          # AVX2 float32: 528 against 512
+    assert count(32, 8, 3, (2, 3)).n == 2           # 32 against 48
+    assert count(40, 8, 3, (2, 3)).n == 3           # 48 either way: ties go to the wider tile
