@@ -116,8 +116,6 @@ class AutoState:
 
 
 _state = AutoState()
-# A short call's entry holds the kernel parameters it was made under: new values start the cache afresh.
-_params.on_change(lambda: _state.shortcuts.clear())
 # Backends keep their own wisdom (FFTW's plans) in the wisdom file auto reads, under this machine's entry.
 keep_wisdom_with(lambda name: _wisdom.load_extra(name, _state.wisdom_path),
                  lambda name, value: _wisdom.record_extra(name, value, _state.wisdom_path))

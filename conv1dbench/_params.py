@@ -198,18 +198,6 @@ PARAMS = {p.name: p for p in (
 
 _lock = threading.Lock()
 _state: dict = {"values": None, "sources": None}
-_listeners: list = []
-
-
-def on_change(callback: Callable[[], None]) -> None:
-    """Call ``callback()`` whenever the values in force change (a tune, another wisdom file,
-    :func:`overriding`): for what was made from them, such as the front ends' short-call cache."""
-    _listeners.append(callback)
-
-
-def _changed() -> None:
-    for callback in _listeners:
-        callback()
 
 
 def _load() -> None:
@@ -273,7 +261,6 @@ def reset() -> None:
     """Read the values in force afresh on next use (after a tune, or another wisdom file)."""
     with _lock:
         _state.update(values=None, sources=None)
-    _changed()
 
 
 @contextlib.contextmanager
@@ -289,9 +276,7 @@ def overriding(**values):
     saved = dict(_state["values"]), dict(_state["sources"])
     _state["values"] = {**saved[0], **chosen}
     _state["sources"] = {**saved[1], **{name: "set" for name in chosen}}
-    _changed()
     try:
         yield
     finally:
         _state["values"], _state["sources"] = saved
-        _changed()

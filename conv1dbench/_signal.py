@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import _auto
+from . import _auto, _params
 from ._plan import SignalPlan, plan_signal
 from ._registry import get_backend, module, takes_out
 from ._threads import claim
@@ -123,14 +123,21 @@ def run_arrays(op: str, in1: np.ndarray, in2: np.ndarray, mode, axis, backend, o
     only so that batched calls, which never match, skip building the key.
     """
     if out is None and axis == -1 and in1.ndim == 1:
+        key = (op, in1.shape, in2.shape, in1.dtype, in2.dtype, mode, backend)
         try:
-            entry = _auto.shortcuts().get((op, in1.shape, in2.shape, in1.dtype, in2.dtype, mode, backend))
+            entry = _auto.shortcuts().get(key)
         except TypeError:  # an unhashable mode or backend: the full path below names the problem
             entry = None
         if entry is not None and in1.flags.c_contiguous and in2.flags.c_contiguous:
-            forward_1d, extra, threads_1d, swap, flip, pad_left, pad_right, reverse, threads = entry
+            forward_1d, extra, made_under, shortcut_1d, threads_1d, swap, flip, pad_left, pad_right, reverse, \
+                threads = entry
             if swap:
                 in1, in2 = in2, in1
+            values = _params.values()
+            if made_under is not values:  # the kernel parameters changed since: asked again, and kept
+                forward_1d, extra = shortcut_1d()
+                threads = 1 if threads_1d(in1.shape[0], in2.shape[0]) == 1 else 0
+                _auto.shortcuts()[key] = (forward_1d, extra, values, *entry[3:-1], threads)
             if threads:  # one thread: this shape is too small for more
                 y = forward_1d(in1, in2, flip, pad_left, pad_right, threads, *extra)
             else:
@@ -186,7 +193,8 @@ def _remember_shortcut(op, in1, in2, mode, backend, plan: SignalPlan) -> None:
     # call would pay it, and a timing that calibrates on its second call would mistake it for the call's
     # own time (results/NOTES.md, "short calls: the shortcut's code loaded with the first call").
     one = np.zeros(1, dtype=p.dtype)
-    forward_1d, extra = chosen.shortcut_1d()  # under the kernel parameters in force: kept until they change
+    values = _params.values()
+    forward_1d, extra = chosen.shortcut_1d()  # under the kernel parameters in force (asked again if they change)
     forward_1d(one, one, plan.flip, 0, 0, 1, *extra)
-    shortcuts[key] = (forward_1d, extra, chosen.threads_1d, plan.swap, plan.flip, p.pad_left, p.pad_right,
-                      plan.reverse, 1 if threads == 1 else 0)
+    shortcuts[key] = (forward_1d, extra, values, chosen.shortcut_1d, chosen.threads_1d, plan.swap, plan.flip,
+                      p.pad_left, p.pad_right, plan.reverse, 1 if threads == 1 else 0)

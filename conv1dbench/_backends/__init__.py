@@ -78,7 +78,8 @@ Optional declarations and functions
     dilation 1, the kernel reversed first if ``flip``: the short-call path of ``convolve`` and
     ``correlate`` (:mod:`conv1dbench._signal`), one call into compiled code.  ``shortcut_1d()``
     gives that compiled function and the arguments it takes after ``threads`` under the kernel
-    parameters in force (the front ends keep both until those change: :func:`conv1dbench._params.on_change`);
+    parameters in force (the front ends keep both, and ask again where :func:`conv1dbench._params.values`
+    has changed since);
     ``threads_1d`` gives its ``threads`` (1 where the problem is too small for more, which stays
     true for its shape).
 

@@ -41,6 +41,7 @@ inputs give the same bits for any thread count.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -130,6 +131,7 @@ def row_vectors(dtype, isa):
     return Count(TILE_SHAPES[isa.name].row)
 
 
+@functools.cache
 def counts(layer: int | None = None, row: int | None = None) -> tuple[Count, Count]:
     """The layer and row tiles' vector counts as kernel arguments: those given, else :data:`TILE_SHAPES`'
     for the CPU Numba compiles for (what the numba backend passes are the parameters
