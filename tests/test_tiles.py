@@ -253,7 +253,8 @@ def test_the_numba_backend_runs_the_tiles_for_floats_and_the_loops_elsewhere(mon
 
 def test_a_layer_runs_on_the_tile_that_leaves_fewest_positions_past_its_rows():
     """The layer tile narrows (fewer vectors, among the candidates below the value in force) only where
-    that computes at least 5% fewer positions past the row's end."""
+    that computes at least 5% fewer positions past the row's end, on calls large enough to pay for a
+    kernel of their own."""
     from conv1dbench._backends import numba as backend
 
     count = backend._layer_count
@@ -264,3 +265,5 @@ def test_a_layer_runs_on_the_tile_that_leaves_fewest_positions_past_its_rows():
     assert count(512, 8, 3, (2, 3)).n == 3          # AVX2 float32: 528 against 512
     assert count(32, 8, 3, (2, 3)).n == 2           # 32 against 48
     assert count(40, 8, 3, (2, 3)).n == 3           # 48 either way: ties go to the wider tile
+    six = _simd.Count(6)
+    assert backend.layer_count(512, np.float32, six, backend.NARROWER_MIN_MACS - 1) is six  # small: no new kernel

@@ -354,11 +354,25 @@ def knobs() -> tuple:
     return _knobs()[0]
 
 
+def _knobs() -> tuple:
+    """``((knobs, layer, row), row_is_default)``: :func:`knobs`, and whether the row tile's shape is this
+    CPU's default (which :func:`forward_1d` has compiled in)."""
+    values = _params.values()
+    if _knobs_cache[0] is not values:
+        numbers = tuple(int(min(values[name], _NEVER)) for name in KNOBS)
+        layer, row = _tiles.counts(values["numba.layer_vectors"], values["numba.row_vectors"])
+        _knobs_cache[:] = [values, (numbers, layer, row), row.n == _tiles.counts()[1].n]
+    return _knobs_cache[1], _knobs_cache[2]
+
+
 #: A layer runs on a layer tile of fewer vectors (a candidate of ``numba.layer_vectors`` below the value in
 #: force) where that leaves at least this share fewer positions computed past the row's end: 512
 #: outputs are 8 tiles of 4 vectors (16 lanes) but 6 of 6, 576 positions (float32 (8, 256, 256, 512, 5):
 #: 13.2 ms on 4 vectors, 14.7 on 6); 1024 and 2048 outputs, 3% past the end on 6, ran alike on both.
 NARROWER_GAIN = 0.05
+#: ... and where the call has at least this many multiply-adds: a tile shape compiles kernels of its own
+#: (tens of seconds, once per machine), which 5% of a smaller call would take long to pay back.
+NARROWER_MIN_MACS = 1 << 24
 
 
 @functools.lru_cache(maxsize=1024)
@@ -372,21 +386,13 @@ def _layer_count(l_out: int, lanes: int, most: int, candidates: tuple) -> Count:
     return _tiles.counts(chosen)[0]
 
 
-def layer_count(l_out: int, dtype, layer: Count) -> Count:
-    """:func:`_layer_count` for a call's rows, ``layer`` the layer tile's vectors in force."""
+def layer_count(l_out: int, dtype, layer: Count, macs: int) -> Count:
+    """:func:`_layer_count` for a call's rows, ``layer`` the layer tile's vectors in force, ``macs`` the
+    call's multiply-adds (:data:`NARROWER_MIN_MACS`)."""
+    if macs < NARROWER_MIN_MACS:
+        return layer
     return _layer_count(l_out, target_isa().lanes(dtype), layer.n,
                         _params.PARAMS["numba.layer_vectors"].candidates_on(_params.facts()))
-
-
-def _knobs() -> tuple:
-    """``((knobs, layer, row), row_is_default)``: :func:`knobs`, and whether the row tile's shape is this
-    CPU's default (which :func:`forward_1d` has compiled in)."""
-    values = _params.values()
-    if _knobs_cache[0] is not values:
-        numbers = tuple(int(min(values[name], _NEVER)) for name in KNOBS)
-        layer, row = _tiles.counts(values["numba.layer_vectors"], values["numba.row_vectors"])
-        _knobs_cache[:] = [values, (numbers, layer, row), row.n == _tiles.counts()[1].n]
-    return _knobs_cache[1], _knobs_cache[2]
 
 
 def _kernel_for(x, w, pad_left, stride, dilation, groups, threads, y, knobs, layer, row):
@@ -423,8 +429,9 @@ def forward(x, w, pad_left, pad_right, stride, dilation, groups, *, out=None):
     y = result_array(out, (x.shape[0], w.shape[0], l_out), x.dtype)
     numbers, layer, row = knobs()
     with claim(_threads(x, w)) as threads:
-        _core_forward(x, w, pad_left, stride, dilation, groups, threads, y, numbers, layer_count(l_out, x.dtype, layer),
-                      row)
+        macs = x.shape[0] * w.shape[0] * w.shape[1] * w.shape[2] * l_out
+        _core_forward(x, w, pad_left, stride, dilation, groups, threads, y, numbers,
+                      layer_count(l_out, x.dtype, layer, macs), row)
     return y
 
 
@@ -488,8 +495,9 @@ def backward_input(g, w, length, pad_left, pad_right, stride, dilation, groups, 
         numbers, layer, row = knobs()
         with claim(_threads(g, w)) as threads:
             def run(x, kernel, left, step, groups, y):
+                macs = x.shape[0] * kernel.shape[0] * kernel.shape[1] * kernel.shape[2] * y.shape[2]
                 _core_forward(x, kernel, left, 1, step, groups, threads, y, numbers,
-                              layer_count(y.shape[2], y.dtype, layer), row)
+                              layer_count(y.shape[2], y.dtype, layer, macs), row)
             return _tiles.backward_input(g, w, length, pad_left, stride, dilation, groups, threads, out=grad, run=run)
     g_t, w_t, pad_left_t, _ = transposed_as_correlation(g, w, length, pad_left, stride, dilation, groups)
     grad = result_array(out, (g.shape[0], w_t.shape[0], length), g.dtype)
