@@ -143,6 +143,11 @@ def test_the_fft_engines_parameters_keep_the_result():
             np.testing.assert_allclose(got, ref, atol=1e-9, err_msg=f"{backend} {setting}")
 
 
+def test_tune_has_problems_for_every_parameter():
+    """A parameter tune cannot time would only fail when a user runs tune."""
+    assert set(tune_params.PROBLEMS) == set(_params.PARAMS)
+
+
 def test_tune_measures_chooses_a_candidate_and_keeps_it(wisdom):
     lines = []
     result = tune_params.tune_params(["numba.parallel_min_macs", "fourier.chunk_bytes"], min_time_s=0.02,
