@@ -11,9 +11,8 @@ def valid_range(length: int, offset: int, stride: int, start: int, stop: int) ->
     ``offset`` is ``k*dilation - pad_left`` for tap ``k``; positions outside the range read padding.
     The range returned always lies within ``[start, stop]`` (empty as ``lo == hi``).
 
-    The ``numba`` backend compiles this function into its cached kernels; Numba's on-disk cache
-    only watches the file of the kernel, so after editing this function delete the ``*.nbi`` and
-    ``*.nbc`` files under ``conv1dbench/_backends/__pycache__`` (a fresh install does not need to).
+    The ``numba`` backend compiles this function into its cached kernels, whose cache is stamped by
+    this file too (:mod:`conv1dbench._jitcache`): an edit here recompiles them.
     """
     lo = min(max(start, -(offset // stride)), stop)  # ceil(-offset / stride), clamped
     hi = max(min(stop, (length - 1 - offset) // stride + 1), lo)

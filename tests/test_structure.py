@@ -20,7 +20,7 @@ PACKAGE = pathlib.Path(__file__).resolve().parent.parent / "conv1dbench"
 #: Lowest first; a module may import modules of its own layer or below, never above.
 LAYERS = [
     ("planner", ["_plan", "_kinds", "timing"]),
-    ("backends", ["_backends", "_core", "_workspace", "_threads", "_planning", "_params", "_backends.*"]),
+    ("backends", ["_backends", "_core", "_jitcache", "_workspace", "_threads", "_planning", "_params", "_backends.*"]),
     ("registry", ["_registry"]),
     ("cost model and wisdom", ["machine", "_model", "_wisdom"]),
     ("selector", ["_select"]),

@@ -59,6 +59,10 @@ from numba.core import cgutils, types
 from numba.core.errors import TypingError
 from numba.extending import NativeValue, intrinsic, models, overload_attribute, register_model, typeof_impl, unbox
 
+from .. import _jitcache
+
+_jitcache.install()  # before any kernel is defined: each one's cache is stamped by what it compiles in
+
 __all__ = ["Count", "Isa", "Width", "fixed_for_target", "target_isa", "vadd", "vbroadcast", "vfma", "vfmas",
            "vload", "vload_partial", "vloads", "vloads_partial", "vstore", "vstore_partial", "vstores_partial", "vsum",
            "vzero", "vzeros"]

@@ -47,6 +47,7 @@ from dataclasses import dataclass
 import numpy as np
 from numba import njit, prange
 
+from .. import _jitcache
 from ._simd import (
     Count,
     Width,
@@ -64,6 +65,8 @@ from ._simd import (
     vzero,
     vzeros,
 )
+
+_jitcache.install()  # before any kernel is defined: each one's cache is stamped by what it compiles in
 
 #: Output channels per layer tile (and per weight-gradient tile).
 NO = 4

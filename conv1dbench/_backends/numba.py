@@ -41,12 +41,14 @@ import numpy as np
 from numba import njit, prange, types
 from numba.extending import overload
 
-from .. import _params
+from .. import _jitcache, _params
 from .._core import result_array, transposed_as_correlation, valid_range
 from .._plan import CORE_DTYPES, output_length
 from .._threads import claim
 from . import _tiles
 from ._simd import Count, target_isa
+
+_jitcache.install()  # before any kernel is defined: each one's cache is stamped by what it compiles in
 
 DTYPES = CORE_DTYPES
 AUTO = True

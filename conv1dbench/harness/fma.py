@@ -13,8 +13,10 @@ import numba
 import numpy as np
 from numba import njit, prange
 
-from .. import _threads
+from .. import _jitcache, _threads
 from .._backends._simd import Count, Width, target_isa, vbroadcast, vfmas, vloads, vstores_partial
+
+_jitcache.install()  # before any kernel is defined: each one's cache is stamped by what it compiles in
 
 #: Fused multiply-adds per accumulator per timed call of :func:`fma_gflops` (a few milliseconds).
 FMA_ROUNDS = 1 << 20
