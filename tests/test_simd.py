@@ -10,14 +10,18 @@ from numba.core.errors import TypingError
 
 from conv1dbench._backends import _simd
 from conv1dbench._backends._simd import (
+    Count,
     Width,
+    prefetch,
     vadd,
     vbroadcast,
+    vdeal,
     vfma,
     vload,
     vload_partial,
     vstore,
     vstore_partial,
+    vstores_apart,
     vsum,
     vzero,
 )
@@ -55,6 +59,29 @@ def _arithmetic(a, b, c, out, width):
     vstore(out, 0, vfma(x, y, z))
     vstore(out, width.lanes, vadd(x, y))
     return vsum(x)
+
+
+@njit
+def _dealt(a, out, i, at, apart, width, phases):
+    prefetch(a, i)  # a hint only: nothing to see, nothing may change
+    vstores_apart(out, at, apart, vdeal(a, i, width, phases))
+
+
+@pytest.mark.parametrize("phases", [1, 2, 3, 4])
+@pytest.mark.parametrize("dtype, lanes", CASES, ids=IDS)
+def test_dealing_gives_each_phase_of_a_strided_run_its_own_vector(dtype, lanes, phases):
+    a = np.arange(1, (phases + 1) * lanes + 3, dtype=dtype)
+    for i in (0, 1, 3):  # unaligned starts too
+        apart = lanes + 2
+        out = np.full(phases * apart + 1, -7, dtype=dtype)
+        _dealt(a, out, i, 1, apart, Width(lanes), Count(phases))
+        run = a[i:i + phases * lanes]
+        for p in range(phases):  # vector p holds a[i + p], a[i + p + phases], ...: the stride's phase p
+            np.testing.assert_array_equal(out[1 + p * apart:1 + p * apart + lanes], run[p::phases])
+        stored = np.zeros(out.size, bool)
+        for p in range(phases):
+            stored[1 + p * apart:1 + p * apart + lanes] = True
+        assert (out[~stored] == -7).all()
 
 
 @pytest.mark.parametrize("dtype, lanes", CASES, ids=IDS)

@@ -97,6 +97,26 @@ def test_non_finite_inputs_stay_in_the_outputs_whose_window_reads_them(kind, vec
     assert np.isfinite(np.delete(y, [199, 200, 201, 299, 300, 301], axis=2)).all()
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["float32", "float64"])
+@pytest.mark.parametrize("stride", [1, 2, 3, 4, 5])
+def test_packing_by_phase_reads_each_sample_once_and_zero_outside_the_row(stride, dtype):
+    """The input block a strided tile reads: row ``(c, p)`` holds ``x[c, first + p + m*stride]``, zero where
+    that is padding; dealt in whole vectors (strides 2 to 4) or value by value, the same block."""
+    channels, length = 3, 211
+    x = np.random.default_rng(stride).standard_normal((channels, length)).astype(dtype)
+    padded = np.zeros((channels, length + 2000), dtype)
+    padded[:, 1000:1000 + length] = x
+    for lanes in _widths(dtype):
+        for span in (1, lanes - 1, 3 * lanes + 5):
+            for first in (-40, -3, 0, 7, length - 2 * stride * span, length - 5, length + 3):
+                block = np.full(channels * stride * span, np.nan, dtype)
+                _tiles._pack(x.reshape(-1), block, 0, length, channels, stride, span, first, Width(lanes))
+                m = np.arange(span)
+                expect = np.stack([padded[:, 1000 + first + p + m * stride] for p in range(stride)], axis=1)
+                np.testing.assert_array_equal(block.reshape(channels, stride, span), expect,
+                                              err_msg=f"lanes {lanes}, span {span}, first {first}")
+
+
 def test_packed_weights_put_a_block_of_output_channels_last_and_zero_the_missing_ones():
     w = np.arange(5 * 2 * 3, dtype=np.float32).reshape(5, 2, 3)
     packed = _tiles._pack_weights(w, 1).reshape(1, 2, 2, 3, _tiles.NO)

@@ -41,6 +41,13 @@ the width): the lanes ``i .. i + n*lanes`` of an array as one row of a register 
     whole-vector loads and stores where a vector is complete and masked ones where it is not.
 ``vfmas(v, xs, row)``
     ``v * xs[j] + row[j]`` fused, for each vector of the row.
+``vdeal(arr, i, width, count)``, ``vstores_apart(arr, i, apart, row)``
+    the ``n * lanes`` values from ``arr[i]`` dealt round-robin into a row of ``n`` vectors (vector ``p``
+    holds ``arr[i + p + n*l]`` in lane ``l``: the ``n`` phases of a stride-``n`` run, for one wide load
+    and shuffles instead of ``n * lanes`` scalar loads); and a row stored vector ``j`` at ``arr[i + j*apart]``.
+``prefetch(arr, i)``
+    a hint to bring the cache line of ``arr[i]`` into the L2 cache (``prefetcht1`` on x86): a read that
+    comes later, so that memory's latency is spent while the kernel computes.  It never faults.
 
 Floating-point semantics are IEEE (no fast-math flags on any of them), so NaN and Inf propagate as in
 scalar code.
@@ -57,15 +64,16 @@ from llvmlite import binding as llvm
 from llvmlite import ir
 from numba.core import cgutils, types
 from numba.core.errors import TypingError
+from numba.core.imputils import lower_constant
 from numba.extending import NativeValue, intrinsic, models, overload_attribute, register_model, typeof_impl, unbox
 
 from .. import _jitcache
 
 _jitcache.install()  # before any kernel is defined: each one's cache is stamped by what it compiles in
 
-__all__ = ["Count", "Isa", "Width", "fixed_for_target", "target_isa", "vadd", "vbroadcast", "vfma", "vfmas",
-           "vload", "vload_partial", "vloads", "vloads_partial", "vstore", "vstore_partial", "vstores_partial", "vsum",
-           "vzero", "vzeros"]
+__all__ = ["Count", "Isa", "Width", "fixed_for_target", "prefetch", "target_isa", "vadd", "vbroadcast", "vdeal",
+           "vfma", "vfmas", "vload", "vload_partial", "vloads", "vloads_partial", "vstore", "vstore_partial",
+           "vstores_apart", "vstores_partial", "vsum", "vzero", "vzeros"]
 
 
 @dataclass(frozen=True)
@@ -192,6 +200,10 @@ for _type, _attribute in ((WidthType, "lanes"), (CountType, "n")):
     @unbox(_type)
     def _unbox_static(typ, obj, c):
         return NativeValue(c.context.get_dummy_value())  # the type is all there is to it
+
+    @lower_constant(_type)
+    def _constant_static(context, builder, typ, value):
+        return context.get_dummy_value()  # a global Width or Count in compiled code: its type again
 
     @overload_attribute(_type, _attribute)
     def _static_value(static):
@@ -528,4 +540,61 @@ def vfmas(typingctx, v, xs, row):
         xs, row = cgutils.unpack_tuple(builder, args[1]), cgutils.unpack_tuple(builder, args[2])
         fused = [builder.call(fn, [args[0], x, r]) for x, r in zip(xs, row, strict=True)]
         return context.make_tuple(builder, sig.return_type, fused)
+    return sig, codegen
+
+
+@intrinsic
+def vdeal(typingctx, arr, index, width, count):
+    _check_array(arr, "vdeal")
+    _check_width(width, "vdeal")
+    _check_count(count, "vdeal")
+    sig = _row_type(arr, width, count)(arr, types.intp, width, count)
+
+    def codegen(context, builder, sig, args):
+        vecty = context.get_value_type(sig.return_type.dtype)
+        lanes, n = vecty.count, sig.return_type.count
+        # one load of n vectors' worth, then a shuffle per phase: LLVM's backend turns the pattern into
+        # permutes across the n registers (its interleaved-access lowering where the target has one)
+        wide = ir.VectorType(vecty.element, n * lanes)
+        run = builder.load(_pointer(context, builder, sig.args[0], args[0], args[1], wide), align=_element_bytes(vecty))
+        phases = [builder.shuffle_vector(run, ir.Constant(wide, ir.Undefined),
+                                         ir.Constant(ir.VectorType(ir.IntType(32), lanes),
+                                                     [p + n * lane for lane in range(lanes)]))
+                  for p in range(n)]
+        return context.make_tuple(builder, sig.return_type, phases)
+    return sig, codegen
+
+
+@intrinsic
+def vstores_apart(typingctx, arr, index, apart, row):
+    _check_array(arr, "vstores_apart")
+    _check_row(row, "vstores_apart")
+    if row.dtype.dtype != arr.dtype:
+        raise TypingError(f"vstores_apart: a row of {row.dtype.dtype} into an array of {arr.dtype}")
+    sig = types.void(arr, types.intp, types.intp, row)
+
+    def codegen(context, builder, sig, args):
+        at = args[1]
+        for value in cgutils.unpack_tuple(builder, args[3]):
+            builder.store(value, _pointer(context, builder, sig.args[0], args[0], at, value.type),
+                          align=_element_bytes(value.type))
+            at = builder.add(at, args[2])
+        return context.get_dummy_value()
+    return sig, codegen
+
+
+@intrinsic
+def prefetch(typingctx, arr, index):
+    _check_array(arr, "prefetch")
+    sig = types.void(arr, types.intp)
+
+    def codegen(context, builder, sig, args):
+        byte = ir.IntType(8).as_pointer()
+        data = context.make_array(sig.args[0])(context, builder, args[0]).data
+        fn = cgutils.get_or_insert_function(
+            builder.module, ir.FunctionType(ir.VoidType(), [byte] + [ir.IntType(32)] * 3), "llvm.prefetch.p0i8")
+        # a read (0), kept in the outer caches (locality 2: L2 on x86), of data (1)
+        builder.call(fn, [builder.bitcast(builder.gep(data, [args[1]]), byte), ir.Constant(ir.IntType(32), 0),
+                          ir.Constant(ir.IntType(32), 2), ir.Constant(ir.IntType(32), 1)])
+        return context.get_dummy_value()
     return sig, codegen

@@ -52,14 +52,17 @@ from ._simd import (
     Count,
     Width,
     fixed_for_target,
+    prefetch,
     target_isa,
     vbroadcast,
+    vdeal,
     vfma,
     vfmas,
     vload,
     vload_partial,
     vloads,
     vloads_partial,
+    vstores_apart,
     vstores_partial,
     vsum,
     vzero,
@@ -258,23 +261,66 @@ def _layer_job(job, x, wt, c_out, taps, pad_left, stride, dilation, groups, y, s
         source, base, channel_span, tap_at = xf, x0 + first, length, tap_direct
     else:
         block = np.empty(c_per_group * stride * span, dtype=x.dtype)
-        _pack(xf, block, x0, length, c_per_group, stride, span, first)
+        _pack(xf, block, x0, length, c_per_group, stride, span, first, width)
         source, base, channel_span, tap_at = block, 0, stride * span, tap_packed
     chunk = max(1, chunk_bytes // (stride * span * x.itemsize))
+    chunks = (c_per_group + chunk - 1) // chunk
+    # the next job's input, into L2 a few channels per tile while this job computes (it is the next job of
+    # this thread: prange gives each thread a contiguous range), so that its packing waits less on memory
+    t_next = (job + 1) % tiles
+    g_next = ((job + 1) // tiles) % groups
+    x0_next = (((job + 1) // (tiles * groups)) * c_in + g_next * c_per_group) * length
+    first_next = t_next * tile * stride - pad_left
+    ahead = job + 1 < batch * groups * tiles
     for c0 in range(0, c_per_group, chunk):
         c1 = min(c_per_group, c0 + chunk)
         for ob in range(blocks):
+            if ahead:
+                step = (c0 // chunk) * blocks + ob
+                _prefetch_rows(xf, x0_next, length, step * c_per_group // (chunks * blocks),
+                               (step + 1) * c_per_group // (chunks * blocks), first_next, stride * span)
             o = g * out_per_group + ob * NO
             _tile(source, base, wt, (g * blocks + ob) * c_per_group * taps * NO, c0, c1, taps, channel_span, tap_at,
                   yf, (b * c_out + o) * l_out + l0, l_out, min(NO, out_per_group - ob * NO), count, width, vectors)
 
 
 @njit(inline="always")
-def _pack(xf, block, x0, length, channels, stride, span, first):
+def _prefetch_rows(xf, x0, length, c0, c1, first, count):
+    """:func:`prefetch` the cache lines of channels ``[c0, c1)``'s samples ``[first, first + count)``
+    (clipped to the row; the channels' rows from ``xf[x0]``, ``length`` apart)."""
+    line = max(1, 64 // xf.itemsize)
+    lo = max(0, first)
+    hi = min(length, first + count)
+    for c in range(c0, c1):
+        row = x0 + c * length
+        for i in range(lo, hi, line):
+            prefetch(xf, row + i)
+        if hi > lo:
+            prefetch(xf, row + hi - 1)
+
+
+#: The strides whose packing deals whole vectors (one wide load, then shuffles: ``vdeal``), 4x faster than a
+#: load per value; other strides pack value by value.
+_DEAL_2, _DEAL_3, _DEAL_4 = Count(2), Count(3), Count(4)
+
+
+@njit(inline="always")
+def _pack(xf, block, x0, length, channels, stride, span, first, width):
     """``block[(c*stride + p)*span + m] = x[c, first + p + m*stride]`` (the channels' rows from ``xf[x0]``,
     ``length`` apart), zero outside ``[0, length)``."""
+    # [a, b): the m at which every phase's sample is real, dealt in whole vectors up to e where the
+    # stride has a dealer; the rest value by value
+    a = min(span, max(0, (-first + stride - 1) // stride))
+    b = max(a, min(span, (length - first) // stride))
     for c in range(channels):
         row = x0 + c * length
+        e = a
+        if stride == 2:
+            e = _deal(xf, block, row + first, c * stride * span, span, a, b, width, _DEAL_2)
+        elif stride == 3:
+            e = _deal(xf, block, row + first, c * stride * span, span, a, b, width, _DEAL_3)
+        elif stride == 4:
+            e = _deal(xf, block, row + first, c * stride * span, span, a, b, width, _DEAL_4)
         for p in range(stride):
             out = (c * stride + p) * span
             start = first + p  # sample m is start + m * stride: real for m in [m0, m1)
@@ -284,9 +330,23 @@ def _pack(xf, block, x0, length, channels, stride, span, first):
             if stride == 1:
                 block[out + m0:out + m1] = xf[row + start + m0:row + start + m1]
             else:
-                for m in range(m0, m1):
+                for m in range(m0, min(a, m1)):
+                    block[out + m] = xf[row + start + m * stride]
+                for m in range(max(e, m0), m1):
                     block[out + m] = xf[row + start + m * stride]
             block[out + m1:out + span] = 0
+
+
+@njit(inline="always")
+def _deal(xf, block, at, out, span, a, b, width, phases):
+    """``_pack``'s ``m`` in ``[a, b)`` for one channel, ``phases.n`` at a time: each ``phases.n * lanes``
+    samples from ``xf[at + m * phases.n]`` dealt to the phases' rows from ``block[out + m]``, ``span``
+    apart.  Returns where it stopped (the rest is less than a vector)."""
+    m = a
+    while m + width.lanes <= b:
+        vstores_apart(block, out + m, span, vdeal(xf, at + m * phases.n, width, phases))
+        m += width.lanes
+    return m
 
 
 @njit(inline="always", fastmath=_FASTMATH)
@@ -390,7 +450,7 @@ def _row_job(job, x, wf, taps, pad_left, stride, dilation, groups, y, span, jobs
         else:
             if block.shape[0] == 0:
                 block = np.empty(c_per_group * stride * span, dtype=x.dtype)
-            _pack(xf, block, x0, length, c_per_group, stride, span, first)
+            _pack(xf, block, x0, length, c_per_group, stride, span, first, width)
             # the taps whose reads all fall in the padding add nothing: only [k0, k1) run (a signal as long
             # as its kernel, "full", would do twice its work otherwise)
             k0 = min(taps, max(0, -(-(-first - (tile - 1) * stride) // dilation)))
@@ -563,7 +623,7 @@ def _weight_job(job, g, x, taps, pad_left, stride, dilation, groups, jobs, parti
         tap_at = _tap_offsets(taps, stride, dilation, span)[1]
         for gi in range(groups):
             _pack(xf, block, (b * c_in + gi * c_per_group) * length, length, c_per_group, stride, span,
-                  l0 * stride - pad_left)
+                  l0 * stride - pad_left, width)
             for o0 in range(gi * out_per_group, (gi + 1) * out_per_group, NO):
                 for p0 in range(0, pairs, GRAD_PAIRS):
                     _weight_tile(gf, (b * c_out + o0) * l_out + l0, l_out, min(NO, (gi + 1) * out_per_group - o0),
@@ -734,7 +794,7 @@ def _outputs_job(item, g, x, taps, pad_left, stride, dilation, groups, jobs, par
         tap_at = _tap_offsets(taps, stride, dilation, span)[1]
         for gi in range(groups):
             _pack(xf, block, (b * c_in + gi * c_per_group) * length, length, c_per_group, stride, span,
-                  l0 * stride - pad_left)
+                  l0 * stride - pad_left, width)
             for o in range(out_per_group):
                 row = (b * c_out + gi * out_per_group + o) * l_out + l0
                 for m in range(n):
