@@ -3,7 +3,8 @@
 Parametrized in ``conftest.py`` over the registry's available backends, ``auto`` and the installed
 peers (``impl``) and over the grid's points (``point``), one test per API.  Data is made before the
 timing with a seeded generator; one operation is timed per benchmark; its parameters, effective
-GFLOP/s and error against a float64 reference go into ``extra_info``.
+GFLOP/s and error against a float64 reference go into ``extra_info``, and an error beyond
+docs/SPEC.md's tolerance fails the benchmark.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ def _run(benchmark, request, point: dict, impl: str) -> None:
     first, estimate, per_round = calibrate(case.call)
     rounds = max(MIN_ROUNDS, int(MIN_TIME_S / (estimate * per_round)))
     row.update(first_call_s=first, flops=grid.flops(point), max_error=case.error(), chose=case.chose)
+    cases.check_error(point, row["max_error"])  # a wrong result fails this benchmark, its point in the test id
     benchmark.group = f"{point['api']} {point['pass']} {point['dtype']} {point['mode']} {grid.label(point)}"
     benchmark.extra_info.update(row)
     benchmark.pedantic(case.call, rounds=rounds, iterations=per_round, warmup_rounds=0)

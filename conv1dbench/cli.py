@@ -17,9 +17,9 @@ from pathlib import Path
 from . import _model, _params, _wisdom
 from ._auto import knowledge
 from ._registry import backends
-from .harness import cases, grid, report, runner
+from .harness import cases, compare, grid, report, runner
 from .harness import tune as _tune
-from .harness.report import from_pytest_benchmark, tidy
+from .harness.report import from_pytest_benchmark
 from .harness.runner import Run
 from .harness.tune import measurements_from_rows
 from .machine import machine_info
@@ -65,11 +65,14 @@ def _parser() -> argparse.ArgumentParser:
     report.add_argument("--out", help="folder to write into (default: the run's folder)")
     report.add_argument("--no-plots", action="store_true")
 
-    compare = sub.add_parser("compare", help="two runs side by side, regressions flagged")
-    compare.add_argument("old", help="the baseline run (report.json or pytest-benchmark JSON, or its folder)")
-    compare.add_argument("new", help="the run to check (the same)")
-    compare.add_argument("--threshold", type=float, default=1.15,
-                         help="flag a measurement this many times slower (default 1.15)")
+    compare_ = sub.add_parser("compare", help="two runs side by side: significant changes called, exit 1 on a "
+                                              "significant slowdown")
+    compare_.add_argument("old", help="the baseline run (report.json or pytest-benchmark JSON, or its folder)")
+    compare_.add_argument("new", help="the run to check (the same)")
+    compare_.add_argument("--min-effect", type=float, default=compare.MIN_EFFECT,
+                          help="the smallest relative change called one (default: %(default)s, i.e. 5%%)")
+    compare_.add_argument("--alpha", type=float, default=compare.ALPHA,
+                          help="the Mann-Whitney p-value below which a difference counts (default: %(default)s)")
 
     tune = sub.add_parser("tune", help="measure the kernel parameters here (a minute or two) and, with --grid, time "
                                        "the backends for backend='auto'; keep both as wisdom")
@@ -156,7 +159,11 @@ def cmd_run(args, argv) -> int:
     if not args.no_wisdom:
         wisdom = _wisdom.record(measurements_from_rows(run.rows))
         print(f"added the timings to auto's wisdom: {wisdom}", file=sys.stderr)
-    return 0
+    failed = [r for r in run.rows if r.get("status") == "failed"]
+    for r in failed:
+        print(f"failed: {r['impl']} on {r['api']} {r.get('pass')} {r.get('dtype')} {r.get('mode')} {r['shape']}: "
+              f"{r.get('reason')}", file=sys.stderr)
+    return 1 if failed else 0
 
 
 def _unavailable() -> str:
@@ -212,29 +219,12 @@ def cmd_report(args) -> int:
 
 
 def cmd_compare(args) -> int:
-    old, new = (tidy(_load(p)) for p in (args.old, args.new))
-    key = ["impl", "api", "pass", "dtype", "mode", "shape"]
-    merged = (old[old.status == "ok"].groupby(key)["median_s"].min().rename("old")
-              .to_frame().join(new[new.status == "ok"].groupby(key)["median_s"].min().rename("new"), how="inner"))
-    if merged.empty:
+    old, new = (_load(p) for p in (args.old, args.new))
+    entries = compare.compare(old.rows, new.rows, min_effect=args.min_effect, alpha=args.alpha)
+    if not entries:
         raise ValueError("the two runs have no measurement in common")
-    merged["ratio"] = merged["new"] / merged["old"]
-    print("| implementation | point | old (ms) | new (ms) | new / old | |\n|---|---|---:|---:|---:|---|")
-    regressions = 0
-    for index, r in merged.sort_values("ratio", ascending=False).iterrows():
-        impl, api, direction, dtype, mode, shape = index
-        flag = ""
-        if r.ratio > args.threshold:
-            flag, regressions = "REGRESSION", regressions + 1
-        elif r.ratio < 1 / args.threshold:
-            flag = "faster"
-        print(f"| {impl} | {api} {direction} {dtype} {mode} {shape} | {r.old * 1e3:.3g} | {r.new * 1e3:.3g} | "
-              f"{r.ratio:.2f} | {flag} |")
-    print(f"\n{len(merged)} measurements compared, {regressions} regressions (slower than x{args.threshold}).")
-    print("\n| implementation | points | median new / old | fastest | slowest |\n|---|---:|---:|---:|---:|")
-    for impl, ratios in merged.groupby(level="impl")["ratio"]:
-        print(f"| {impl} | {len(ratios)} | {ratios.median():.2f} | {ratios.min():.2f} | {ratios.max():.2f} |")
-    return 1 if regressions else 0
+    print(compare.markdown(entries, args.min_effect, args.alpha))
+    return 1 if any(e["verdict"] == "slower" for e in entries) else 0
 
 
 def cmd_info() -> int:

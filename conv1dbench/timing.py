@@ -22,6 +22,7 @@ class Timing:
     q75_s: float
     calls: int           # calls timed (samples * calls per sample)
     first_call_s: float  # the untimed-for-the-median first call: compilation, page faults
+    samples_s: tuple[float, ...] = ()  # each sample's seconds per call, in the order taken
 
     @property
     def spread(self) -> float:
@@ -100,5 +101,6 @@ def measure_interleaved(fns: list[Callable[[], object]], *, min_time_s: float = 
     timings = []
     for own, calls_per_sample, first in zip(samples, counts, firsts, strict=True):
         q25, median, q75 = np.percentile(own, [25, 50, 75])
-        timings.append(Timing(float(median), float(q25), float(q75), len(own) * calls_per_sample, first))
+        timings.append(Timing(float(median), float(q25), float(q75), len(own) * calls_per_sample, first,
+                              tuple(map(float, own))))
     return timings

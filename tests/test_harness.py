@@ -5,11 +5,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
 from conv1dbench import _model, _registry, cli
-from conv1dbench.harness import cases, estimate, grid, pytest_plugin, report, runner, worker
+from conv1dbench.harness import cases, compare, estimate, grid, pytest_plugin, report, runner, worker
 
 SMOKE = grid.grid("smoke")
 SIGNAL = next(p for p in SMOKE if p["api"] == "signal")
@@ -65,9 +66,29 @@ def test_worker_row_has_the_tidy_columns_and_a_checked_result():
     row = worker.row_for("numba", SIGNAL, min_time_s=0.01, min_samples=2)
     assert row["status"] == "ok" and row["median_s"] > 0 and row["gflops"] > 0
     assert row["max_error"] < 1e-12                       # float64 against the float64 reference
-    assert set(report.COLUMNS) >= set(row) - {"flops"}
+    assert set(report.COLUMNS) >= set(row) - {"flops", "samples_s"}
+    assert len(row["samples_s"]) >= 2 and min(row["samples_s"]) <= row["median_s"] <= max(row["samples_s"])
     layer = worker.row_for("im2col", LAYER, min_time_s=0.01, min_samples=2)
     assert layer["status"] == "ok" and layer["max_error"] < 1e-5
+
+
+@pytest.mark.parametrize("error", [2e-12, float("nan")])
+def test_a_result_beyond_the_spec_tolerance_fails_its_row_and_names_the_error(monkeypatch, error):
+    from conv1dbench.harness.case import Case
+
+    monkeypatch.setattr(worker, "setup", lambda impl, point: Case(call=lambda: None, error=lambda: error))
+    row = worker.row_for("numba", SIGNAL, min_time_s=0.01, min_samples=2)  # float64: tolerance 1e-12
+    assert row["status"] == "failed" and "wrong result" in row["reason"] and "1e-12" in row["reason"]
+    monkeypatch.setattr(worker, "setup", lambda impl, point: Case(call=lambda: None, error=lambda: 5e-13))
+    assert worker.row_for("numba", SIGNAL, min_time_s=0.01, min_samples=2)["status"] == "ok"
+
+
+def test_run_exits_non_zero_when_a_measurement_failed(monkeypatch, tmp_path, capsys):
+    rows = [dict(worker._row("numba", SIGNAL), status="failed", reason="WrongResult: wrong result: error 1e-3")]
+    monkeypatch.setattr(runner, "sweep", lambda *a, **k: runner.Run({"grid": "smoke", "machine": {}}, rows))
+    monkeypatch.setattr(report, "write", lambda *a, **k: [])
+    assert cli.main(["run", "--grid", "smoke", "--no-wisdom", "--out", str(tmp_path)]) == 1
+    assert "failed: numba on signal" in capsys.readouterr().err
 
 
 def test_skips_and_failures_are_rows_not_crashes():
@@ -100,6 +121,11 @@ def test_sweep_tidy_table_and_interference_check(toy_run):
     assert {c["impl"] for c in toy_run.meta["interference"]} >= {"numba", "im2col"}
     assert "machine" in toy_run.meta and toy_run.meta["machine"]["cores"] >= 1
     assert toy_run.meta["auto"]["shipped_models"].startswith("fitted on the tune grid")
+    # what says how far to trust it: the code that ran, the other load, the peak again at the end
+    assert len(toy_run.meta["machine"]["commit"]) == 40 and isinstance(toy_run.meta["machine"]["dirty"], bool)
+    assert "others_share" in toy_run.meta["other_load"] and toy_run.meta["peak_drift"]["ratios"]
+    text = report.markdown(toy_run, frame)
+    assert "## Stability" in text and "- commit: " in text
 
 
 def test_the_busy_process_check_times_each_call_alone_and_between_blas_numpy_and_scipy(toy_run, tmp_path):
@@ -236,23 +262,59 @@ def test_benchmarks_run_one_implementation_after_another_when_timed():
         (None, "other"), ("numba", "a"), ("numba", "b"), ("im2col", "a"), ("im2col", "b")]
 
 
-def test_compare_flags_regressions(toy_run, tmp_path, capsys):
-    old = tmp_path / "old.json"
-    toy_run.save(old)
-    slower = runner.Run(toy_run.meta, [dict(r, median_s=r.get("median_s", 0) * 2) for r in toy_run.rows])
-    new = tmp_path / "new.json"
-    slower.save(new)
-    assert cli.main(["compare", str(old), str(new)]) == 1
+def _with_samples(run, factor, seed=0, spread=0.02, n=30):
+    """``run`` with every ok row's samples drawn around ``factor`` times its median (``spread`` relative)."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for r in run.rows:
+        if r["status"] == "ok":
+            samples = r["median_s"] * factor * (1 + spread * rng.standard_normal(n))
+            r = dict(r, median_s=float(np.median(samples)), samples_s=samples.tolist())
+        rows.append(r)
+    return runner.Run(run.meta, rows)
+
+
+def test_compare_calls_a_change_only_where_it_is_large_and_significant(toy_run, tmp_path, capsys):
+    ok = sum(r["status"] == "ok" for r in toy_run.rows)
+    assert all(len(r["samples_s"]) >= 2 for r in toy_run.rows if r["status"] == "ok")  # the run keeps them
+    runs = {name: tmp_path / f"{name}.json" for name in ("old", "again", "slower", "slightly", "bare")}
+    _with_samples(toy_run, 1.0, seed=1).save(runs["old"])
+    _with_samples(toy_run, 1.0, seed=2).save(runs["again"])      # the same code again: noise only
+    _with_samples(toy_run, 2.0, seed=3).save(runs["slower"])
+    _with_samples(toy_run, 1.02, seed=4, spread=0.001).save(runs["slightly"])  # significant, but 2%
+    bare = [dict({k: v for k, v in r.items() if k != "samples_s"}, median_s=r.get("median_s", 0) * 3)
+            for r in toy_run.rows]
+    runner.Run(toy_run.meta, bare).save(runs["bare"])
+
+    assert cli.main(["compare", str(runs["old"]), str(runs["slower"])]) == 1
     out = capsys.readouterr().out
-    assert "REGRESSION" in out and "regressions" in out
-    assert "| numba | 2 | 2.00 | 2.00 | 2.00 |" in out  # per implementation: points, median, fastest, slowest
-    assert cli.main(["compare", str(old), str(old)]) == 0
-    folders = [tmp_path / "old", tmp_path / "new"]  # runs named by their folders
-    for folder, run in zip(folders, (toy_run, slower), strict=True):
+    assert f"{ok} measurements compared: {ok} slower" in out and "| numba | 2 | " in out
+    assert cli.main(["compare", str(runs["old"]), str(runs["again"])]) == 0
+    assert f": 0 slower, 0 faster, {ok} the same" in capsys.readouterr().out
+    assert cli.main(["compare", str(runs["slower"]), str(runs["old"])]) == 0  # faster is no failure
+    assert f": 0 slower, {ok} faster" in capsys.readouterr().out
+    assert cli.main(["compare", str(runs["old"]), str(runs["slightly"])]) == 0
+    assert f"{ok} the same" in capsys.readouterr().out
+    assert cli.main(["compare", str(runs["old"]), str(runs["slightly"]), "--min-effect", "0.01"]) == 1
+    capsys.readouterr()
+    # no samples on one side (pytest-benchmark JSON, old runs): the ratio is shown, never called a change
+    assert cli.main(["compare", str(runs["old"]), str(runs["bare"])]) == 0
+    assert f"{ok} untested" in capsys.readouterr().out
+    folders = [tmp_path / "a", tmp_path / "b"]  # runs named by their folders
+    for folder, name in zip(folders, ("old", "slower"), strict=True):
         folder.mkdir()
-        run.save(folder / "report.json")
+        (folder / "report.json").write_text(runs[name].read_text())
     assert cli.main(["compare", *map(str, folders)]) == 1
-    assert "REGRESSION" in capsys.readouterr().out
+
+
+def test_the_significance_of_a_ratio_from_two_sets_of_samples():
+    rng = np.random.default_rng(5)
+    base = 1e-3 * (1 + 0.05 * rng.standard_normal(40))
+    same = compare.significance(base, 1e-3 * (1 + 0.05 * rng.standard_normal(40)))
+    assert same["p"] > 0.01 and same["low"] < 1 < same["high"]
+    shifted = compare.significance(base, base * 1.1)
+    assert shifted["p"] < 1e-6 and 1.05 < shifted["low"] < 1.1 < shifted["high"] < 1.15
+    assert compare.significance(base, base * 1.1) == shifted  # a fixed seed: the same interval every time
 
 
 def test_tune_fits_the_default_models_from_a_saved_run(toy_run, tmp_path):

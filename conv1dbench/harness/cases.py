@@ -235,13 +235,31 @@ def setup(impl: str, point: dict) -> Case:
     return make_case(impl, point, data(point))
 
 
+#: docs/SPEC.md section 5: the largest error a result may have, on the scale :func:`make_case`'s errors use.
+TOLERANCE = {"float32": 1e-5, "complex64": 1e-5, "float64": 1e-12, "complex128": 1e-12}
+
+
+def check_error(point: dict, error: float) -> None:
+    """Raise :class:`WrongResult`, naming the point, where ``error`` is beyond ``point``'s tolerance (or NaN)."""
+    tolerance = TOLERANCE[point["dtype"]]
+    if not error <= tolerance:
+        raise WrongResult(f"wrong result: error {error:.2e} against a float64 reference, above docs/SPEC.md's "
+                          f"tolerance {tolerance:g} for {point['dtype']}")
+
+
+class WrongResult(AssertionError):
+    """A timed call whose result is beyond the SPEC tolerance: its time is not a measurement."""
+
+
 def make_case(impl: str, point: dict, arrays: dict) -> Case:
     """The timed call of ``impl`` on ``point`` and a check of its result against a float64 reference.
 
-    Signal errors are ``max|y - ref| / (max|x| * sum|w|)`` (the scale of docs/SPEC.md section 5's
-    tolerance); layer errors ``max|y - ref| / max|ref|``, the worst of the gradients for backward.
-    The float64 references: scipy.signal.convolve (direct where N*K <= 10**7, else FFT) for signals;
-    the BLAS-based backend in float64 (:func:`reference_backend`) for layers.
+    Errors are on the scale of docs/SPEC.md section 5's tolerance (:data:`TOLERANCE`): signals
+    ``max|y - ref| / (max|x| * sum|w|)``; layers ``max|y - ref| / (max|x| * max_o sum|w[o]|)``, and for
+    backward the worst of ``grad_x``'s (scale ``max|g| * max_c sum_{o,k}|w[o,c,k]|``) and ``grad_w``'s
+    (``max|x| * max_o sum_{b,l}|g[b,o,l]|``).  The float64 references: scipy.signal.convolve (direct
+    where N*K <= 10**7, else FFT) for signals; the BLAS-based backend in float64
+    (:func:`reference_backend`) for layers.
     """
     case = (_signal_case(impl, point, arrays["x"], arrays["w"]) if point["api"] == "signal"
             else _layer_case(impl, point, arrays))
@@ -491,14 +509,23 @@ def _layer_case(impl, point, arrays) -> Case:
             got = to_host(call())
         else:
             refs, got = (_layer_reference(point, x, w),), (to_host(call()),)
-        pairs = zip(got, refs, strict=True)
-        return max(float(np.max(np.abs(np.asarray(y, np.float64) - r)) / np.max(np.abs(r))) for y, r in pairs)
+        scales = _layer_scales(x64, w64, arrays["g"].astype(np.float64) if backward else None)
+        return max(float(np.max(np.abs(np.asarray(y, np.float64) - r))) / scale
+                   for y, r, scale in zip(got, refs, scales, strict=True))
 
     chose = None
     if impl == "auto":
         chose = (fastest("conv1d_backward", arrays["g"], x, w, **args) if backward
                  else fastest("conv1d", x, w, **args))
     return Case(call, error, chose, sync)
+
+
+def _layer_scales(x, w, g=None) -> tuple[float, ...]:
+    """docs/SPEC.md section 5's scales: the forward's, or ``grad_x``'s and ``grad_w``'s where ``g`` is given."""
+    if g is None:
+        return (np.max(np.abs(x)) * np.max(np.sum(np.abs(w), axis=(1, 2))),)
+    return (np.max(np.abs(g)) * np.max(np.sum(np.abs(w), axis=(0, 2))),
+            np.max(np.abs(x)) * np.max(np.sum(np.abs(g), axis=(0, 2))))
 
 
 def _layer_call(impl, arrays, args, backward, reuse=False):

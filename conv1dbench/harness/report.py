@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from .._registry import BACKEND_NAMES, module
+from . import stability
 from .cases import DEVICE_VARIANT, PEER_CALLS
 from .grid import PARAMS, in_fft_regime
 from .peak import peak_gflops
@@ -106,7 +107,7 @@ def markdown(run: Run, frame, images: list[str] = ()) -> str:
     lines += short_calls_section(meta)
     lines += (crossover_section(frame[of == "crossover"]) + gpu_sections(meta, frame[of == "gpu"])
               + out_of_core_section(meta, frame[of == "dask"]) + _skips(frame) + _interference(meta)
-              + busy_section(meta) + memory_section(meta))
+              + busy_section(meta) + memory_section(meta) + stability_section(run))
     if images:
         lines += ["", "## Plots", ""] + [f"![{name}]({name})" for name in images]
     return "\n".join(lines) + "\n"
@@ -193,8 +194,9 @@ def _cpu_sections(meta, frame) -> list[str]:
     lines += ["", "`vs X` = X's time / the fastest of our backends' time (above 1: ours is faster). "
               + ("`auto / fastest`: auto's regret, timed beside the fastest backend (see *Auto's choices*). "
                  if paired else "")
-              + "Max error of the fastest, against a float64 reference: signals `max|y - ref| / (max|x| sum|w|)`, "
-              "layers `max|y - ref| / max|ref|`."]
+              + "Max error of the fastest, against a float64 reference, on docs/SPEC.md's scale (its tolerance, "
+              "1e-5 float32 and 1e-12 float64, fails a measurement): signals `max|y - ref| / (max|x| sum|w|)`, "
+              "layers `max|y - ref| / (max|x| max_o sum|w[o]|)` (backward: the gradients' own scales)."]
     lines += _first_calls(frame, "First call (JIT compilation, caches, page faults)")
     return lines + _auto_section(meta, times)
 
@@ -559,6 +561,47 @@ def _spread(what: str, ratios) -> str:
             f"to {_fmt_ratio(ratios.max())}")
 
 
+def stability_section(run: Run) -> list[str]:
+    """How far this run's numbers can be trusted (:mod:`conv1dbench.harness.stability`): the measurements
+    whose samples are unsteady, the machine's other load, and the peak at the start against the end."""
+    meta = run.meta
+    measured, flagged, found = stability.summary(run.rows)
+    load, drift = meta.get("other_load") or {}, meta.get("peak_drift") or {}
+    if not (measured or load or drift):
+        return []
+    lines = ["", "## Stability", ""]
+    if measured:
+        lines.append(f"- {flagged} of {measured} measurements unstable (an interquartile range over "
+                     f"{stability.MAX_SPREAD:.0%} of the median, a sample beyond {stability.MAX_OVER_MEDIAN}x or "
+                     f"under {stability.MIN_UNDER_MEDIAN}x the median, under {stability.MIN_SAMPLES} samples, or "
+                     f"samples under {stability.MIN_SAMPLE_S * 1e6:.0f} us); the median spread is "
+                     f"{stability.median_spread(run.rows):.1%}. Treat a ratio at an unstable point as rough.")
+    if load:
+        warn = " **Other work ran beside this run: its times may be slow.**" if (
+            load["others_share"] > 0.05 or load["steal_share"] > 0.05) else ""
+        lines.append(f"- other load while it ran: processes besides the run's used {load['others_cpu_s']} CPU-s "
+                     f"({load['others_share']:.1%} of the machine over {load['run_s']} s), and the hypervisor "
+                     f"took {load['steal_s']} s ({load['steal_share']:.1%}, steal).{warn}")
+    if drift.get("ratios"):
+        said = ", ".join(f"{k} {v:.2f}" for k, v in drift["ratios"].items())
+        warn = (f" **Beyond {stability.MAX_PEAK_DRIFT:.0%}: {', '.join(drift['drifted'])}; the machine's speed "
+                "changed during the run.**" if drift["drifted"] else "")
+        lines.append(f"- the peak measured again at the end, end / start: {said}.{warn}")
+    if found:
+        lines += ["", "| implementation | point | ms | why |", "|---|---|---:|---|"]
+        worst = sorted(found, key=lambda f: -(f[0]["q75_s"] - f[0]["q25_s"]) / f[0]["median_s"])
+        for row, why in worst[:STABILITY_ROWS]:
+            point = " ".join(str(row.get(k)) for k in ("api", "pass", "dtype", "mode")) + f" {row['shape']}"
+            lines.append(f"| {row['impl']} | {point} | {row['median_s'] * 1e3:.3g} | {'; '.join(why)} |")
+        if len(found) > STABILITY_ROWS:
+            lines += ["", f"({len(found) - STABILITY_ROWS} more in report.json: `samples_s` of each row.)"]
+    return lines
+
+
+#: The unstable measurements listed at most (the most spread first).
+STABILITY_ROWS = 20
+
+
 def _skips(frame) -> list[str]:
     rest = frame[frame.status != "ok"]
     if rest.empty:
@@ -663,6 +706,8 @@ def from_pytest_benchmark(path: Path) -> Run:
         if row.get("status", "ok") == "ok" and stats:
             row.update(status="ok", median_s=stats["median"], q25_s=stats["q1"], q75_s=stats["q3"],
                        calls=stats["rounds"] * stats.get("iterations", 1))
+            if stats.get("data"):  # its rounds' times per call (--benchmark-save-data): compare's samples
+                row["samples_s"] = list(stats["data"])
             if row.get("flops"):
                 row["gflops"] = row["flops"] / stats["median"] / 1e9
         rows.append(row)

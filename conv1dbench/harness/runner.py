@@ -42,6 +42,7 @@ from pathlib import Path
 from .. import _auto, _params
 from .._registry import BACKEND_NAMES
 from ..machine import machine_info
+from . import stability
 from .busy import predicted_s as busy_predicted_s
 from .cases import REUSED, kind, skip_reason, suite
 from .estimate import Estimate, fresh_processes_s, process_s
@@ -168,6 +169,7 @@ def sweep(points: list[dict], impls: list[str], *, min_time_s: float = 0.1, min_
     if not impls or not points:
         raise ValueError("nothing to time: " + ("no implementations" if not impls else "no points"))
     started = time.perf_counter()
+    load = stability.OtherLoad()
     isolation = "each implementation timed in a worker process of its own, one after another"
     if any(p.get("isolate") for p in points):
         isolation += "; points marked isolate (out of core) each in a worker of its own"
@@ -220,7 +222,11 @@ def sweep(points: list[dict], impls: list[str], *, min_time_s: float = 0.1, min_
         meta["memory"] = memory_check(reread, impls, min_time_s, min_samples,
                                       on_row=lambda impl: bar.worker(process_s([impl]), plan.seconds))
     bar.close()
+    meta["other_load"] = load.result()
     meta["duration_s"] = round(time.perf_counter() - started, 1)  # where the grids' time estimates come from
+    # the peak again: a machine whose speed changed during the run shows it (seconds, after the progress bar)
+    meta["peak_drift"] = stability.peak_drift(meta["peak"], measure_peak(sorted({p["dtype"] for p in points}),
+                                                                         quick=quick_peak))
     return run
 
 

@@ -29,7 +29,7 @@ import time
 
 from ..timing import Timing, measure, measure_interleaved
 from .busy import SETTLE_S, busy_timing
-from .cases import data, kind, make_case, setup, skip_reason
+from .cases import check_error, data, kind, make_case, setup, skip_reason
 from .grid import PARAMS, flops, label
 
 
@@ -66,7 +66,8 @@ def _guarded(impl: str, point: dict, fill) -> dict:
 def rows_interleaved(impls: list[str], point: dict, min_time_s: float, min_samples: int) -> list[dict]:
     """Measure all of ``impls`` on ``point`` in turn, sample by sample (for their ratios); one row each.
 
-    If one of them is skipped or fails, all their rows say so: a ratio needs both.
+    If one of them is skipped or its call fails, all their rows say so (a ratio needs both); a result
+    beyond the SPEC tolerance fails its own row.
     """
     rows = [_row(impl, point) for impl in impls]
     try:
@@ -78,10 +79,14 @@ def rows_interleaved(impls: list[str], point: dict, min_time_s: float, min_sampl
         syncs = [case.sync for case in cases if case.sync]
         timings = measure_interleaved([case.call for case in cases], min_time_s=min_time_s, min_samples=min_samples,
                                       sync=(lambda: [sync() for sync in syncs]) if syncs else None)
-        for row, case, timing in zip(rows, cases, timings, strict=True):
-            _record(row, point, case, timing)
     except Exception as exc:  # noqa: BLE001 - recorded, the check goes on
         for row in rows:
+            row.update(status="failed", reason=_why(exc))
+        return rows
+    for row, case, timing in zip(rows, cases, timings, strict=True):
+        try:
+            _record(row, point, case, timing)
+        except Exception as exc:  # noqa: BLE001 - a wrong result is this row's alone
             row.update(status="failed", reason=_why(exc))
     return rows
 
@@ -98,9 +103,13 @@ def _row(impl: str, point: dict) -> dict:
 
 
 def _record(row: dict, point: dict, case, t) -> None:
+    """Fill ``row`` from timing ``t``; a result beyond the SPEC tolerance raises (the row is then failed)."""
+    row["max_error"] = case.error()
+    check_error(point, row["max_error"])
     row.update(median_s=t.median_s, q25_s=t.q25_s, q75_s=t.q75_s, calls=t.calls,
-               first_call_s=t.first_call_s, gflops=flops(point) / t.median_s / 1e9,
-               max_error=case.error(), chose=case.chose)
+               first_call_s=t.first_call_s, gflops=flops(point) / t.median_s / 1e9, chose=case.chose)
+    if t.samples_s:  # the raw samples, for compare's statistics (4 digits: far below their noise)
+        row["samples_s"] = [float(f"{s:.4g}") for s in t.samples_s]
     if case.device:
         row["device"] = case.device
     if case.threads:
