@@ -93,7 +93,7 @@ def _work(impls: list[str], points: list[dict], min_time_s: float, min_samples: 
     reused = bool(points) and _reuses(points[0])
     proc = subprocess.Popen([sys.executable, "-m", "conv1dbench.harness.worker"], stdin=subprocess.PIPE,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env={**os.environ, **(WORKER_ENV if reused else {}), **(env or {})})
+                            env={**os.environ, **this_package(), **(WORKER_ENV if reused else {}), **(env or {})})
     proc.stdin.write(job)
     proc.stdin.close()
     rows = []
@@ -396,7 +396,16 @@ def fresh_python(code: str, env: dict | None = None, timeout: float = 300) -> su
     captured.  With :func:`tool_output`, the one way besides the workers that the package and its benchmark
     scripts start a process."""
     return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False,
-                          timeout=timeout, env={**os.environ, **(env or {})})
+                          timeout=timeout, env={**os.environ, **this_package(), **(env or {})})
+
+
+def this_package() -> dict:
+    """The environment that makes a child process import the conv1dbench this process runs: its folder
+    first on ``PYTHONPATH``, and not the working folder before it (``PYTHONSAFEPATH``; ``-m`` and ``-c``
+    would put it first). A run of a snapshot started from a checkout times the snapshot in every worker."""
+    root = str(Path(__file__).resolve().parents[2])
+    rest = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p and p != root]
+    return {"PYTHONPATH": os.pathsep.join([root, *rest]), "PYTHONSAFEPATH": "1"}
 
 
 def tool_output(argv: list[str], timeout: float = 300) -> str:
