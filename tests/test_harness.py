@@ -91,6 +91,18 @@ def test_run_exits_non_zero_when_a_measurement_failed(monkeypatch, tmp_path, cap
     assert "failed: numba on signal" in capsys.readouterr().err
 
 
+def test_workers_import_the_package_the_run_runs_not_the_working_folders(tmp_path, monkeypatch):
+    """A snapshot run from a checkout (``PYTHONPATH=snapshot conv1dbench run`` in the checkout) must time
+    the snapshot: ``python -m`` puts the working folder first, and its conv1dbench would win."""
+    fake = tmp_path / "conv1dbench"
+    fake.mkdir()
+    (fake / "__init__.py").write_text("raise ImportError('the working folder copy was imported')\n")
+    monkeypatch.chdir(tmp_path)
+    rows = runner._work(["numba"], [SIGNAL], 0.01, 2)
+    assert rows[0]["status"] == "ok", rows[0].get("reason")
+    assert runner.fresh_python("import conv1dbench").returncode == 0
+
+
 def test_skips_and_failures_are_rows_not_crashes():
     skipped = worker.row_for("numpy", LAYER, 0.01, 2)
     assert skipped["status"] == "skipped" and "no layer API" in skipped["reason"]
