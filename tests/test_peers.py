@@ -9,12 +9,14 @@ import scipy.fft
 
 from conv1dbench.harness import cases, estimate, grid, plots, report
 
-#: Tolerances of the case's own error check (:func:`conv1dbench.harness.cases.make_case`), by dtype.
-TOLERANCE = {"float32": 1e-5, "float64": 1e-12}
-#: Tiny signal points: every mode and float dtype, a batch, and a kernel longer than the signal.
+#: docs/SPEC.md's tolerances, which the harness checks every timed result against, for the float dtypes.
+TOLERANCE = {dtype: cases.TOLERANCE[dtype] for dtype in ("float32", "float64")}
+#: Tiny signal points: every mode and float dtype, a batch, a kernel longer than the signal, and an even
+#: kernel (scipy's "same" pads it unevenly).
 SIGNALS = ([grid.signal_point(60, 7, mode, dtype, batch) for mode in ("full", "same", "valid")
             for dtype in TOLERANCE for batch in (1, 3)]
-           + [grid.signal_point(5, 9, mode) for mode in ("full", "same", "valid")])
+           + [grid.signal_point(5, 9, mode) for mode in ("full", "same", "valid")]
+           + [grid.signal_point(60, 8, "same", dtype) for dtype in TOLERANCE])
 #: Tiny layer points: plain, depthwise, strided with an even kernel; forward and backward; both dtypes.
 LAYERS = [grid.layer_point(2, 4, 6, 40, 3, direction=d, dtype=t) for d in ("forward", "backward") for t in TOLERANCE]
 LAYERS += [grid.layer_point(2, 4, 4, 40, 3, groups=4, direction="backward"),
@@ -113,6 +115,15 @@ def test_oaconvolve_on_fftw_plans_when_made_with_our_threads_and_leaves_scipy_ff
     x = np.arange(19.0)
     np.testing.assert_allclose(scipy.fft.irfft(scipy.fft.rfft(x), 19), x, atol=1e-12)  # not on pyFFTW
     assert len(plans) == made
+
+
+@pytest.mark.parametrize("impl", ["scipy", "numpy", "oaconvolve", "torch"])
+def test_the_signal_peers_compute_scipys_array_in_every_mode(impl):
+    """An even kernel in "same" included: torch's own padding="same" is one sample off scipy's there."""
+    if impl == "torch":
+        pytest.importorskip("torch")
+    for point in SIGNALS:
+        _check(impl, point)
 
 
 @pytest.mark.parametrize("impl", ["jax-fftconvolve", "jax-convolve"])

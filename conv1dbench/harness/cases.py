@@ -76,8 +76,8 @@ PEER_CALLS = {
                        f"`set_keepalive_time({FFTW_KEEPALIVE_S:g})`); called once when its case is made, so its "
                        "plans are measured before any timed call, the first call included",
     "torch": "`torch.nn.functional.conv1d` on the CPU (signals: one channel, the kernel reversed, padding for "
-             "the mode; forward under `torch.no_grad()`; backward: `torch.autograd.grad` of a forward made "
-             "before the timing)",
+             "the mode, `torch.nn.functional.pad` first where scipy's \"same\" pads unevenly (an even kernel); "
+             "forward under `torch.no_grad()`; backward: `torch.autograd.grad` of a forward made before the timing)",
     "jax-fftconvolve": "`jax.jit(jax.scipy.signal.fftconvolve)(x, w, mode)` on the CPU (`jax.vmap` over the rows "
                        "of a batch), 64-bit types enabled, XLA's own thread pool (its default size), the arrays on "
                        "the device and the program compiled before the timing, each call ending in "
@@ -477,12 +477,18 @@ def _torch_signal(x, w, mode, gpu=False):
     tx = torch.from_numpy(x.reshape(-1, 1, x.shape[-1])).to(device)
     tw = torch.from_numpy(np.ascontiguousarray(w[::-1]).reshape(1, 1, -1)).to(device)
     k = w.shape[0]
-    pad = {"full": k - 1, "same": "same", "valid": 0}[mode]
+    # scipy's "same" keeps the middle of the full result, its extra sample on the left for an even kernel;
+    # torch's padding="same" puts it on the right, one sample off: so an even kernel is padded explicitly
+    left = {"full": k - 1, "same": k - 1 - (k - 1) // 2, "valid": 0}[mode]
+    right = {"full": k - 1, "same": (k - 1) // 2, "valid": 0}[mode]
     shape = x.shape[:-1]
 
     def call():
         with torch.no_grad():
-            y = torch.nn.functional.conv1d(tx, tw, padding=pad)
+            if left == right:
+                y = torch.nn.functional.conv1d(tx, tw, padding=left)
+            else:
+                y = torch.nn.functional.conv1d(torch.nn.functional.pad(tx, (left, right)), tw)
         return y.reshape(shape + (-1,))
     return call, _torch_sync(gpu)
 
