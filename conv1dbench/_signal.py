@@ -136,13 +136,13 @@ def run_arrays(op: str, in1: np.ndarray, in2: np.ndarray, mode, axis, backend, o
             values = _params.values()
             if made_under is not values:  # the kernel parameters changed since: asked again, and kept
                 forward_1d, extra = shortcut_1d()
-                threads = 1 if threads_1d(in1.shape[0], in2.shape[0]) == 1 else 0
+                threads = 1 if threads_1d(in1.shape[0], in2.shape[0], pad_left, pad_right) == 1 else 0
                 _auto.shortcuts()[key] = (forward_1d, extra, values, shortcut_1d, threads_1d, swap, flip, pad_left,
                                           pad_right, reverse, threads)
             if threads:  # one thread: this shape is too small for more
                 y = forward_1d(in1, in2, flip, pad_left, pad_right, threads, *extra)
             else:
-                with claim(threads_1d(in1.shape[0], in2.shape[0])) as granted:
+                with claim(threads_1d(in1.shape[0], in2.shape[0], pad_left, pad_right)) as granted:
                     y = forward_1d(in1, in2, flip, pad_left, pad_right, granted, *extra)
             return y[::-1].copy() if reverse else y
     return _run_planned(op, in1, in2, mode, axis, backend, out)
@@ -189,7 +189,7 @@ def _remember_shortcut(op, in1, in2, mode, backend, plan: SignalPlan) -> None:
         shortcuts[key] = None
         return
     p, chosen = plan.problem, get_backend(name, plan.problem.dtype)
-    threads = chosen.threads_1d(p.length, p.taps)  # 1 stays right for this shape; more is asked each call
+    threads = chosen.threads_1d(p.length, p.taps, p.pad_left, p.pad_right)  # 1 stays right for this shape
     # Its compiled code loaded now, on one sample (from Numba's cache, once per dtype): else the second
     # call would pay it, and a timing that calibrates on its second call would mistake it for the call's
     # own time (results/NOTES.md, "short calls: the shortcut's code loaded with the first call").

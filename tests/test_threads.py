@@ -5,6 +5,7 @@ import json
 import threading
 import time
 
+import numpy as np
 import pytest
 
 from conv1dbench import _threads
@@ -78,3 +79,20 @@ def test_fan_out_raises_a_jobs_error_after_every_thread_stopped():
     count = len(started)
     time.sleep(0.01)
     assert len(started) == count   # and no helper is still running one
+
+
+def test_the_numba_backend_counts_the_work_it_does_when_it_decides_on_threads(monkeypatch):
+    """A call smaller than ``numba.parallel_min_macs`` runs on one thread. "valid" with a kernel nearly as
+    long as the signal is such a call: N = 1023, K = 1000 has 24 outputs, 24 K multiply-adds, not 1 M."""
+    import numba
+
+    from conv1dbench import _params
+    from conv1dbench._backends import numba as nb
+
+    monkeypatch.setattr(numba, "get_num_threads", lambda: 2)
+    with _params.overriding(numba__parallel_min_macs=1 << 19):
+        assert nb.threads_1d(1023, 1000) == 1                        # valid: 24 outputs
+        assert nb.threads_1d(1023, 1000, 999, 999) == 2              # full: every sample meets every tap
+        assert nb.threads_1d(10**5, 3, 1, 1) == 1 and nb.threads_1d(10**6, 3, 1, 1) == 2
+        x, w = np.zeros((1, 1, 1023)), np.zeros((1, 1, 1000))
+        assert nb._threads(x, w, 24) == 1 and nb._threads(x, w) == 2

@@ -73,7 +73,8 @@ Optional declarations and functions
     The threads a call of this problem runs on when the cores are free (reports show it).
 ``too_slow(problem) -> str | None``
     Why a problem would take this backend minutes (the harness and tests skip it), or None.
-``forward_1d(x, w, flip, pad_left, pad_right, threads) -> y``, ``shortcut_1d()`` and ``threads_1d(length, taps)``
+``forward_1d(x, w, flip, pad_left, pad_right, threads) -> y``, ``shortcut_1d()`` and
+``threads_1d(length, taps, pad_left, pad_right)``
     The core problem for one 1-D, C-contiguous signal and kernel of one float dtype, stride and
     dilation 1, the kernel reversed first if ``flip``: the short-call path of ``convolve`` and
     ``correlate`` (:mod:`conv1dbench._signal`), one call into compiled code.  ``shortcut_1d()``

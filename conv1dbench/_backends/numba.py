@@ -325,13 +325,14 @@ def _forward(x, w, pad_left, stride, dilation, groups, threads, y):
     return y
 
 
-def _threads(x, w) -> int:
+def _threads(x, w, outputs: int | None = None) -> int:
     """Numba's thread count, or 1 where the problem is too small to run in parallel anyway.
 
-    (Asking Numba has a cost of its own that a small convolution notices.)  The bound uses the input
-    length for the output length: only its order of magnitude matters here.
+    (Asking Numba has a cost of its own that a small convolution notices.)  The work is bounded by the
+    input length and by ``outputs`` where given: only its order of magnitude matters here.
     """
-    return _threads_for(x.shape[0] * x.shape[2] * w.shape[0] * w.shape[1] * w.shape[2])
+    length = x.shape[2] if outputs is None else min(outputs, x.shape[2])
+    return _threads_for(x.shape[0] * length * w.shape[0] * w.shape[1] * w.shape[2])
 
 
 def _threads_for(macs: int) -> int:
@@ -430,7 +431,7 @@ def forward(x, w, pad_left, pad_right, stride, dilation, groups, *, out=None):
     l_out = output_length(x.shape[2], w.shape[2], pad_left, pad_right, stride, dilation)
     y = result_array(out, (x.shape[0], w.shape[0], l_out), x.dtype)
     numbers, layer, row = knobs()
-    with claim(_threads(x, w)) as threads:
+    with claim(_threads(x, w, l_out)) as threads:
         macs = x.shape[0] * w.shape[0] * w.shape[1] * w.shape[2] * l_out
         _core_forward(x, w, pad_left, stride, dilation, groups, threads, y, numbers,
                       layer_count(l_out, x.dtype, layer, macs), row)
@@ -440,12 +441,17 @@ def forward(x, w, pad_left, pad_right, stride, dilation, groups, *, out=None):
 def threads(problem) -> int:
     """The threads a call of ``problem`` runs on when the cores are free."""
     p = problem
-    return _threads_for(p.batch * p.length * p.c_out * (p.c_in // p.groups) * p.taps)
+    return _threads_for(p.batch * min(p.l_out, p.length) * p.c_out * (p.c_in // p.groups) * p.taps)
 
 
-def threads_1d(length: int, taps: int) -> int:
-    """The ``threads`` of :func:`forward_1d`: 1 where the problem is too small to run in parallel."""
-    return _threads_for(length * taps)
+def threads_1d(length: int, taps: int, pad_left: int = 0, pad_right: int = 0) -> int:
+    """The ``threads`` of :func:`forward_1d`: 1 where the problem is too small to run in parallel.
+
+    The work is bounded by the outputs times the taps, and by the samples times the taps ("valid" with
+    a kernel nearly as long as the signal has few outputs: N = 1000, K = 1023 is 24 of them, 24 K
+    multiply-adds, not 1 M; two threads would take longer to start than the call)."""
+    outputs = length + pad_left + pad_right - taps + 1
+    return _threads_for(max(0, min(outputs, length)) * taps)
 
 
 def forward_1d(x, w, flip, pad_left, pad_right, threads):
