@@ -70,7 +70,8 @@ def _parser() -> argparse.ArgumentParser:
     compare_.add_argument("old", help="the baseline run (report.json or pytest-benchmark JSON, or its folder)")
     compare_.add_argument("new", help="the run to check (the same)")
     compare_.add_argument("--min-effect", type=float, default=compare.MIN_EFFECT,
-                          help="the smallest relative change called one (default: %(default)s, i.e. 5%%)")
+                          help="the smallest relative change called one (default: %(default)s, i.e. 25%%, from "
+                               "an A/A run: see results/<machine>/aa/)")
     compare_.add_argument("--alpha", type=float, default=compare.ALPHA,
                           help="the Mann-Whitney p-value below which a difference counts (default: %(default)s)")
 
