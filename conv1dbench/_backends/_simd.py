@@ -268,6 +268,14 @@ def _check_row(row, what: str) -> None:
         raise TypingError(f"{what} takes a row (a tuple of vectors), got {row}")
 
 
+def _check_row_into(arr, row, what: str) -> None:
+    """A row stored into ``arr``: an array and a row of its dtype."""
+    _check_array(arr, what)
+    _check_row(row, what)
+    if row.dtype.dtype != arr.dtype:
+        raise TypingError(f"{what}: a row of {row.dtype.dtype} into an array of {arr.dtype}")
+
+
 def _check_vecs(what: str, *vecs) -> None:
     if not all(isinstance(v, Vec) for v in vecs) or len({(v.dtype, v.lanes) for v in vecs}) != 1:
         raise TypingError(f"{what} takes vectors of one dtype and width, got {', '.join(map(str, vecs))}")
@@ -499,10 +507,7 @@ def vloads_partial(typingctx, arr, index, available, width, count):
 
 @intrinsic
 def vstores_partial(typingctx, arr, index, row, available):
-    _check_array(arr, "vstores_partial")
-    _check_row(row, "vstores_partial")
-    if row.dtype.dtype != arr.dtype:
-        raise TypingError(f"vstores_partial: a row of {row.dtype.dtype} into an array of {arr.dtype}")
+    _check_row_into(arr, row, "vstores_partial")
     sig = types.void(arr, types.intp, row, types.intp)
 
     def codegen(context, builder, sig, args):
@@ -567,10 +572,7 @@ def vdeal(typingctx, arr, index, width, count):
 
 @intrinsic
 def vstores_apart(typingctx, arr, index, apart, row):
-    _check_array(arr, "vstores_apart")
-    _check_row(row, "vstores_apart")
-    if row.dtype.dtype != arr.dtype:
-        raise TypingError(f"vstores_apart: a row of {row.dtype.dtype} into an array of {arr.dtype}")
+    _check_row_into(arr, row, "vstores_apart")
     sig = types.void(arr, types.intp, types.intp, row)
 
     def codegen(context, builder, sig, args):
