@@ -9,7 +9,6 @@ the start and again at the end (:func:`peak_drift`): a machine that slowed down 
 from __future__ import annotations
 
 import os
-import resource
 import time
 
 import numpy as np
@@ -69,15 +68,17 @@ class OtherLoad:
     from Linux's ``/proc/stat`` (elsewhere nothing is measured)."""
 
     def __init__(self):
-        self._start = (time.perf_counter(), _cpu_s(), _own_s())
+        cpu = _cpu_s()
+        self._start = (time.perf_counter(), cpu, _own_s() if cpu is not None else 0.0)
 
     def result(self) -> dict:
         """``{"run_s", "others_cpu_s", "others_share", "steal_s", "steal_share"}``: shares of all cores over
         the run (0.05: 5% of the machine); empty where ``/proc/stat`` cannot be read."""
         wall0, cpu0, own0 = self._start
-        cpu, own = _cpu_s(), _own_s()
+        cpu = _cpu_s()
         if cpu is None or cpu0 is None:
             return {}
+        own = _own_s()
         wall = max(time.perf_counter() - wall0, 1e-9)
         others = max(0.0, (cpu[0] - cpu0[0]) - (own - own0))
         steal = cpu[1] - cpu0[1]
@@ -101,6 +102,8 @@ def _cpu_s() -> tuple[float, float] | None:
 
 def _own_s() -> float:
     """CPU seconds of this process and its waited-for children (the run's workers)."""
+    import resource  # Unix only: called only where /proc/stat was read
+
     own = resource.getrusage(resource.RUSAGE_SELF)
     children = resource.getrusage(resource.RUSAGE_CHILDREN)
     return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
