@@ -56,7 +56,7 @@ def fingerprint() -> dict:
     """What timings depend on: the machine and the libraries doing the arithmetic."""
     global _fingerprint
     if _fingerprint is None:
-        info = machine_info(gpu=False, code=False)
+        info = machine_info(gpu=False)
         # static facts only: what is loaded or how threads are set must not change the key
         keys = ("cpu", "vector_isa", "cores", "numpy", "scipy", "numba", "llvmlite", "conv1dbench", "blas", "pyFFTW",
                 "ducc0")

@@ -62,12 +62,11 @@ def _gpu() -> str | None:
     return None
 
 
-def machine_info(gpu: bool = True, code: bool = True) -> dict:
-    """A flat dict describing this machine and software, for every report and results file.
+def machine_info(gpu: bool = True) -> dict:
+    """A flat dict describing this machine and software, for every report and results file (the code's
+    commit is the harness's to add: :func:`conv1dbench.harness.runner.code_version`).
 
-    ``gpu=False`` skips looking for a GPU (which imports numba.cuda: import time); ``code=False`` skips
-    :func:`code_version` (two git processes: the wisdom's key, read on auto's first call, has its own hash
-    of the source).
+    ``gpu=False`` skips looking for a GPU (which imports numba.cuda: import time).
     """
     info = {
         "cpu": _cpu_model(),
@@ -110,8 +109,6 @@ def machine_info(gpu: bool = True, code: bool = True) -> dict:
         info["gpu"] = name
     if info.get("pyFFTW"):  # the FFTW plans a run's workers make (they inherit the setting)
         info["fft_planning"] = _planning.effort()
-    if code:
-        info.update(code_version())
     for var in sorted(os.environ):
         if var.startswith(SPEED_VARIABLES):
             info[var] = os.environ[var]
@@ -122,19 +119,3 @@ def machine_info(gpu: bool = True, code: bool = True) -> dict:
 #: threads and CPU, the allocator, and our own settings. A report lists every one that is set.
 SPEED_VARIABLES = ("OPENBLAS_", "OMP_", "GOMP_", "KMP_", "MKL_", "NUMBA_", "MALLOC_", "CONV1DBENCH_")
 
-
-def code_version() -> dict:
-    """The code that ran: ``commit`` (git's HEAD where the package is a checkout, else absent) and
-    ``dirty`` (whether its tracked files differ from it: a run of uncommitted code says so)."""
-    import subprocess  # import time: only reports need it
-
-    here = os.path.dirname(os.path.abspath(__file__))
-    try:
-        def git(*args):
-            return subprocess.run(["git", "-C", here, *args], capture_output=True, text=True, timeout=10,
-                                  check=True).stdout.strip()
-        commit = git("rev-parse", "HEAD")
-        dirty = bool(git("status", "--porcelain", "--untracked-files=no"))
-    except (OSError, subprocess.SubprocessError):
-        return {}
-    return {"commit": commit, "dirty": dirty}

@@ -101,12 +101,13 @@ def pytest_benchmark_update_json(config, benchmarks, output_json):
     if not getattr(config, "bench_timing", False):
         return
     from conv1dbench.harness.peak import measure_peak  # import time (see above)
+    from conv1dbench.harness.runner import code_version  # import time (see above)
     from conv1dbench.machine import machine_info
 
     output_json["conv1dbench"] = {
         "date": datetime.datetime.now().isoformat(timespec="seconds"),
         "command": "pytest " + " ".join(shlex.quote(a) for a in sys.argv[1:]),
-        "grid": config.bench_grid, "machine": machine_info(),
+        "grid": config.bench_grid, "machine": {**machine_info(), **code_version()},
         "isolation": "one pytest process for every implementation, one implementation after another "
                      "(see `conv1dbench run` for isolated timings)",
         "min_time_s": 0.1, "min_samples": 3, "peak": measure_peak(quick=config.bench_grid == "smoke"),

@@ -174,7 +174,8 @@ def sweep(points: list[dict], impls: list[str], *, min_time_s: float = 0.1, min_
     if any(p.get("isolate") for p in points):
         isolation += "; points marked isolate (out of core) each in a worker of its own"
     meta = {"date": datetime.datetime.now().isoformat(timespec="seconds"), "command": command, "grid": grid,
-            "machine": machine_info(), "memory_condition": "allocator as is", "reused_environment": WORKER_ENV,
+            "machine": {**machine_info(), **code_version()}, "memory_condition": "allocator as is",
+            "reused_environment": WORKER_ENV,
             "inherited_environment": [label(p) for p in points if p.get("env") == "inherited"],
             "isolation": isolation,
             "min_time_s": min_time_s, "min_samples": min_samples, "rounds": rounds, "implementations": impls,
@@ -406,6 +407,18 @@ def this_package() -> dict:
     root = str(Path(__file__).resolve().parents[2])
     rest = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p and p != root]
     return {"PYTHONPATH": os.pathsep.join([root, *rest]), "PYTHONSAFEPATH": "1"}
+
+
+def code_version() -> dict:
+    """The code that ran: ``commit`` (git's HEAD where the package is a checkout, else nothing) and ``dirty``
+    (whether its tracked files differ from it: a run of uncommitted code says so)."""
+    here = str(Path(__file__).resolve().parent)
+    try:
+        commit = tool_output(["git", "-C", here, "rev-parse", "HEAD"], timeout=10).strip()
+        status = tool_output(["git", "-C", here, "status", "--porcelain", "--untracked-files=no"], timeout=10)
+    except (OSError, RuntimeError, subprocess.SubprocessError):
+        return {}
+    return {"commit": commit, "dirty": bool(status.strip())}
 
 
 def tool_output(argv: list[str], timeout: float = 300) -> str:

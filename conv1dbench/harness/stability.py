@@ -102,7 +102,7 @@ def _cpu_s() -> tuple[float, float] | None:
 
 def _own_s() -> float:
     """CPU seconds of this process and its waited-for children (the run's workers)."""
-    import resource  # Unix only: called only where /proc/stat was read
+    import resource  # optional: Unix only, and called only where /proc/stat was read
 
     own = resource.getrusage(resource.RUSAGE_SELF)
     children = resource.getrusage(resource.RUSAGE_CHILDREN)
