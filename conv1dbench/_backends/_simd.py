@@ -268,6 +268,13 @@ def _check_row(row, what: str) -> None:
         raise TypingError(f"{what} takes a row (a tuple of vectors), got {row}")
 
 
+def _check_row_of(arr, width, count, what: str) -> None:
+    """A row made from ``arr``: an array, a Width and a Count."""
+    _check_array(arr, what)
+    _check_width(width, what)
+    _check_count(count, what)
+
+
 def _check_row_into(arr, row, what: str) -> None:
     """A row stored into ``arr``: an array and a row of its dtype."""
     _check_array(arr, what)
@@ -457,9 +464,7 @@ def _offset(builder, index, j: int, lanes: int):
 
 @intrinsic
 def vzeros(typingctx, arr, width, count):
-    _check_array(arr, "vzeros")
-    _check_width(width, "vzeros")
-    _check_count(count, "vzeros")
+    _check_row_of(arr, width, count, "vzeros")
     sig = _row_type(arr, width, count)(arr, width, count)
 
     def codegen(context, builder, sig, args):
@@ -471,9 +476,7 @@ def vzeros(typingctx, arr, width, count):
 
 @intrinsic
 def vloads(typingctx, arr, index, width, count):
-    _check_array(arr, "vloads")
-    _check_width(width, "vloads")
-    _check_count(count, "vloads")
+    _check_row_of(arr, width, count, "vloads")
     sig = _row_type(arr, width, count)(arr, types.intp, width, count)
 
     def codegen(context, builder, sig, args):
@@ -488,9 +491,7 @@ def vloads(typingctx, arr, index, width, count):
 
 @intrinsic
 def vloads_partial(typingctx, arr, index, available, width, count):
-    _check_array(arr, "vloads_partial")
-    _check_width(width, "vloads_partial")
-    _check_count(count, "vloads_partial")
+    _check_row_of(arr, width, count, "vloads_partial")
     sig = _row_type(arr, width, count)(arr, types.intp, types.intp, width, count)
 
     def codegen(context, builder, sig, args):
@@ -550,9 +551,7 @@ def vfmas(typingctx, v, xs, row):
 
 @intrinsic
 def vdeal(typingctx, arr, index, width, count):
-    _check_array(arr, "vdeal")
-    _check_width(width, "vdeal")
-    _check_count(count, "vdeal")
+    _check_row_of(arr, width, count, "vdeal")
     sig = _row_type(arr, width, count)(arr, types.intp, width, count)
 
     def codegen(context, builder, sig, args):
