@@ -523,8 +523,9 @@ def test_gpu_dask_and_crossover_grids_are_declared(tmp_path):
     assert len(crossover) == 4 * 3 * 10 and {p["dtype"] for p in crossover} >= {"complex64", "complex128"}
 
 
-def test_device_variants_come_from_the_registry():
+def test_device_variants_come_from_the_registry(monkeypatch):
     from conv1dbench import _registry
+    from conv1dbench.harness import peers
 
     device = [name for name in _registry.BACKEND_NAMES if cases.declares_device(name)]
     variants = [name + cases.DEVICE_VARIANT for name in device]
@@ -533,6 +534,7 @@ def test_device_variants_come_from_the_registry():
     assert all(cases.runs_on_gpu(impl) for impl in offered)
     assert [i for i in offered if i.endswith(cases.DEVICE_VARIANT)] == [
         v for v in variants if cases.backend_of(v) in offered]
+    monkeypatch.setattr(peers._spec, "installed", lambda library: True)  # CuPy's API, whether installed or not
     assert cases.kind("cupy") == "peer" and "no layer API" in cases.skip_reason("cupy", LAYER)
     assert cases.implementations("dask")[0] == "auto" and "numba" in cases.implementations("dask")
     assert cases.timed_by_default("dask", cases.implementations("dask")) == ["auto"]
@@ -641,8 +643,10 @@ def test_the_report_says_how_each_peer_was_called():
     text = report.markdown(runner.Run({"grid": "toy", "peak": {}, "machine": {"numba_threads": 2}},
                                       frame.to_dict("records")), frame)
     assert "## Peers" in text and "## FFT engines against oaconvolve" in text
-    assert "- oaconvolve-workers: the same call inside `with scipy.fft.set_workers(2):`" in text
-    assert "- oaconvolve-fftw: the same call inside `with scipy.fft.set_backend(pyfftw.interfaces.scipy_fft), " \
+    assert "- oaconvolve-workers (SciPy; BSD-3-Clause; threads: 2): the same call inside " \
+           "`with scipy.fft.set_workers(2):`" in text
+    assert "- oaconvolve-fftw (pyFFTW; BSD-3-Clause (pyFFTW), GPL-2.0-or-later (FFTW); threads: 2): the same call " \
+           "inside `with scipy.fft.set_backend(pyfftw.interfaces.scipy_fft), " \
            "scipy.fft.set_workers(2):`" in text and 'PLANNER_EFFORT = "FFTW_MEASURE"' in text
     assert "- numpy:" not in text                            # not in this run
     assert report.peers_section({}, frame[frame.kind == "backend"]) == []

@@ -12,7 +12,7 @@ point's data made, the first call, a warm-up call, samples until ``min_time_s`` 
 least ``min_samples`` of them, then one more call and a float64 reference for the error check:
 ``setup + 3 t + max(min_samples s, min(min_time_s, max_samples s))``, where ``t`` is one call and
 ``s = max(t, sample_s)`` one sample (calls are grouped into samples of about ``sample_s``); the setup
-of the peers that plan or compile when their case is made (FFTW, JAX) adds :data:`BUILD_S`.  A point
+of the peers that plan or compile when their case is made (FFTW, JAX) adds their spec's ``build_s``.  A point
 timed once (out of core) is its setup, the call, and its file read and written.  A skipped
 measurement costs nothing.
 
@@ -21,9 +21,10 @@ without a model for this dtype and pass, its model of the other pass on this pro
 (they count both products of a backward pass), and for a complex dtype four times its model of the
 real dtype of the same precision.  For a backend with no model at all (a GPU backend), auto and
 the peers, the proxy is the fastest model's prediction on the point (auto runs that backend), times
-:data:`PEER_SLOWER` for the FFT peers (scipy, the oaconvolve variants, JAX's fftconvolve), and for
-the direct-only peers on signals (``numpy.convolve``, torch's ``conv1d`` on one channel, JAX's
-``convolve``) at least the point's flops at their nominal rate (:data:`PEER_GFLOPS`).  With no model
+the peer's ``slower`` (its spec, :mod:`conv1dbench.harness.peers`: the FFT peers, scipy, the oaconvolve
+variants, JAX's fftconvolve), and for the direct-only peers on signals (``numpy.convolve``, torch's
+``conv1d`` on one channel, JAX's ``convolve``) at least the point's flops at their spec's ``gflops``.
+Auto on one thread: :data:`ONE_THREAD_SLOWER` times the fastest prediction.  With no model
 predicting at all, the flops at :data:`NOMINAL_GFLOPS`.  The constants come from the committed runs
 on the project's 2-core machine, but those of the peers no committed run has timed yet (the
 oaconvolve variants, JAX), which are guesses from a few calls timed by hand; another machine's
@@ -38,34 +39,21 @@ import numpy as np
 
 from .. import _model, timing
 from .._registry import BACKEND_NAMES, module
+from . import peers
 from .busy import SETTLE_S
-from .cases import backend_of, skip_reason
+from .cases import ONE_THREAD, backend_of, skip_reason
 from .grid import flops, problem
 
-#: Seconds to start a worker process and import what it times (0.55-0.9 s here), and the imports
-#: that take longer, by implementation (torch: 1.7 s in all; pyFFTW's scipy.fft interface 0.3 s, JAX
-#: 0.7 s, timed by hand).
+#: Seconds to start a worker process and import what it times (0.55-0.9 s here); a peer's slower imports
+#: are its spec's ``import_s`` (:mod:`conv1dbench.harness.peers`).
 PROCESS_S = 0.7
-IMPORT_S = {"torch": 1.0, "oaconvolve-fftw": 0.3, "jax-fftconvolve": 0.7, "jax-convolve": 0.7, "jax": 0.7}
-#: Seconds a peer's case takes to make beyond its data, per measurement: FFTW_MEASURE plans for
-#: ``oaconvolve-fftw`` (0.04 s at N = 1000 to 1.3 s at N = 10**5 here), XLA's compilation for JAX
-#: (0.03-0.1 s); timed by hand.
-BUILD_S = {"oaconvolve-fftw": 0.5, "jax-fftconvolve": 0.05, "jax-convolve": 0.05, "jax": 0.1}
 #: Fixed seconds of one call where no model predicts one (Python-side checks and dispatch, ~4 µs).
 CALL_S = 5e-6
 #: GFLOP/s of a call no model predicts: a deliberately plain rate, that the scaling corrects.
 NOMINAL_GFLOPS = 10.0
-#: Rates of the peers that only compute directly, on signals (results/report.json, 2 cores: numpy's
-#: median 10 GFLOP/s; torch's conv1d on one channel 1.3 GFLOP/s at N = 10**6, K = 1023; a guess for
-#: jax.numpy.convolve: 8-36 GFLOP/s at five points timed by hand, N 10**4-10**6, K 15-1023).
-PEER_GFLOPS = {"numpy": 10.0, "torch": 1.5, "jax-convolve": 25.0}
-#: The peers' time over the fastest model's prediction: scipy.signal.convolve took 4.4x auto's time in
-#: median in results/report.json, oaconvolve about as long; its variants with threads and FFTW are
-#: taken to be as long (the same blocks; not in a committed run yet).  A guess for
-#: jax.scipy.signal.fftconvolve: 6-53x auto's time at the five points timed by hand.  The layer peers
-#: (torch, JAX) have none: about as fast as the fastest model.
-PEER_SLOWER = {"scipy": 4.0, "oaconvolve": 4.0, "oaconvolve-workers": 4.0, "oaconvolve-fftw": 4.0,
-               "jax-fftconvolve": 10.0}
+#: Ours on one thread against the fastest model's prediction (made for our thread count): the work of
+#: two threads on one, at most.
+ONE_THREAD_SLOWER = 2.0
 #: Seconds to make one input element (seeded normal numbers, cast: 13-15 ns here) and a fixed cost of the setup.
 DATA_S, SETUP_S = 2e-8, 1e-3
 #: Bytes per second an out-of-core point reads and writes (results/dask: 1.5 GB/s, both together).
@@ -97,7 +85,7 @@ class Estimate:
             return 0.0
         calls = [self.call_s(impl, point) for impl in impls]
         data = SETUP_S + DATA_S * _elements(point)
-        builds = [BUILD_S.get(impl, 0.0) for impl in impls]
+        builds = [_peer_value(impl, "build_s", 0.0) for impl in impls]
         if point.get("timing") == "once":  # a tiny warm-up call, the call, its signal file read and output written
             return data + sum(builds) + sum(calls) + len(calls) * 2 * _bytes(point) / IO_BYTES_S
         reference = self.fastest_s({**point, "dtype": "float64"})  # the error check's
@@ -121,9 +109,11 @@ class Estimate:
         own = self._model_s(backend, problem(point)) if backend else None
         if own is not None:
             return own
-        fastest = self.fastest_s(point) * PEER_SLOWER.get(impl, 1.0)
-        if point["api"] == "signal" and impl in PEER_GFLOPS:
-            return max(fastest, CALL_S + flops(point) / (PEER_GFLOPS[impl] * 1e9))
+        slower = ONE_THREAD_SLOWER if impl.endswith(ONE_THREAD) else _peer_value(impl, "slower", 1.0)
+        fastest = self.fastest_s(point) * slower
+        gflops = _peer_value(impl, "gflops", None)
+        if point["api"] == "signal" and gflops:
+            return max(fastest, CALL_S + flops(point) / (gflops * 1e9))
         return fastest
 
     def fastest_s(self, point: dict) -> float:
@@ -156,7 +146,8 @@ def _predict(models: dict, backend: str, core) -> float | None:
 
 def process_s(impls: list[str]) -> float:
     """Predicted seconds to start one worker process for ``impls``."""
-    return PROCESS_S + SETTLE_S + sum(IMPORT_S.get(impl, 0.0) for impl in impls)  # the worker's rest before timing
+    imports = sum(_peer_value(impl, "import_s", 0.0) for impl in impls)
+    return PROCESS_S + SETTLE_S + imports  # SETTLE_S: the worker's rest before timing
 
 
 def _elements(point: dict) -> int:
@@ -182,3 +173,9 @@ FRESH_PROCESS_S = 0.8
 def fresh_processes_s(processes: int) -> float:
     """Predicted seconds of ``processes`` fresh processes of the import and first-call check."""
     return processes * FRESH_PROCESS_S
+
+
+def _peer_value(impl: str, field: str, default):
+    """A peer's estimate proxy from its spec (:class:`conv1dbench.harness.peers.Peer`); ``default`` for ours."""
+    peer = peers.get(impl)
+    return default if peer is None else getattr(peer, field)

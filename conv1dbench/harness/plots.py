@@ -20,11 +20,11 @@ import numpy as np
 import pandas as pd
 
 from .._registry import BACKEND_NAMES
-from .cases import PEERS
+from .cases import AUTO_ONE_THREAD, PEERS, ours_alone
 from .peak import peak_gflops
 
 #: Implementations in legend order, ours then peers; each gets the palette's colour at its position.
-KNOWN_IMPLS = BACKEND_NAMES + ("auto",) + PEERS  # a fixed colour each, in the registry's order
+KNOWN_IMPLS = BACKEND_NAMES + ("auto", AUTO_ONE_THREAD) + PEERS  # a fixed colour each, in the registries' order
 #: Thirty distinct colours: tab10's, tab20's light shades, then tab20b's dark and middle ones.  The known
 #: implementations (more than ten with every backend and peer) take the first; other names the rest.
 _PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd",
@@ -51,13 +51,13 @@ def impl_colours(names) -> dict[str, str]:
 
 
 def fastest_backends(frame: pd.DataFrame) -> pd.DataFrame:
-    """The fastest of our backends (``kind == "backend"``, ``"auto"`` excluded) at each signal point.
+    """The fastest of our backends (auto and its one-thread variant excluded) at each signal point.
 
     Returns a frame indexed by (dtype, mode, N, K) with columns ``impl``, ``median_s`` and
     ``speedup_vs_scipy`` (scipy's median over the backend's at the same point; NaN without scipy).
     """
     rows = _signal_rows(frame)
-    ours = rows[(rows["kind"] == "backend") & (rows["impl"] != "auto")]
+    ours = rows[ours_alone(rows)]
     best = _fastest_rows(ours, CELL).set_index(CELL)[["impl", "median_s"]]
     scipy = _fastest_rows(rows[rows["impl"] == REFERENCE], CELL).set_index(CELL)["median_s"]
     best["speedup_vs_scipy"] = scipy.reindex(best.index) / best["median_s"]

@@ -22,8 +22,9 @@ from pathlib import Path
 import numpy as np
 
 from .._registry import BACKEND_NAMES, module
+from . import peers as peer_specs
 from . import stability
-from .cases import DEVICE_VARIANT, PEER_CALLS
+from .cases import AUTO_ONE_THREAD, DEVICE_VARIANT, ours_alone
 from .grid import PARAMS, in_fft_regime
 from .peak import peak_gflops
 from .runner import CHECK_ROUNDS, Run
@@ -40,10 +41,9 @@ GPU_TARGETS = (("torch-gpu", "layer", 0.5, "cuDNN (torch-gpu)", "every layer sha
                ("cupy", "signal", 1.0, "CuPy", "every long signal (N >= 10**6)"))
 LONG_SIGNAL = 10**6
 OURS = BACKEND_NAMES
-PEER_COLUMNS = {"signal": ("scipy", "numpy", "oaconvolve", "oaconvolve-workers", "oaconvolve-fftw", "torch",
-                           "jax-fftconvolve", "jax-convolve"), "layer": ("torch", "jax")}
-#: The peers our FFT engines are set against (:func:`fft_engines_section`): one algorithm, three FFT setups.
-FFT_PEERS = ("oaconvolve", "oaconvolve-workers", "oaconvolve-fftw")
+PEER_COLUMNS = {"signal": peer_specs.of("signal"), "layer": peer_specs.of("layer")}
+#: The peers our FFT engines are set against (:func:`fft_engines_section`): one algorithm, several FFT setups.
+FFT_PEERS = peer_specs.of("signal", fft=True)
 
 
 def tidy(run: Run):
@@ -120,7 +120,8 @@ def _header(meta, frame) -> list[str]:
              f"Command: `{meta.get('command')}`  ", f"Date: {meta.get('date')}"
              + (f"  \nDuration: {meta['duration_s'] / 60:.1f} minutes" if meta.get("duration_s") else ""),
              "", "## Machine", ""]
-    lines += [f"- {k}: {v}" for k, v in meta.get("machine", {}).items()]
+    lines += [f"- {k}: {', '.join(f'{n}: {v}' for n, v in v.items()) if isinstance(v, dict) else v}"
+              for k, v in meta.get("machine", {}).items()]
     devices = sorted(set(frame["device"].dropna()))
     if devices:
         lines.append(f"- GPU: {', '.join(devices)}")
@@ -173,7 +174,8 @@ def _cpu_sections(meta, frame) -> list[str]:
     fastest_rows = (frame[frame.status == "ok"].sort_values("median_s").groupby(key + ["impl"]).head(1)
                     .set_index(key + ["impl"]))
     paired = _auto_checks(meta)
-    lines = ["", "## Findings", ""] + _findings(frame, times, best_impl, paired)
+    threads = meta.get("machine", {}).get("numba_threads", "T")
+    lines = ["", "## Findings", ""] + _findings(frame, times, best_impl, paired, threads)
     for group, sub in times.groupby(level=[0, 1, 2, 3], sort=True):
         api, direction, dtype, mode = group
         title = (f"Signals: {dtype}, mode \"{mode}\"" if api == "signal"
@@ -202,15 +204,26 @@ def _cpu_sections(meta, frame) -> list[str]:
 
 
 def peers_section(meta, frame) -> list[str]:
-    """How each peer of the CPU grids in ``frame`` was called (:data:`conv1dbench.harness.cases.PEER_CALLS`),
-    with the run's thread count, Numba's (``meta["machine"]["numba_threads"]``)."""
-    peers = [p for p in PEER_CALLS if p in set(frame.impl)]
-    if not peers:
+    """How each peer of the CPU grids in ``frame`` was called (its spec, :mod:`conv1dbench.harness.peers`):
+    library, licence, threads and call, with the run's thread count, Numba's
+    (``meta["machine"]["numba_threads"]``)."""
+    named = [p for p in peer_specs.CPU if p in set(frame.impl)]
+    if not named:
         return []
     threads = meta.get("machine", {}).get("numba_threads", "T")
     return (["", "## Peers", "", "Each peer's timed call, its data made before the timing; a peer given threads "
              f"gets {threads}, the thread count of our backends in this run (Numba's):", ""]
-            + [f"- {p}: {PEER_CALLS[p].format(threads=threads)}" for p in peers])
+            + [_peer_line(peer_specs.REGISTRY[p], threads) for p in named])
+
+
+def peer_threads_text(peer, threads) -> str:
+    """A peer's threads in a run whose backends had ``threads``: 1, that count, or "its own pool"."""
+    return {"one": "1", "ours": str(threads), "its own": "its own pool"}[peer.threads]
+
+
+def _peer_line(peer, threads) -> str:
+    return (f"- {peer.name} ({peer.library}; {peer.licence}; threads: {peer_threads_text(peer, threads)}): "
+            f"{peer.call.format(threads=threads)}")
 
 
 def fft_engines() -> list[str]:
@@ -350,7 +363,7 @@ def _in_order(values) -> list:
 
 def crossover_section(frame) -> list[str]:
     """Per dtype and N: the backend fastest at the shortest kernel, and up to which K it stays fastest."""
-    ok = frame[(frame.status == "ok") & (frame.kind == "backend") & (frame.impl != "auto")]
+    ok = frame[(frame.status == "ok") & ours_alone(frame)]
     if ok.impl.nunique() < 2:
         return []
     times = ok.pivot_table(index=["dtype", "N", "K"], columns="impl", values="median_s", aggfunc="min")
@@ -474,14 +487,33 @@ def out_of_core_section(meta, frame) -> list[str]:
     return lines
 
 
-def _findings(frame, times, best_impl, paired) -> list[str]:
+def _findings(frame, times, best_impl, paired, threads) -> list[str]:
+    """Per API and dtype: what auto delivers against each peer, with the threads on both sides (against a
+    single-threaded peer also auto on one thread, where timed); auto's regret; then the fastest of ours
+    per point, picked after the fact, labelled so."""
     import pandas as pd  # import time (see tidy)
 
     out = []
     for (api, dtype), sub in times.groupby(level=[0, 2], sort=True):
+        if "auto" in sub:
+            versus = []
+            for peer in (p for p in PEER_COLUMNS[api] if p in sub):
+                spec = peer_specs.REGISTRY[peer]
+                versus.append(_spread(f"{peer} ({peer_threads_text(spec, threads)})", sub[peer] / sub["auto"]))
+                if spec.threads == "one" and AUTO_ONE_THREAD in sub:
+                    versus.append(_spread(f"{peer} ({peer_threads_text(spec, threads)}) against auto on 1 thread",
+                                          sub[peer] / sub[AUTO_ONE_THREAD]))
+            out.append(f"- {api}s, {dtype}: auto ({threads} threads) against each peer (peer's time / auto's; "
+                       "the peer's threads in brackets)" + ("".join(versus) or "; no peer timed"))
+            if api == "signal" and "scipy" in sub:
+                beside = pd.Series({i: _scipy_over_auto(paired[i]) for i in sub.index if i in paired},
+                                   dtype=float).dropna()
+                if len(beside):  # timed in one loop with auto
+                    out.append(f"- {api}s, {dtype}: " + _spread("auto vs scipy.signal.convolve, timed in turn after "
+                                                                "the sweep", beside)[2:])
         wins = best_impl[sub.index].value_counts()
         text = ", ".join(f"{name} {count}" for name, count in wins.items())
-        line = f"- {api}s, {dtype}: fastest of ours per point: {text} (of {len(sub)})"
+        line = f"- {api}s, {dtype}, the best of ours picked after the fact: fastest per point: {text} (of {len(sub)})"
         best = sub[[c for c in OURS if c in sub]].min(axis=1)
         peer = {"signal": ("scipy", "scipy.signal.convolve"), "layer": ("torch", "torch")}[api]
         if peer[0] in sub:
@@ -490,16 +522,7 @@ def _findings(frame, times, best_impl, paired) -> list[str]:
             regret = (np.array([paired[index]["ratio"] for index in sub.index if index in paired]) if paired
                       else (sub["auto"] / best).dropna().to_numpy())
             if len(regret):
-                line += f"; auto / fastest: median {np.median(regret):.2f}, worst {regret.max():.2f}"
-            if api == "signal" and "scipy" in sub:
-                sweep = sub["scipy"] / sub["auto"]
-                beside = pd.Series({i: _scipy_over_auto(paired[i]) for i in sub.index if i in paired},
-                                   dtype=float).dropna()
-                if len(beside):  # timed in one loop with auto; the sweep's ratio beside it
-                    line += (_spread("auto vs scipy.signal.convolve, timed in turn", beside)
-                             + _spread("in the sweep's best rounds", sweep))
-                else:
-                    line += _spread("auto vs scipy.signal.convolve", sweep)
+                line += f"; auto's regret (auto / fastest): median {np.median(regret):.2f}, worst {regret.max():.2f}"
         out.append(line)
     return out
 

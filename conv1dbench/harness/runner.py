@@ -42,9 +42,9 @@ from pathlib import Path
 from .. import _auto, _params
 from .._registry import BACKEND_NAMES
 from ..machine import machine_info
-from . import stability
+from . import peers, stability
 from .busy import predicted_s as busy_predicted_s
-from .cases import REUSED, kind, skip_reason, suite
+from .cases import REUSED, kind, skip_reason, suite, worker_env
 from .estimate import Estimate, fresh_processes_s, process_s
 from .grid import PARAMS, SHORT_TARGETS, label, short_points
 from .peak import measure_peak
@@ -133,6 +133,16 @@ def _jobs(points: list[dict]) -> list[list[dict]]:
     return list(shared.values()) + alone
 
 
+def peer_versions(impls: list[str]) -> dict:
+    """The library and version of each peer among ``impls``, as its spec names them."""
+    found = {}
+    for impl in impls:
+        peer = peers.get(impl)
+        if peer is not None:
+            found[impl] = f"{peer.library} {peer.version() or '(with ours)'}"
+    return found
+
+
 def _repeatable(points: list[dict]) -> list[dict]:
     """The points timed by repeats (not ``"timing": "once"``): those the checks after the sweep time again."""
     return [p for p in points if p.get("timing") != "once" and not p.get("isolate")]
@@ -174,7 +184,8 @@ def sweep(points: list[dict], impls: list[str], *, min_time_s: float = 0.1, min_
     if any(p.get("isolate") for p in points):
         isolation += "; points marked isolate (out of core) each in a worker of its own"
     meta = {"date": datetime.datetime.now().isoformat(timespec="seconds"), "command": command, "grid": grid,
-            "machine": {**machine_info(), **code_version()}, "memory_condition": "allocator as is",
+            "machine": {**machine_info(), **code_version(), "peers": peer_versions(impls)},
+            "memory_condition": "allocator as is",
             "reused_environment": WORKER_ENV,
             "inherited_environment": [label(p) for p in points if p.get("env") == "inherited"],
             "isolation": isolation,
@@ -200,7 +211,8 @@ def sweep(points: list[dict], impls: list[str], *, min_time_s: float = 0.1, min_
         for impl in impls[r % len(impls):] + impls[:r % len(impls)]:
             bar.phase(f"round {r + 1}/{rounds}: {impl}")
             for job in _jobs(points):
-                rows = _work([impl], job, min_time_s, min_samples, on_row=bar.worker(process_s([impl]), plan.seconds))
+                rows = _work([impl], job, min_time_s, min_samples, on_row=bar.worker(process_s([impl]), plan.seconds),
+                             env=worker_env(impl))
                 run.rows += [{**row, "round": r + 1} for row in rows]
         bar.through(plan.round_s * (r + 1))
     if check_auto:

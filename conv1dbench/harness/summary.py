@@ -17,16 +17,15 @@ from pathlib import Path
 
 import numpy as np
 
+from . import peers as peer_specs
+from .cases import AUTO_ONE_THREAD
 from .grid import in_fft_regime
-from .report import FFT_PEERS, _auto_checks, _fmt_ratio, direct_cpu_backends, fft_engines, tidy
+from .report import FFT_PEERS, _auto_checks, _fmt_ratio, direct_cpu_backends, fft_engines, peer_threads_text, tidy
 from .runner import Run
 
 #: The runs of a machine's folder, in the order shown (``layers``: the layers grid with torch;
 #: ``heldout-layers``: the held-out grid's layer shapes with torch).
 RUNS = ("default", "fourier", "heldout", "layers", "heldout-layers")
-#: Peers that run on one thread whatever the machine (the rest get our backends' thread count).
-ONE_THREAD = ("scipy", "numpy", "oaconvolve")
-PEERS = ("scipy", "numpy", "oaconvolve", "oaconvolve-workers", "oaconvolve-fftw", "torch")
 #: What ``conv1dbench tune --record`` wrote in a machine's folder: the kernel parameters it measured there.
 TUNE_RECORD = "tune-params.json"
 
@@ -48,8 +47,8 @@ def summary(folder: Path) -> list[str]:
              "|---|---:|---:|---:|---:|---:|"]
     for name, run in runs.items():
         lines.append(_regret_row(name, run))
-    lines += ["", "| run | where | peer (threads) | points | peer / auto: median | minimum | auto slower at |",
-              "|---|---|---|---:|---:|---:|---:|"]
+    lines += ["", "| run | where | peer (threads) | ours (threads) | points | peer / ours: median | minimum "
+              "| ours slower at |", "|---|---|---|---|---:|---:|---:|---:|"]
     for name, run in runs.items():
         lines += _peer_rows(name, run, threads)
     record = Path(folder) / TUNE_RECORD
@@ -91,9 +90,10 @@ def _regret_row(name: str, run: Run) -> str:
 
 
 def _peer_rows(name: str, run: Run, threads) -> list[str]:
-    """Each peer over auto (best of rounds each), on signals (all, and the FFT regime) and layers (by pass and
-    dtype; beside it, over the numba backend alone, labelled so); then the best of our FFT engines,
-    picked after the fact, over the FFT peers in the FFT regime."""
+    """Each peer over auto (best of rounds each), with the threads on both sides: on signals (all, and the FFT
+    regime; against a single-threaded peer also auto on one thread, where the run timed it) and layers (by
+    pass and dtype; beside it, over the numba backend alone, labelled so); then the best of our FFT engines,
+    picked after the fact, over the FFT peers in the FFT regime, labelled so."""
     frame = tidy(run)
     ok = frame[frame.status == "ok"]
     key = ["api", "pass", "dtype", "mode", "shape"]
@@ -110,28 +110,37 @@ def _peer_rows(name: str, run: Run, threads) -> list[str]:
     layers = [(f"layers, {p}, {d}", (api == "layer") & (passes == p) & (dtypes == d))
               for p in ("forward", "backward") for d in ("float32", "float64")]
     for where, mask in [("signals", api == "signal"), ("FFT regime", regime)] + layers:
-        for peer in PEERS:
-            if peer not in times or (where == "FFT regime" and peer not in FFT_PEERS):
+        for peer in (p for p in peer_specs.CPU if p in times):
+            if where == "FFT regime" and peer not in FFT_PEERS:
                 continue
+            spec = peer_specs.REGISTRY[peer]
+            versus = f"{peer} ({peer_threads_text(spec, threads)})"
             ratios = (times[peer] / times["auto"])[mask].dropna()
-            if len(ratios):
-                rows.append(_ratio_row(name, where, f"{peer} ({1 if peer in ONE_THREAD else threads})", ratios))
-            for kernel in direct_cpu_backends() if where.startswith("layers") and len(ratios) else ():
+            if not len(ratios):
+                continue
+            rows.append(_ratio_row(name, where, versus, f"auto ({threads})", ratios))
+            if spec.threads == "one" and AUTO_ONE_THREAD in times:
+                rows.append(_ratio_row(name, where, versus, "auto (1)",
+                                       (times[peer] / times[AUTO_ONE_THREAD])[mask]))
+            for kernel in direct_cpu_backends() if where.startswith("layers") else ():
                 if kernel in times:  # the kernels' own standing, labelled so
-                    rows.append(_ratio_row(name, where, f"{peer} ({threads}) against the {kernel} backend alone",
+                    rows.append(_ratio_row(name, where, versus, f"the {kernel} backend alone ({threads})",
                                            (times[peer] / times[kernel])[mask]))
     if best is not None:
-        for peer in FFT_PEERS:
-            if peer in times:
-                rows.append(_ratio_row(name, "FFT regime", f"{peer} ({1 if peer in ONE_THREAD else threads}) "
-                                       "against the best of our engines, picked after the fact",
-                                       (times[peer] / best)[regime]))
-    return rows
+        for peer in (p for p in FFT_PEERS if p in times):
+            versus = f"{peer} ({peer_threads_text(peer_specs.REGISTRY[peer], threads)})"
+            rows.append(_ratio_row(name, "FFT regime", versus,
+                                   f"the best of our engines, picked after the fact ({threads})",
+                                   (times[peer] / best)[regime]))
+    return [row for row in rows if row is not None]
 
 
-def _ratio_row(name: str, where: str, peer: str, ratios) -> str:
+def _ratio_row(name: str, where: str, peer: str, ours: str, ratios) -> str | None:
+    """One row of the peers' table; None where no point has both times."""
     ratios = ratios.dropna().to_numpy()
-    return (f"| {name} | {where} | {peer} | {len(ratios)} | {_fmt_ratio(np.median(ratios))} | "
+    if not len(ratios):
+        return None
+    return (f"| {name} | {where} | {peer} | {ours} | {len(ratios)} | {_fmt_ratio(np.median(ratios))} | "
             f"{_fmt_ratio(ratios.min())} | {int((ratios < 1).sum())} |")
 
 
