@@ -8,6 +8,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 
 from . import _dask, _device, _layer, _signal
@@ -59,10 +61,15 @@ def conv1d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, *, b
         (chunked along B and L, returns a Dask array computed chunk by chunk).
     weight : array_like, (C_out, C_in // groups, K)
     bias : array_like, (C_out,), optional
-    stride, dilation, groups : int
-    padding : int, (int, int), or {"valid", "same", "full"}
-        Zeros added on both sides, or ``(left, right)``.  ``"same"`` (stride 1 only) pads
-        ``dilation*(K-1)`` in total, the extra zero on the right, as torch does.
+        Cast to the layer's dtype; a bias of another kind (complex on a real layer) is a ``TypeError``,
+        as torch raises, rather than a result with its imaginary part dropped.
+    stride, dilation : int or (int,)
+        As torch takes them: an int, or a 1-tuple.
+    groups : int
+    padding : int, (int,), (int, int), or {"valid", "same", "full"}
+        Zeros added on both sides (an int or a 1-tuple, as torch), or ``(left, right)`` (ours).
+        ``"same"`` (stride 1 only) pads ``dilation*(K-1)`` in total, the extra zero on the right, as
+        torch does.
     backend : str
         ``"auto"`` or a name from :func:`conv1dbench.backends`.
     out : numpy.ndarray, optional
@@ -83,7 +90,9 @@ def conv1d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, *, b
         stride or dilation below 1, ``"same"`` with stride > 1, an unknown padding string, an `x`
         that is not 2-D or 3-D, a wrong `bias` shape.
     TypeError
-        A dtype other than float32, float64, complex64, complex128.
+        A dtype other than float32, float64, complex64, complex128; a bias that the layer's dtype
+        cannot hold (complex on a real layer); a stride, padding or dilation that is not an int
+        (or a tuple of ints).
 
     Examples
     --------
@@ -101,8 +110,8 @@ def conv1d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, *, b
     return _LAYER[kind](x, weight, bias, stride, padding, dilation, groups, backend)
 
 
-def conv1d_backward(grad_output, x, weight, stride=1, padding=0, dilation=1, groups=1, *, bias=True,
-                    backend="auto", out=None):
+def conv1d_backward(grad_output, x, weight, stride=1, padding=0, dilation=1, groups=1, *, has_bias=True,
+                    backend="auto", out=None, bias=None):
     """The gradients of :func:`conv1d` with respect to `x`, `weight` and the bias.
 
     For a loss ``L`` with ``grad_output = dL/dy``::
@@ -121,14 +130,16 @@ def conv1d_backward(grad_output, x, weight, stride=1, padding=0, dilation=1, gro
     grad_output : array_like, (B, C_out, L_out) or (C_out, L_out)
     x, weight, stride, padding, dilation, groups
         As given to :func:`conv1d`.
-    bias : bool
+    has_bias : bool
         Whether the layer has a bias, i.e. whether to return its gradient.
+    bias : bool, optional
+        The former name of `has_bias`, kept for one release: it warns with a ``DeprecationWarning``.
     backend : str
         ``"auto"`` or a name from :func:`conv1dbench.backends`.
     out : tuple, optional
         ``(grad_x, grad_weight, grad_bias)`` arrays to write the results into, each as `out` of
         :func:`conv1d` requires; ``None`` for one to allocate (and for ``grad_bias`` when
-        ``bias=False``).
+        ``has_bias=False``).
 
     Returns
     -------
@@ -147,21 +158,29 @@ def conv1d_backward(grad_output, x, weight, stride=1, padding=0, dilation=1, gro
     >>> gb
     array([2.])
     """
+    if bias is not None:
+        warnings.warn("conv1d_backward(bias=...) is now has_bias=...; bias= will be removed in the next release",
+                      DeprecationWarning, stacklevel=2)
+        has_bias = bias
+    if not isinstance(has_bias, (bool, np.bool_)):
+        raise TypeError(f"has_bias must be True or False (whether the layer has a bias), got {has_bias!r}")
     kind = _kind(out, grad_output, x, weight)
     if kind == HOST:
-        return _layer.backward(grad_output, x, weight, stride, padding, dilation, groups, bias, backend, out)
+        return _layer.backward(grad_output, x, weight, stride, padding, dilation, groups, has_bias, backend, out)
     if kind not in _LAYER_BACKWARD:
         raise TypeError("conv1d_backward takes NumPy or CUDA device arrays, not Dask arrays")
-    return _LAYER_BACKWARD[kind](grad_output, x, weight, stride, padding, dilation, groups, bias, backend)
+    return _LAYER_BACKWARD[kind](grad_output, x, weight, stride, padding, dilation, groups, has_bias, backend)
 
 
 _DOC_COMMON = """
     Parameters
     ----------
     in1 : array_like, CUDA device array, or dask.array.Array
-        The signal; any number of dimensions, the signal running along `axis`.  A CUDA device
-        array runs on ``cuda`` and gives a device array; a Dask array (with a 1-D `in2`) is
-        convolved chunk by chunk and gives a Dask array (see the README).
+        The signal; any number of dimensions, the signal running along `axis`: N-d operands are
+        batches of 1-D signals, never an N-d {name} (``scipy.signal.{name}`` of N-d operands works in N
+        dimensions; see the Notes).  A CUDA device array runs on ``cuda`` and gives a device array; a
+        Dask array (with a 1-D `in2`) is computed chunk by chunk and gives a Dask array (see the user
+        guide).
     in2 : array_like
         The kernel: 1-D (one kernel for every slice), or with kernels along `axis` and the other
         dimensions broadcast against `in1`'s.
@@ -198,14 +217,16 @@ _DOC_COMMON = """
 """
 
 
-convolve.__doc__ = """Convolve `in1` with `in2` along one axis, as ``scipy.signal.convolve`` does.
+convolve.__doc__ = """Convolve `in1` with `in2` along one axis: ``scipy.signal.convolve`` for 1-D operands.
 
     ``out[n] = sum_k in1[n - k] * in2[k]``: the kernel slides over the signal *flipped*.
 """ + _DOC_COMMON.format(name="convolve") + """
     Notes
     -----
     A convolution is the cross-correlation with the kernel reversed; every backend computes the
-    latter, so the two functions share all code.
+    latter, so the two functions share all code.  For N-d operands of equal rank the result equals
+    ``scipy.signal.fftconvolve(in1, in2, mode, axes=axis)`` (up to rounding), and a 1-D `in2` is the
+    kernel of every slice; it is not ``scipy.signal.convolve(in1, in2)``, a convolution in N dimensions.
 
     Examples
     --------
@@ -218,7 +239,7 @@ convolve.__doc__ = """Convolve `in1` with `in2` along one axis, as ``scipy.signa
     array([34., 52.])
 """
 
-correlate.__doc__ = """Cross-correlate `in1` with `in2` along one axis, as ``scipy.signal.correlate`` does.
+correlate.__doc__ = """Cross-correlate `in1` with `in2` along one axis: ``scipy.signal.correlate`` for 1-D operands.
 
     ``out[n] = sum_k in1[n + k] * conj(in2[k])`` (shifted by the mode's padding): the kernel slides
     over the signal *unflipped*, and is conjugated for complex input.
@@ -227,7 +248,8 @@ correlate.__doc__ = """Cross-correlate `in1` with `in2` along one axis, as ``sci
     -----
     This is what deep-learning libraries call convolution.  In ``"valid"`` mode with `in2` longer
     than `in1`, scipy swaps the operands; the result is then the reversed (and, for complex input,
-    conjugated) lags, which this function reproduces.
+    conjugated) lags, which this function reproduces.  For N-d operands each slice along `axis` is
+    correlated in 1-D (``scipy.signal.correlate`` of N-d operands correlates in N dimensions).
 
     Examples
     --------

@@ -104,7 +104,7 @@ def layer(x, weight, bias, stride, padding, dilation, groups, backend):
     w = np.ascontiguousarray(w, dtype=dtype)
     b = _in_memory(bias)
     if b is not None:
-        _layer.checked_bias(b, p.c_out)
+        _layer.checked_bias(b, p.c_out, dtype)
     x3 = (x[None] if plan.unbatched else x).rechunk({1: -1})  # every output reads all input channels of its group
     padded = da.pad(x3, [(0, 0), (0, 0), (p.pad_left, p.pad_right)], mode="constant") if p.pad_left or p.pad_right \
         else x3

@@ -101,6 +101,10 @@ def layer_forward(x, weight, bias, stride, padding, dilation, groups, backend):
     if bias is not None:
         if tuple(getattr(bias, "shape", np.shape(bias))) != (p.c_out,):
             raise ValueError(f"bias must have shape (C_out,) = ({p.c_out},), got {tuple(np.shape(bias))}")
+        kind = np.dtype(getattr(bias, "dtype", None) or np.asarray(bias).dtype)
+        if not np.can_cast(kind, layer.dtype, casting="same_kind"):
+            raise TypeError(f"bias has dtype {kind}, which a layer computing in {layer.dtype} cannot hold without "
+                            "losing its imaginary part")
         module.add_bias(y, bias)
     return y[0] if layer.unbatched else y
 

@@ -21,10 +21,16 @@ def plan(x, weight, stride, padding, dilation, groups, direction="forward") -> L
                       direction)
 
 
-def checked_bias(bias, c_out: int) -> np.ndarray:
+def checked_bias(bias, c_out: int, dtype) -> np.ndarray:
+    """``bias`` as an array of shape ``(c_out,)`` that the layer's ``dtype`` can hold: integers and floats of
+    either precision on a real layer (rounded to it, as the layer computes), anything numeric on a complex
+    one; a complex bias on a real layer is a TypeError (its imaginary part would be dropped), as in torch."""
     bias = np.asarray(bias)
     if bias.dtype.kind not in "biu":  # integers (e.g. a list of ints) are fine for a bias
         check_layer_dtype(bias.dtype, "bias")
+    if not np.can_cast(bias.dtype, dtype, casting="same_kind"):
+        raise TypeError(f"bias has dtype {bias.dtype}, which a layer computing in {np.dtype(dtype)} cannot hold "
+                        "without losing its imaginary part; pass a real bias, or complex x and weight")
     if bias.shape != (c_out,):
         raise ValueError(f"bias must have shape (C_out,) = ({c_out},), got {bias.shape}")
     return bias
@@ -35,7 +41,7 @@ def forward(x, weight, bias, stride, padding, dilation, groups, backend, out=Non
     layer = plan(x, weight, stride, padding, dilation, groups)
     p = layer.problem
     if bias is not None:
-        bias = checked_bias(bias, p.c_out)
+        bias = checked_bias(bias, p.c_out, layer.dtype)
     out = checked_out(out, layer.grad_output_shape, layer.dtype, (x, weight, bias))
     xs = np.ascontiguousarray(x.reshape(p.x_shape), dtype=layer.dtype)
     w = np.ascontiguousarray(weight, dtype=layer.dtype)
@@ -95,7 +101,7 @@ def checked_outs(out, layer: LayerPlan, bias: bool, operands) -> tuple:
         raise TypeError(f"out must be a tuple (grad_x, grad_weight, grad_bias), None for any not wanted; got {out!r}"
                         if not isinstance(out, tuple) else f"out must have 3 entries, got {len(out)}")
     if not bias and out[2] is not None:
-        raise ValueError("out[2] must be None: with bias=False no bias gradient is computed")
+        raise ValueError("out[2] must be None: with has_bias=False no bias gradient is computed")
     p = layer.problem
     shapes = (layer.grad_x_shape, p.w_shape, (p.c_out,))
     names = ("out[0] (grad_x)", "out[1] (grad_weight)", "out[2] (grad_bias)")

@@ -341,15 +341,30 @@ def check_layer_dtype(dtype, name: str) -> None:
         raise TypeError(f"{name} has unsupported dtype {dtype}; layers take {LAYER_DTYPES}")
 
 
-def at_least_one(value, name: str) -> int:
-    number = operator.index(value)
+def at_least_one(value, name: str, one_tuple: bool = False) -> int:
+    """``value`` as an int of at least 1: an int, or where ``one_tuple`` (stride and dilation, as torch takes
+    them) a 1-tuple too; ValueError or TypeError naming ``name`` otherwise."""
+    if one_tuple and isinstance(value, (tuple, list)):
+        if len(value) != 1:
+            raise ValueError(f"{name} must be an int or a 1-tuple, got {len(value)} values {tuple(value)!r}")
+        value = value[0]
+    number = _integer(value, name)
     if number < 1:
         raise ValueError(f"{name} must be at least 1, got {number}")
     return number
 
 
+def _integer(value, name: str) -> int:
+    """``value`` as an int (anything with ``__index__``: no floats), or TypeError naming ``name``."""
+    try:
+        return operator.index(value)
+    except TypeError:
+        raise TypeError(f"{name} must be an int, got {value!r} of type {type(value).__name__}") from None
+
+
 def resolve_padding(padding, taps: int, stride: int = 1, dilation: int = 1) -> tuple[int, int]:
-    """Zeros ``(left, right)`` for a padding argument: an int, a pair, or a padding string.
+    """Zeros ``(left, right)`` for a padding argument: an int, a 1-tuple (as torch), a pair, or a padding
+    string.
 
     ``"same"`` pads ``dilation*(K-1)`` in total, ``total // 2`` on the left (as torch does), and needs
     stride 1; ``"full"`` pads ``dilation*(K-1)`` on both sides; ``"valid"`` pads nothing.
@@ -367,11 +382,12 @@ def resolve_padding(padding, taps: int, stride: int = 1, dilation: int = 1) -> t
         raise ValueError(f"unknown padding {padding!r}; use an int, a (left, right) pair, or one of "
                          f"{', '.join(map(repr, PADDING_STRINGS))}")
     if isinstance(padding, (tuple, list)):
-        if len(padding) != 2:
-            raise ValueError(f"padding pair must be (left, right), got {padding!r}")
-        left, right = (operator.index(p) for p in padding)
+        if len(padding) not in (1, 2):
+            raise ValueError(f"padding must be an int, a 1-tuple (p,) as torch takes it, or a (left, right) pair; "
+                             f"got {len(padding)} values {tuple(padding)!r}")
+        left, right = (_integer(p, "padding") for p in (padding * 2)[:2])
     else:
-        left = right = operator.index(padding)
+        left = right = _integer(padding, "padding")
     if left < 0 or right < 0:
         raise ValueError(f"padding must not be negative, got ({left}, {right})")
     return left, right
@@ -389,8 +405,7 @@ def plan_layer(x_shape: tuple, w_shape: tuple, dtype, stride=1, padding=0, dilat
     Raises ``ValueError`` with the offending numbers for every bad shape or argument (the layer
     API's documented errors).  Plans are cached.
     """
-    if isinstance(padding, list):
-        padding = tuple(padding)
+    padding, stride, dilation = (tuple(a) if isinstance(a, list) else a for a in (padding, stride, dilation))
     return _plan_layer(tuple(x_shape), tuple(w_shape), np.dtype(dtype), stride, padding, dilation, groups, direction)
 
 
@@ -400,8 +415,8 @@ def _plan_layer(x_shape, w_shape, dtype, stride, padding, dilation, groups, dire
         raise ValueError(f"x must be (B, C_in, L) or (C_in, L); got {len(x_shape)} dimensions, shape {x_shape}")
     if len(w_shape) != 3:
         raise ValueError(f"weight must be (C_out, C_in // groups, K); got shape {w_shape}")
-    stride = at_least_one(stride, "stride")
-    dilation = at_least_one(dilation, "dilation")
+    stride = at_least_one(stride, "stride", one_tuple=True)
+    dilation = at_least_one(dilation, "dilation", one_tuple=True)
     groups = at_least_one(groups, "groups")
     unbatched = len(x_shape) == 2
     batch, c_in, length = (1,) + x_shape if unbatched else x_shape

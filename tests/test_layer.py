@@ -101,10 +101,10 @@ def test_backward_matches_the_explicit_matrix(backend, dtype):
         y = reference_conv1d(x, w, None, cfg["stride"], cfg["pad"], cfg["dilation"], cfg["groups"])
         g = random_array(rng, y.shape, dtype)
         if cfg["unbatched"]:
-            gx, gw, gb = cb.conv1d_backward(g[0], x[0], w, bias=cfg["bias"], backend=backend, **layer_args(cfg))
+            gx, gw, gb = cb.conv1d_backward(g[0], x[0], w, has_bias=cfg["bias"], backend=backend, **layer_args(cfg))
             gx = gx[None]
         else:
-            gx, gw, gb = cb.conv1d_backward(g, x, w, bias=cfg["bias"], backend=backend, **layer_args(cfg))
+            gx, gw, gb = cb.conv1d_backward(g, x, w, has_bias=cfg["bias"], backend=backend, **layer_args(cfg))
         ref_x, ref_w = explicit_gradients(cfg, *(a.astype(np.complex128) for a in (x, w, g)))
         tol = TOL[np.dtype(dtype)]
         g_sum = np.abs(g).sum(axis=(0, 2)).max()
@@ -183,7 +183,10 @@ BAD_LAYER_ARGS = [  # x shape, w shape, kwargs, message fragment
     ((2, 3, 10), (4, 3, 3), {"padding": "same", "stride": 2}, "needs stride 1"),
     ((2, 3, 10), (4, 3, 3), {"padding": "middle"}, "unknown padding 'middle'"),
     ((2, 3, 10), (4, 3, 3), {"padding": -1}, "must not be negative"),
-    ((2, 3, 10), (4, 3, 3), {"padding": (1, 2, 3)}, "padding pair"),
+    ((2, 3, 10), (4, 3, 3), {"padding": (1, 2, 3)}, "padding must be an int, a 1-tuple"),
+    ((2, 3, 10), (4, 3, 3), {"stride": (1, 2)}, "stride must be an int or a 1-tuple, got 2 values"),
+    ((2, 3, 10), (4, 3, 3), {"dilation": ()}, "dilation must be an int or a 1-tuple, got 0 values"),
+    ((2, 3, 10), (4, 3, 3), {"stride": (0,)}, "stride must be at least 1"),
     ((10,), (4, 3, 3), {}, "got 1 dimensions"),
     ((1, 2, 3, 10), (4, 3, 3), {}, "got 4 dimensions"),
     ((2, 3, 10), (4, 3), {}, "weight must be"),
@@ -194,6 +197,57 @@ BAD_LAYER_ARGS = [  # x shape, w shape, kwargs, message fragment
 def test_bad_layer_arguments(x_shape, w_shape, kwargs, fragment):
     with pytest.raises(ValueError, match=fragment):
         cb.conv1d(np.ones(x_shape), np.ones(w_shape), **kwargs)
+
+
+def test_stride_padding_and_dilation_take_what_torchs_conv1d_takes(backend):
+    """torch's conv1d takes 1-tuples for stride, padding and dilation; (left, right) padding is ours."""
+    rng = np.random.default_rng(15)
+    x, w = rng.standard_normal((2, 3, 20)), rng.standard_normal((4, 3, 3))
+    plain = cb.conv1d(x, w, stride=2, padding=1, dilation=2, backend=backend)
+    np.testing.assert_array_equal(cb.conv1d(x, w, stride=(2,), padding=(1,), dilation=(2,), backend=backend), plain)
+    np.testing.assert_array_equal(cb.conv1d(x, w, stride=[2], padding=[1, 1], dilation=[2], backend=backend), plain)
+    g = rng.standard_normal(plain.shape)
+    for a, b in zip(cb.conv1d_backward(g, x, w, stride=(2,), padding=(1,), dilation=(2,), backend=backend),
+                    cb.conv1d_backward(g, x, w, stride=2, padding=1, dilation=2, backend=backend), strict=True):
+        np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(cb.conv1d_matrix(w, 20, stride=(2,), padding=(1,)),
+                                  cb.conv1d_matrix(w, 20, stride=2, padding=1))
+
+
+@pytest.mark.parametrize("argument", ["stride", "padding", "dilation", "groups"])
+def test_a_value_that_is_no_int_is_a_type_error_that_names_its_argument(argument):
+    x, w = np.ones((2, 3, 10)), np.ones((3, 1, 3))
+    for value in (1.5, "2" if argument != "padding" else None, (1.0,)):
+        if argument == "groups" and isinstance(value, tuple):
+            continue  # groups takes no tuple: a ValueError-free TypeError below covers it
+        with pytest.raises(TypeError, match=f"{argument} must be an int"):
+            cb.conv1d(x, w, **{argument: value, **({} if argument == "groups" else {"groups": 3})})
+    if argument == "groups":
+        with pytest.raises(TypeError, match="groups must be an int"):
+            cb.conv1d(x, w, groups=(3,))
+
+
+def test_a_bias_the_layer_cannot_hold_is_a_type_error_as_in_torch():
+    x, w = np.ones((2, 3, 10)), np.ones((4, 3, 3))
+    with pytest.raises(TypeError, match="bias has dtype complex128.*cannot hold"):
+        cb.conv1d(x, w, np.ones(4) + 1j)
+    with pytest.raises(TypeError, match="bias has dtype complex64"):
+        cb.conv1d(x.astype(np.float32), w.astype(np.float32), np.ones(4, np.complex64))
+    y = cb.conv1d(x.astype(np.float32), w.astype(np.float32), np.full(4, 0.5))   # float64 onto float32: rounded
+    assert y.dtype == np.float32 and y[0, 0, 0] == 9.5
+    assert cb.conv1d(x + 0j, w, np.ones(4)).dtype == np.complex128                 # real onto complex: exact
+
+
+def test_conv1d_backwards_bias_switch_is_has_bias_and_the_old_name_warns():
+    x, w, g = np.ones((2, 3, 10)), np.ones((4, 3, 3)), np.ones((2, 4, 8))
+    assert cb.conv1d_backward(g, x, w, has_bias=False)[2] is None
+    with pytest.warns(DeprecationWarning, match="has_bias"):
+        old = cb.conv1d_backward(g, x, w, bias=False)
+    assert old[2] is None
+    with pytest.warns(DeprecationWarning):
+        np.testing.assert_array_equal(cb.conv1d_backward(g, x, w, bias=True)[2], np.full(4, 16.0))
+    with pytest.raises(TypeError, match="has_bias must be True or False"):
+        cb.conv1d_backward(g, x, w, has_bias=np.ones(4))
 
 
 def test_bad_bias_grad_output_and_dtype():
@@ -248,7 +302,7 @@ def test_matches_torch_when_installed():
         g = rng.standard_normal(ty.shape)
         ty.backward(torch.tensor(g))
         y = cb.conv1d(x, w, bias, padding=padding, **args)
-        gx, gw, gb = cb.conv1d_backward(g, x, w, padding=padding, bias=bias is not None, **args)
+        gx, gw, gb = cb.conv1d_backward(g, x, w, padding=padding, has_bias=bias is not None, **args)
         np.testing.assert_allclose(y, ty.detach().numpy(), atol=1e-10)
         np.testing.assert_allclose(gx, tx.grad.numpy(), atol=1e-10)
         np.testing.assert_allclose(gw, tw.grad.numpy(), atol=1e-10)
@@ -321,7 +375,7 @@ def test_out_receives_the_layer_results(backend):
     assert all(a is o for a, o in zip(got, outs, strict=True))
     for a, o in zip(want, outs, strict=True):
         np.testing.assert_array_equal(a, o)
-    got = cb.conv1d_backward(g, x, w, bias=False, backend=backend, out=(None, outs[1], None), **args)
+    got = cb.conv1d_backward(g, x, w, has_bias=False, backend=backend, out=(None, outs[1], None), **args)
     assert got[0] is not None and got[1] is outs[1] and got[2] is None
 
 
@@ -330,8 +384,8 @@ def test_a_wrong_layer_out_is_refused():
     g = np.ones((1, 3, 8))
     with pytest.raises(ValueError, match=r"shape \(1, 3, 8\)"):
         cb.conv1d(x, w, out=np.empty((1, 3, 9)))
-    with pytest.raises(ValueError, match="bias=False"):
-        cb.conv1d_backward(g, x, w, bias=False, out=(None, None, np.empty(3)))
+    with pytest.raises(ValueError, match="has_bias=False"):
+        cb.conv1d_backward(g, x, w, has_bias=False, out=(None, None, np.empty(3)))
     with pytest.raises(TypeError, match="tuple"):
         cb.conv1d_backward(g, x, w, out=np.empty_like(x))
     with pytest.raises(ValueError, match="grad_weight"):

@@ -130,7 +130,7 @@ def test_layer_out_on_every_cpu_backend(cpu_backend, unbatched):
     assert all(a is o for a, o in zip(got, outs, strict=True))
     for a, o in zip(grads, outs, strict=True):
         np.testing.assert_allclose(o, a, rtol=1e-12, atol=1e-12)
-    only_w = cb.conv1d_backward(g, x, w, bias=False, backend=cpu_backend, out=(None, outs[1], None), **args)
+    only_w = cb.conv1d_backward(g, x, w, has_bias=False, backend=cpu_backend, out=(None, outs[1], None), **args)
     assert only_w[1] is outs[1] and only_w[2] is None
     np.testing.assert_allclose(only_w[0], grads[0], rtol=1e-12, atol=1e-12)
 

@@ -130,6 +130,21 @@ def test_batched_and_broadcast(backend, op, shape1, shape2, axis):
         assert_signal_close(y, ref, in1, in2, dtype, f"{mode}")
 
 
+@pytest.mark.parametrize("mode", MODES)
+def test_nd_operands_of_equal_rank_are_fftconvolve_along_the_axis_not_an_nd_convolution(mode):
+    """docs/SPEC.md section 1: ``convolve`` of N-d operands is ``scipy.signal.fftconvolve(..., axes=axis)``,
+    whereas ``scipy.signal.convolve`` convolves in N dimensions: the two differ, and we are the former."""
+    rng = np.random.default_rng(31)
+    x, w = rng.standard_normal((3, 40)), rng.standard_normal((3, 7))
+    ours = cb.convolve(x, w, mode)
+    np.testing.assert_allclose(ours, scipy.signal.fftconvolve(x, w, mode, axes=-1), rtol=0, atol=1e-12 * 40)
+    in_2d = scipy.signal.convolve(x, w, mode)
+    assert in_2d.shape != ours.shape or not np.allclose(in_2d, ours)
+    x0, w0 = np.moveaxis(x, 1, 0), np.moveaxis(w, 1, 0)
+    np.testing.assert_allclose(cb.convolve(x0, w0, mode, axis=0), scipy.signal.fftconvolve(x0, w0, mode, axes=0),
+                               rtol=0, atol=1e-12 * 40)
+
+
 def test_accepts_lists_views_readonly_and_big_endian(backend):
     rng = np.random.default_rng(4)
     base = rng.standard_normal(41)

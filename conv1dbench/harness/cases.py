@@ -303,7 +303,7 @@ def _layer_case(impl, point, arrays) -> Case:
     def error() -> float:
         x64, w64 = x.astype(np.float64), w.astype(np.float64)
         if backward:
-            refs = cb.conv1d_backward(arrays["g"].astype(np.float64), x64, w64, bias=False,
+            refs = cb.conv1d_backward(arrays["g"].astype(np.float64), x64, w64, has_bias=False,
                                       backend=reference_backend(), **args)[:2]
             got = to_host(call())
         else:
@@ -337,10 +337,10 @@ def _layer_call(impl, arrays, args, backward, reuse=False):
         operands, sync = [device.as_device(a) for a in operands], device.synchronize
     if reuse and backward:
         out = (np.empty_like(arrays["x"]), np.empty_like(arrays["w"]), None)
-        return (lambda: cb.conv1d_backward(*operands, bias=False, backend=name, out=out, **args)[:2]), sync
+        return (lambda: cb.conv1d_backward(*operands, has_bias=False, backend=name, out=out, **args)[:2]), sync
     if reuse:
         out = np.empty_like(cb.conv1d(*operands, backend=name, **args))
         return (lambda: cb.conv1d(*operands, backend=name, out=out, **args)), sync
     if backward:
-        return (lambda: cb.conv1d_backward(*operands, bias=False, backend=name, **args)[:2]), sync
+        return (lambda: cb.conv1d_backward(*operands, has_bias=False, backend=name, **args)[:2]), sync
     return (lambda: cb.conv1d(*operands, backend=name, **args)), sync
