@@ -100,6 +100,14 @@ def test_fastest_backends_hand_made():
     assert np.isnan(table.loc[("float64", "full", 1000, 63), "speedup_vs_scipy"])
 
 
+def test_the_speedup_map_is_what_auto_delivered_against_scipy():
+    rows = [signal_row("numba", 0.5), signal_row("auto", 1.0), signal_row("auto", 0.8),  # auto's best round
+            signal_row("scipy", 4.0), signal_row("auto", 2.0, k=63)]                     # no scipy at K = 63
+    table = plots.auto_speedups(pd.DataFrame(rows))
+    assert table.loc[("float64", "full", 1000, 3), "speedup_vs_scipy"] == pytest.approx(5.0)  # not numba's 8x
+    assert np.isnan(table.loc[("float64", "full", 1000, 63), "speedup_vs_scipy"])
+
+
 def test_fastest_backends_of_the_fixture(frame):
     table = plots.fastest_backends(frame)
     assert len(table) == 2 * 2 * 3 * 2

@@ -72,7 +72,8 @@ def write(run: Run, folder: Path, stem: str = "results", plots: bool = True) -> 
               file=sys.stderr)
     elif plots and not standard.empty:
         from . import plots as plotting  # optional dependency: matplotlib
-        images = plotting.write_all(standard, run.meta.get("peak", {}), folder)
+        images = plotting.write_all(standard, run.meta.get("peak", {}), folder,
+                                    run.meta.get("machine", {}).get("numba_threads"))
     paths[2].write_text(markdown(run, frame, [p.name for p in images]))
     return paths + images
 
