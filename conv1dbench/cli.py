@@ -1,8 +1,9 @@
 """The command line: ``conv1dbench run | report | compare | tune | info`` (also ``python -m conv1dbench``).
 
-Errors print one line, ``conv1dbench: error: ...``, and exit with status 2; no tracebacks.  Usage
-errors (an unknown option, a grid that is not one of ``--grid``'s choices) are argparse's: the
-usage, then the error, and status 2 too.
+Exit statuses (:data:`EXIT_CODES`): 0 all measured; 1 some measurement failed, or ``compare`` found a
+significant slowdown; 2 a usage error (argparse's for an unknown option, ours for a value or file we
+cannot take: one line, ``conv1dbench: error: ...``); 3 an internal error (one line; its traceback
+with ``--debug`` or ``CONV1DBENCH_DEBUG=1``); 130 interrupted.
 """
 
 from __future__ import annotations
@@ -10,11 +11,12 @@ from __future__ import annotations
 import argparse
 import datetime
 import json
+import os
 import shlex
 import sys
 from pathlib import Path
 
-from . import _model, _params, _wisdom
+from . import __version__, _model, _params, _wisdom
 from ._auto import knowledge
 from ._registry import backends
 from .harness import cases, compare, grid, report, runner
@@ -24,31 +26,63 @@ from .harness.runner import Run
 from .harness.tune import measurements_from_rows
 from .machine import machine_info
 
-DEFAULT_OUT = "results"
+#: The exit statuses, as ``--help`` says them.
+EXIT_CODES = """exit status:
+  0  every measurement made (compare: no significant slowdown)
+  1  some measurements failed (a wrong result, a crash), or compare found a significant slowdown
+  2  a usage error: an unknown option or value, a file that is not a run
+  3  an internal error (a bug): run again with --debug to see its traceback
+  130 interrupted (run: a partial report is written; finish it with run --resume DIR)"""
+#: The environment variable that turns --debug on.
+DEBUG_ENV = "CONV1DBENCH_DEBUG"
+#: Where a run without ``--out`` goes: a new folder per run, so that no run overwrites another (or the
+#: committed results) unless named to.
+RUNS_FOLDER = "runs"
 
 
 def _names(text: str | None) -> list[str] | None:
     return None if text is None else [n.strip() for n in text.split(",") if n.strip()]
 
 
-def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="conv1dbench", description="1-D convolution backends: benchmark and compare.")
-    sub = p.add_subparsers(dest="command", required=True, metavar="{run,report,compare,tune,info}")
+class _DefaultsAndText(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
+    """Defaults shown, and the epilog (the grids) as written."""
 
-    run = sub.add_parser("run", help="time backends and peers over a grid and write the report")
-    run.add_argument("--grid", default="default", choices=grid.GRIDS,
-                     help=f"the points to time (default: default, about {grid.MINUTES['default']} min a round on "
-                          "2 cores; gpu and gpu-smoke: the GPU benchmark; dask and dask-smoke: out of core)")
+
+def _parser(grid_help: str | None = None) -> argparse.ArgumentParser:
+    """The command line; ``grid_help``: the grids described with their predicted minutes (made only for
+    ``run --help``, since predicting them takes a moment)."""
+    p = argparse.ArgumentParser(prog="conv1dbench", description="1-D convolution backends: benchmark and compare.",
+                                epilog=EXIT_CODES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--version", action="version", version=f"conv1dbench {__version__}")
+    p.add_argument("--debug", action="store_true", help=f"show the traceback of an internal error (or {DEBUG_ENV}=1)")
+    sub = p.add_subparsers(dest="command", required=True, metavar="{run,report,compare,tune,info}")
+    common = argparse.ArgumentParser(add_help=False)  # --debug after the command too (SUPPRESS: no default there)
+    common.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                        help=f"show the traceback of an internal error (or {DEBUG_ENV}=1)")
+    sub_kwargs = {"formatter_class": argparse.ArgumentDefaultsHelpFormatter, "parents": [common]}
+
+    run = sub.add_parser("run", help="time backends and peers over a grid and write the report",
+                         description="Time backends and peers over a grid and write the report.", epilog=grid_help,
+                         formatter_class=_DefaultsAndText, parents=[common])
+    run.add_argument("--grid", default="default", choices=grid.GRIDS, metavar="GRID",
+                     help="the points to time: one of " + ", ".join(grid.GRIDS) + " (described below)")
     run.add_argument("--api", choices=["signal", "layer", "all"], default="all", help="which points of the grid")
-    run.add_argument("--backends", help="comma-separated backends (default: every available one, and auto)")
+    run.add_argument("--backends", help="comma-separated backends and auto (none named: every available one, auto, "
+                                        "and auto:1-thread on signals)")
     run.add_argument("--peers", help=f"comma-separated peers: {', '.join(cases.PEERS)} (where installed); 'none' "
-                                     "for none (default: every installed one)")
-    run.add_argument("--dtypes", help="comma-separated dtypes to keep (float32, float64)")
+                                     "for none (none named: every installed one)")
+    run.add_argument("--dtypes", help="comma-separated dtypes to keep (float32, float64; the crossover grid also has "
+                                      "complex64, complex128)")
     run.add_argument("--modes", help="comma-separated signal modes to keep (full, same, valid)")
     run.add_argument("--min-time", type=float, default=0.1, help="seconds of repeats per measurement")
     run.add_argument("--min-samples", type=int, default=3, help="repeats per measurement at least")
     run.add_argument("--rounds", type=int, default=1, help="sweeps; each measurement keeps its best round")
-    run.add_argument("--out", default=DEFAULT_OUT, help="folder for report.{json,csv,md} and the plots")
+    run.add_argument("--out", help=f"folder for report.{{json,csv,md}} and the plots (default: a new folder, "
+                                   f"{RUNS_FOLDER}/<grid>-<date>-<time>); a folder that holds a run already is "
+                                   "refused, unless --overwrite")
+    run.add_argument("--overwrite", action="store_true", help="replace the run in --out's folder")
+    run.add_argument("--resume", metavar="DIR", help="finish the interrupted run in DIR: the same command, the rows "
+                                                     "it measured kept (its rows.jsonl), the rest measured")
     run.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
     run.add_argument("--no-progress", action="store_true", help="no progress bar")
     run.add_argument("--no-interference", action="store_true", help="skip the shared-process and busy-process checks")
@@ -59,29 +93,31 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--dir", help="out-of-core grids: folder for the signal file (made once, reused) and the "
                                    "outputs (default: conv1dbench-dask in the temporary folder)")
 
-    report = sub.add_parser("report", help="rebuild the report from a saved run or pytest-benchmark JSON")
+    report = sub.add_parser("report", help="rebuild the report from a saved run or pytest-benchmark JSON", **sub_kwargs)
     report.add_argument("path", help="report.json of `conv1dbench run`, a pytest-benchmark JSON file, or the folder "
                                      "holding either (its report.json, else its benchmark.json)")
-    report.add_argument("--out", help="folder to write into (default: the run's folder)")
+    report.add_argument("--out", help="folder to write into (none named: the run's folder)")
     report.add_argument("--no-plots", action="store_true")
 
     compare_ = sub.add_parser("compare", help="two runs side by side: significant changes called, exit 1 on a "
-                                              "significant slowdown")
+                                              "significant slowdown", **sub_kwargs)
     compare_.add_argument("old", help="the baseline run (report.json or pytest-benchmark JSON, or its folder)")
     compare_.add_argument("new", help="the run to check (the same)")
     compare_.add_argument("--min-effect", type=float, default=compare.MIN_EFFECT,
-                          help="the smallest relative change called one (default: %(default)s, i.e. 25%%, from "
-                               "an A/A run: see results/<machine>/aa/)")
+                          help="the smallest relative change called one (0.25: 25%%, from an A/A run: see "
+                               "results/<machine>/aa/)")
     compare_.add_argument("--alpha", type=float, default=compare.ALPHA,
-                          help="the Mann-Whitney p-value below which a difference counts (default: %(default)s)")
+                          help="the Mann-Whitney p-value below which a difference counts")
+    compare_.add_argument("--json", action="store_true", help="print each point's comparison as JSON")
 
     tune = sub.add_parser("tune", help="measure the kernel parameters here (a minute or two) and, with --grid, time "
-                                       "the backends for backend='auto'; keep both as wisdom")
-    tune.add_argument("--grid", choices=grid.GRIDS,
-                      help=f"also time this grid for auto's models (tune: about {grid.MINUTES['tune']} min a round)")
+                                       "the backends for backend='auto'; keep both as wisdom", **sub_kwargs)
+    tune.add_argument("--grid", choices=grid.GRIDS, metavar="GRID",
+                      help="also time this grid for auto's models: one of " + ", ".join(grid.GRIDS)
+                           + f" (tune: about {grid.MINUTES['tune']} min a round)")
     tune.add_argument("--no-params", action="store_true", help="do not measure the kernel parameters")
-    tune.add_argument("--backends", help="comma-separated backends (default: every available CPU backend)")
-    tune.add_argument("--wisdom", help="the wisdom file (default: $CONV1DBENCH_WISDOM or the user cache)")
+    tune.add_argument("--backends", help="comma-separated backends (none named: every available CPU backend)")
+    tune.add_argument("--wisdom", help="the wisdom file (none named: $CONV1DBENCH_WISDOM or the user cache)")
     tune.add_argument("--min-time", type=float, default=0.05, help="seconds of repeats per measurement")
     tune.add_argument("--from-run", metavar="REPORT_JSON",
                       help="take the timings of a saved run (report.json of `conv1dbench run`) instead of timing")
@@ -91,7 +127,8 @@ def _parser() -> argparse.ArgumentParser:
     tune.add_argument("--write-default", metavar="PATH",
                       help="also write the models fitted on this run alone to PATH (the package's default models)")
 
-    sub.add_parser("info", help="backends with availability and why, machine, threads")
+    info = sub.add_parser("info", help="backends with availability and why, machine, threads", **sub_kwargs)
+    info.add_argument("--json", action="store_true", help="print it as JSON")
     return p
 
 
@@ -126,7 +163,13 @@ def _load(path: str):
     raise ValueError(f"{path} is neither a conv1dbench run (report.json) nor pytest-benchmark JSON")
 
 
+#: The file in a run's folder that keeps the command line it was started with (for ``--resume``).
+ARGV_FILE = "argv.json"
+
+
 def cmd_run(args, argv) -> int:
+    if args.resume:
+        return _resume(args.resume)
     out_of_core = {key: value for key, value in (("gib", args.gib), ("folder", args.dir)) if value is not None}
     if out_of_core and args.grid not in grid.OUT_OF_CORE:
         raise ValueError(f"--gib and --dir apply to the out-of-core grids ({', '.join(grid.OUT_OF_CORE)}), "
@@ -149,13 +192,31 @@ def cmd_run(args, argv) -> int:
     if not impls:
         raise ValueError(f"no implementation of the {args.grid} grid to time here" + _unavailable())
     command = "conv1dbench " + " ".join(shlex.quote(a) for a in argv)
-    print(f"timing {len(impls)} implementations on {len(points)} points ({args.grid} grid) into {args.out}/",
-          file=sys.stderr)
-    run = runner.sweep(points, impls, min_time_s=args.min_time, min_samples=args.min_samples,
-                       progress=not args.no_progress, interference=not args.no_interference,
-                       memory=not args.no_memory_check,
-                       quick_peak=args.grid.endswith("smoke"), rounds=args.rounds, command=command, grid=args.grid)
-    paths = report.write(run, Path(args.out), "report", plots=not args.no_plots)
+    done = getattr(args, "done", [])
+    if not done:
+        args.out = _out_folder(args)
+    folder = Path(args.out)
+    folder.mkdir(parents=True, exist_ok=True)
+    journal = folder / runner.JOURNAL
+    if not done:
+        journal.unlink(missing_ok=True)
+        (folder / ARGV_FILE).write_text(json.dumps(argv))
+    print(f"timing {len(impls)} implementations on {len(points)} points ({args.grid} grid) into {args.out}/"
+          + (f" ({len(done)} measurements kept from before)" if done else ""), file=sys.stderr)
+    started = datetime.datetime.now().isoformat(timespec="seconds")
+    try:
+        run = runner.sweep(points, impls, min_time_s=args.min_time, min_samples=args.min_samples,
+                           progress=not args.no_progress, interference=not args.no_interference,
+                           memory=not args.no_memory_check, quick_peak=args.grid.endswith("smoke"),
+                           rounds=args.rounds, command=command, grid=args.grid, journal=journal, done=done)
+    except KeyboardInterrupt:
+        partial = Run({"date": started, "command": command, "grid": args.grid, "interrupted": True,
+                       "machine": machine_info()}, runner.journal_rows(folder))
+        paths = report.write(partial, folder, "report", plots=False)
+        print(f"\nconv1dbench: interrupted: {len(partial.rows)} measurements kept in {paths[2]}; finish the run "
+              f"with: conv1dbench run --resume {shlex.quote(str(folder))}", file=sys.stderr)
+        return 130
+    paths = report.write(run, folder, "report", plots=not args.no_plots)
     print("wrote " + ", ".join(str(p) for p in paths), file=sys.stderr)
     if not args.no_wisdom:
         wisdom = _wisdom.record(measurements_from_rows(run.rows))
@@ -165,6 +226,29 @@ def cmd_run(args, argv) -> int:
         print(f"failed: {r['impl']} on {r['api']} {r.get('pass')} {r.get('dtype')} {r.get('mode')} {r['shape']}: "
               f"{r.get('reason')}", file=sys.stderr)
     return 1 if failed else 0
+
+
+def _resume(folder: str) -> int:
+    """``run --resume DIR``: the command DIR's run was started with, its measured rows kept."""
+    saved = Path(folder) / ARGV_FILE
+    if not saved.is_file():
+        raise ValueError(f"{folder} holds no run to resume (no {ARGV_FILE}: it was not started by conv1dbench run)")
+    argv = json.loads(saved.read_text())
+    args = _parser().parse_args(argv)
+    args.out, args.done, args.overwrite = folder, runner.journal_rows(Path(folder)), True
+    return cmd_run(args, argv)
+
+
+def _out_folder(args) -> str:
+    """``--out``, or a new folder under :data:`RUNS_FOLDER`; a folder holding a run already is refused unless
+    ``--overwrite``."""
+    if args.out is None:
+        stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
+        return str(Path(RUNS_FOLDER) / f"{args.grid}-{stamp}")
+    if (Path(args.out) / "report.json").exists() and not args.overwrite:
+        raise ValueError(f"{args.out} holds a run already (report.json); name another --out, or add --overwrite "
+                         "to replace it")
+    return args.out
 
 
 def _unavailable() -> str:
@@ -224,11 +308,21 @@ def cmd_compare(args) -> int:
     entries = compare.compare(old.rows, new.rows, min_effect=args.min_effect, alpha=args.alpha)
     if not entries:
         raise ValueError("the two runs have no measurement in common")
-    print(compare.markdown(entries, args.min_effect, args.alpha))
+    if args.json:
+        print(json.dumps({"min_effect": args.min_effect, "alpha": args.alpha, "points": entries}, indent=1,
+                         default=str))
+    else:
+        print(compare.markdown(entries, args.min_effect, args.alpha))
     return 1 if any(e["verdict"] == "slower" for e in entries) else 0
 
 
-def cmd_info() -> int:
+def cmd_info(as_json: bool = False) -> int:
+    if as_json:
+        known = knowledge()
+        print(json.dumps({"version": __version__, "backends": backends(), "machine": machine_info(),
+                          "auto": {key: known[key] for key in ("wisdom", "measurements", "measure", "shipped_models",
+                                                               "scales")}}, indent=1, default=str))
+        return 0
     print("backends:")
     for name, info in backends().items():
         print(f"  {name:8s} {'available' if info['available'] else 'unavailable: ' + info['reason']}")
@@ -247,9 +341,33 @@ def cmd_info() -> int:
     return 0
 
 
+def _grid_help() -> str:
+    """Each grid, what it holds and its predicted minutes for a round here (every implementation offered on it;
+    the cost models, scaled by this machine's timings, predict each measurement; the checks after the sweep
+    are not counted)."""
+    from .harness.estimate import Estimate, sweep_minutes  # import time: only run --help predicts
+
+    estimate = Estimate(min_time_s=0.1, min_samples=3)
+    lines = ["grids (predicted minutes of one round on this machine, every implementation offered here):"]
+    for name in grid.GRIDS:
+        try:
+            points = grid.grid(name)
+            suite = cases.suite(points[0])
+            impls = cases.timed_by_default(suite, cases.implementations(suite))
+            minutes = (f"about {max(1, round(sweep_minutes(points, impls, estimate)))} min" if impls
+                       else "nothing to time here")
+        except Exception as exc:  # noqa: BLE001 - a grid that cannot be predicted here says why, the rest stay
+            minutes = f"not predicted here: {exc}"
+        lines.append(f"  {name:11s} {grid.DESCRIPTIONS[name]} ({len(points)} points; {minutes})")
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
+    """The command line; returns its exit status (:data:`EXIT_CODES`)."""
     argv = sys.argv[1:] if argv is None else argv
-    args = _parser().parse_args(argv)
+    wants_grids = bool(argv) and argv[0] == "run" and ("-h" in argv or "--help" in argv)
+    args = _parser(_grid_help() if wants_grids else None).parse_args(argv)
+    debug = args.debug or os.environ.get(DEBUG_ENV, "") not in ("", "0")
     try:
         if args.command == "run":
             return cmd_run(args, argv)
@@ -259,14 +377,18 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_compare(args)
         if args.command == "tune":
             return cmd_tune(args)
-        return cmd_info()
-    except (ValueError, TypeError, OSError, RuntimeError) as exc:
-        print(f"conv1dbench: error: {exc}", file=sys.stderr)
-        return 2
+        return cmd_info(args.json)
     except KeyboardInterrupt:
         print("conv1dbench: interrupted", file=sys.stderr)
         return 130
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+    except (ValueError, OSError) as exc:  # what the user gave: a value, a file
+        if debug:
+            raise
+        print(f"conv1dbench: error: {exc}", file=sys.stderr)
+        return 2
+    except Exception as exc:  # noqa: BLE001 - an internal error: one line, its traceback with --debug
+        if debug:
+            raise
+        print(f"conv1dbench: internal error: {type(exc).__name__}: {exc} (run again with --debug, or "
+              f"{DEBUG_ENV}=1, for the traceback)", file=sys.stderr)
+        return 3

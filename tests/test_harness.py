@@ -91,6 +91,91 @@ def test_run_exits_non_zero_when_a_measurement_failed(monkeypatch, tmp_path, cap
     assert "failed: numba on signal" in capsys.readouterr().err
 
 
+def test_a_sweep_journals_each_row_and_resumes_where_it_stopped(tmp_path):
+    journal = tmp_path / runner.JOURNAL
+    settings = {"min_time_s": 0.01, "min_samples": 2, "progress": False, "interference": False, "memory": False,
+                "quick_peak": True, "journal": journal}
+    first = runner.sweep([SIGNAL], ["numpy", "scipy"], **settings)
+    assert [(r["impl"], r["round"]) for r in runner.journal_rows(tmp_path)] == [("numpy", 1), ("scipy", 1)]
+    kept = runner.journal_rows(tmp_path)[:1]
+    journal.write_text(json.dumps(kept[0]) + "\n" + '{"impl": "sci')     # stopped while writing the second
+    assert runner.journal_rows(tmp_path) == kept
+    resumed = runner.sweep([SIGNAL], ["numpy", "scipy"], done=kept, **settings)
+    assert resumed.meta["resumed_rows"] == 1 and len(resumed.rows) == len(first.rows) == 2
+    assert resumed.rows[0] == kept[0]                                    # kept, not measured again
+    assert [r["impl"] for r in runner.journal_rows(tmp_path)] == ["numpy", "scipy"]
+
+
+def test_run_resume_runs_the_saved_command_with_its_rows_and_ctrl_c_leaves_a_report(monkeypatch, tmp_path, capsys):
+    seen = {}
+
+    def sweep(points, impls, **kwargs):
+        seen.update(kwargs, impls=impls)
+        if kwargs.get("done") == []:
+            raise KeyboardInterrupt
+        return runner.Run({"grid": "smoke", "machine": {}}, list(kwargs["done"]))
+    monkeypatch.setattr(runner, "sweep", sweep)
+    monkeypatch.setattr(report, "write", lambda run, folder, *a, **k: [folder / "report.json", 0, folder / "report.md"])
+    folder = tmp_path / "run"
+    argv = ["run", "--grid", "smoke", "--api", "signal", "--backends", "numba", "--peers", "numpy", "--no-wisdom",
+            "--out", str(folder)]
+    assert cli.main(argv) == 130                                         # Ctrl-C: a partial report, and how to go on
+    assert f"conv1dbench run --resume {folder}" in capsys.readouterr().err
+    assert json.loads((folder / cli.ARGV_FILE).read_text()) == argv
+    (folder / runner.JOURNAL).write_text(json.dumps(dict(worker._row("numba", SIGNAL), status="ok", round=1)) + "\n")
+    assert cli.main(["run", "--resume", str(folder)]) == 0
+    assert seen["impls"] == ["numba", "numpy"] and len(seen["done"]) == 1 and seen["journal"] == folder / runner.JOURNAL
+    with pytest.raises(SystemExit):
+        cli.main(["run", "--resume"])
+    assert cli.main(["run", "--resume", str(tmp_path)]) == 2             # no run there to resume
+
+
+def test_the_command_line_has_a_version_exit_codes_and_json(monkeypatch, capsys, tmp_path):
+    import conv1dbench
+
+    with pytest.raises(SystemExit) as done:
+        cli.main(["--version"])
+    assert done.value.code == 0 and capsys.readouterr().out.strip() == f"conv1dbench {conv1dbench.__version__}"
+    monkeypatch.setattr(cli, "cmd_info", lambda as_json=False: 1 / 0)   # a bug: one line and status 3
+    assert cli.main(["info"]) == 3 and "--debug" in capsys.readouterr().err
+    with pytest.raises(ZeroDivisionError):
+        cli.main(["info", "--debug"])
+    monkeypatch.setenv(cli.DEBUG_ENV, "1")
+    with pytest.raises(ZeroDivisionError):
+        cli.main(["info"])
+    monkeypatch.undo()
+    assert cli.main(["info", "--json"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert info["version"] == conv1dbench.__version__ and "numba" in info["backends"] and info["machine"]["cpu"]
+    rows = [dict(worker._row("numba", SIGNAL), status="ok", median_s=1e-3, samples_s=[1e-3] * 5)]
+    for name in ("a", "b"):
+        runner.Run({"grid": "toy"}, rows).save(tmp_path / f"{name}.json")
+    assert cli.main(["compare", str(tmp_path / "a.json"), str(tmp_path / "b.json"), "--json"]) == 0
+    compared = json.loads(capsys.readouterr().out)
+    assert compared["points"][0]["verdict"] == "same" and compared["min_effect"] == compare.MIN_EFFECT
+
+
+def test_run_help_describes_every_grid_with_its_predicted_minutes(capsys):
+    with pytest.raises(SystemExit):
+        cli.main(["run", "--help"])
+    text = capsys.readouterr().out
+    for name in grid.GRIDS:
+        assert f"  {name} " in text
+    assert "min)" in text and "(default: 0.1)" in text                 # --min-time's default shown
+
+
+def test_labels_are_exact_and_compare_joins_on_the_parameters():
+    assert grid.label(grid.signal_point(65536, 3)) == "N=65536 K=3"
+    assert grid.label(grid.signal_point(10**5, 3)) == "N=1e+05 K=3" and grid.label(grid.signal_point(3 * 10**5, 3)) \
+        == "N=3e+05 K=3"
+    old = [dict(worker._row("numba", grid.signal_point(65536, 3)), status="ok", median_s=1.0, shape="N=7e+04 K=3")]
+    new = [dict(worker._row("numba", grid.signal_point(65536, 3)), status="ok", median_s=2.0)]
+    (entry,) = compare.compare(old, new)                                 # the old label rounded; joined anyway
+    assert entry["ratio"] == 2.0 and entry["shape"] == "N=65536 K=3"
+    other = [dict(worker._row("numba", grid.signal_point(70000, 3)), status="ok", median_s=1.0, shape="N=7e+04 K=3")]
+    assert compare.compare(other, new) == []                             # same rounded label, another point
+
+
 def test_workers_import_the_package_the_run_runs_not_the_working_folders(tmp_path, monkeypatch):
     """A snapshot run from a checkout (``PYTHONPATH=snapshot conv1dbench run`` in the checkout) must time
     the snapshot: ``python -m`` puts the working folder first, and its conv1dbench would win."""
@@ -361,8 +446,9 @@ def test_grid_choices_are_argparse_choices(command, capsys):
         cli.main([command, "--help"])
     assert exit_.value.code == 0
     usage = " ".join(capsys.readouterr().out.split())
-    assert "--grid {" + ",".join(grid.GRIDS) + "}" in usage
-    assert f"about {grid.MINUTES['default' if command == 'run' else 'tune']} min a round" in usage
+    assert "--grid GRID" in usage and all(name in usage for name in grid.GRIDS)
+    if command == "tune":
+        assert f"about {grid.MINUTES['tune']} min a round" in usage
     with pytest.raises(SystemExit) as exit_:
         cli.main([command, "--grid", "huge"])
     assert exit_.value.code == 2
@@ -674,13 +760,27 @@ def test_gpu_section_shows_ratios_first_calls_and_targets():
     assert "-> FAIL" in text
 
 
+def test_a_run_without_out_goes_to_a_new_folder_and_never_replaces_a_run_unasked(tmp_path, monkeypatch):
+    import argparse
+
+    monkeypatch.chdir(tmp_path)
+    made = cli._out_folder(argparse.Namespace(out=None, grid="smoke", overwrite=False))
+    assert Path(made).parent == Path(cli.RUNS_FOLDER) and Path(made).name.startswith("smoke-")
+    (tmp_path / "old").mkdir()
+    (tmp_path / "old" / "report.json").write_text("{}")
+    with pytest.raises(ValueError, match="holds a run already.*--overwrite"):
+        cli._out_folder(argparse.Namespace(out="old", grid="smoke", overwrite=False))
+    assert cli._out_folder(argparse.Namespace(out="old", grid="smoke", overwrite=True)) == "old"
+
+
 def test_the_readme_cites_the_grids_times_from_one_place():
-    """The time estimates live in ``grid.MINUTES`` (from the committed runs' durations); the README agrees."""
-    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    """The time estimates live in ``grid.MINUTES`` (from the committed runs' durations); the README and the
+    user guide agree."""
+    root = Path(__file__).resolve().parent.parent
+    readme, guide = ((root / name).read_text() for name in ("README.md", "docs/guide.md"))
     default, tune = grid.MINUTES["default"], grid.MINUTES["tune"]
-    assert f"`results/`; about {default} minutes on 2 cores" in " ".join(readme.split())
-    assert f"`conv1dbench run --rounds 2` (about {2 * default} minutes)" in readme
-    assert f"each backend in its own process (about {tune} minutes)" in readme
+    assert f"about {default} minutes on 2 cores" in " ".join(readme.split())
+    assert f"each backend in its own process (about {tune} minutes)" in guide
 
 
 def test_the_reused_memory_condition_writes_into_one_out_for_our_backends():
@@ -704,9 +804,9 @@ def test_the_layers_grid_is_the_default_grids_layer_points_in_both_float_dtypes(
     assert {grid.label(p) for p in layers} == {grid.label(p) for p in default}
 
 
-def test_the_readme_shows_each_machines_summary_as_its_runs_give_it():
-    """No figure of what auto delivers is typed by hand: each machine's summary is made from its runs,
-    committed beside them, and shown in the README line for line."""
+def test_the_readme_shows_each_machines_headline_as_its_runs_give_it():
+    """No figure of what auto delivers is typed by hand: each machine's summary and headline are made from its
+    runs, committed beside them, and the headline is shown in the README line for line."""
     from conv1dbench.harness import summary
 
     root = Path(__file__).resolve().parent.parent
@@ -714,9 +814,10 @@ def test_the_readme_shows_each_machines_summary_as_its_runs_give_it():
     folders = [f for f in sorted((root / "results").iterdir()) if f.is_dir() and summary.load(f)]
     assert folders, "no machine's runs in results/<machine>/"
     for folder in folders:
-        lines = summary.summary(folder)
-        assert (folder / "summary.md").read_text().splitlines() == lines, f"rerun: python -m " \
-            f"conv1dbench.harness.summary {folder.relative_to(root)}"
+        rerun = f"rerun: python -m conv1dbench.harness.summary {folder.relative_to(root)}"
+        assert (folder / "summary.md").read_text().splitlines() == summary.summary(folder), rerun
+        lines = summary.headline(folder)
+        assert (folder / "headline.md").read_text().splitlines() == lines, rerun
         assert [line for line in lines if line and line not in readme] == []
 
 

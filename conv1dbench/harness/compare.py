@@ -21,6 +21,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .grid import PARAMS
+
 #: A change smaller than this (relative) is never called one, however significant. From the A/A run on the
 #: AMD EPYC (``results/amd-epyc-avx512/aa/``, the same code twice, 386 points): at 5% the test called 17% of
 #: the points changed, at 10% 10%, at 25% 3.9%, and those last were implementations whose time jumps
@@ -32,7 +34,10 @@ ALPHA = 0.01
 #: Bootstrap resamples for the ratio's interval (a fixed seed: the same runs give the same interval).
 RESAMPLES = 2000
 
+#: What a point is shown by (its ``shape`` label is for reading: it may round, e.g. a long N).
 KEY = ("impl", "api", "pass", "dtype", "mode", "shape")
+#: What two runs are joined on: the implementation and the point's parameters, never the rounded label.
+JOIN = ("impl",) + tuple(PARAMS)
 
 
 def compare(old_rows: list[dict], new_rows: list[dict], *, min_effect: float = MIN_EFFECT,
@@ -43,7 +48,7 @@ def compare(old_rows: list[dict], new_rows: list[dict], *, min_effect: float = M
     found = []
     for key in sorted(old.keys() & new.keys(), key=str):
         a, b = old[key], new[key]
-        entry = dict(zip(KEY, key, strict=True), old_s=a["median_s"], new_s=b["median_s"],
+        entry = dict({k: _cell(b.get(k)) for k in KEY}, old_s=a["median_s"], new_s=b["median_s"],
                      ratio=b["median_s"] / a["median_s"], p=np.nan, low=np.nan, high=np.nan, verdict="untested")
         if a.get("samples_s") and b.get("samples_s"):
             entry.update(significance(a["samples_s"], b["samples_s"]))
@@ -103,12 +108,16 @@ def _by_key(rows: list[dict]) -> dict[tuple, dict]:
     for r in rows:
         if r.get("status", "ok") != "ok" or not r.get("median_s"):
             continue
-        key = tuple(_cell(r.get(k)) for k in KEY)
+        key = tuple(_cell(r.get(k)) for k in JOIN)
         if key not in best or r["median_s"] < best[key]["median_s"]:
             best[key] = r
     return best
 
 
 def _cell(value):
-    """A key field as it compares: NaN (a field a row lacks) as None."""
-    return None if value is None or (isinstance(value, float) and np.isnan(value)) else value
+    """A key field as it compares: NaN (a field a row lacks) as None, a whole float (read back from CSV) as int."""
+    if value is None or (isinstance(value, float) and np.isnan(value)):
+        return None
+    if isinstance(value, (float, np.floating)) and float(value).is_integer():
+        return int(value)
+    return value.item() if isinstance(value, np.generic) else value

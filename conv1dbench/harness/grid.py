@@ -229,11 +229,28 @@ GRIDS = ("smoke", "default", "large", "tune", "layers", "fourier", "heldout", "c
          "dask-smoke", "dask")
 #: Minutes one round of a grid takes on the project's 2-core benchmark machine, every available
 #: backend and installed peer (``tune``: our backends only), from its committed run
-#: (``results/report.json`` records its ``duration_s``: 27.7 minutes for two rounds with the FFT engines,
-#: torch, pyFFTW and JAX installed; ``results/tune``: 12.1 minutes for two).  Machines of that name
-#: differ: the AVX2 ones take up to half as long again.  The command line's help and the README cite these;
-#: the progress bar gives the time left of a run as it goes.
-MINUTES = {"default": 14, "tune": 6}
+#: (``results/amd-epyc-avx512/default/report.json`` records its ``duration_s``: 32.0 minutes for one round
+#: with the FFT engines, the vendors' peers and torch installed, its checks included; ``results/tune``: 12.1
+#: minutes for two).  Machines of that name differ: the AVX2 ones take up to half as long again.  The README
+#: cites these; ``conv1dbench run --help`` predicts each grid for the machine it runs on, and the progress
+#: bar gives the time left of a run as it goes.
+MINUTES = {"default": 32, "tune": 6}
+#: One line per grid, for ``conv1dbench run --help`` (the module's notes say more).
+DESCRIPTIONS = {
+    "smoke": "a few tiny points: to try things",
+    "default": "signals N 1e3..1e6 x K 3..1023 x three modes x float32/64, batches, short calls; seven layer "
+               "shapes forward and backward",
+    "large": "the default grid plus N = 1e7, K = 4095 and batches of 256 signals",
+    "tune": "what auto's cost models are fitted on: other shapes than the default grid's (our backends only)",
+    "layers": "the default grid's layer points in float32 and float64",
+    "fourier": "the FFT regime (long kernels) of the default grid: our FFT engines against oaconvolve",
+    "heldout": "shapes no grid above holds: auto judged at first sight",
+    "crossover": "where direct stops beating FFT, four dtypes (meant for --backends numba,fft --peers none)",
+    "gpu-smoke": "tiny GPU points, on Numba's CUDA simulator where there is no GPU",
+    "gpu": "the GPU benchmark: layers and long signals, with and without transfers",
+    "dask-smoke": "out of core: a 16 MiB signal through Dask, chunk by chunk",
+    "dask": "out of core: a 12 GiB signal on disk through Dask (--gib, --dir)",
+}
 
 
 def grid(name: str, *, gib: float | None = None, folder: str | None = None) -> list[dict]:
@@ -255,9 +272,9 @@ def grid(name: str, *, gib: float | None = None, folder: str | None = None) -> l
 
 
 def label(point: dict) -> str:
-    """A short human label: ``N=1e+05 K=63`` or ``32x64x64 L=1024 K=3`` (plus batch, stride, groups)."""
+    """A short, exact human label: ``N=1e+05 K=63`` or ``32x64x64 L=1024 K=3`` (plus batch, stride, groups)."""
     if point["api"] == "signal":
-        text = f"N={point['N']:.0e} K={point['K']}" + (f" x{point['batch']}" if point["batch"] > 1 else "")
+        text = f"N={_length(point['N'])} K={point['K']}" + (f" x{point['batch']}" if point["batch"] > 1 else "")
         if point.get("store"):  # out of core: where the data is, and how many threads work on it
             text += f" {point['store']}" + (f" workers={point['workers']}" if point.get("workers") else "")
         return text
@@ -267,6 +284,13 @@ def label(point: dict) -> str:
     if point["groups"] > 1:
         text += f" g={point['groups']}"
     return text
+
+
+def _length(n: int) -> str:
+    """``n`` in a label: ``1e+05`` where that is exactly ``n`` (a power of ten, or 3e+05), else its digits
+    (65536, not 7e+04)."""
+    short = f"{n:.0e}"
+    return short if float(short) == n else str(n)
 
 
 def flops(point: dict) -> float:

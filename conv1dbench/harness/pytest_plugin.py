@@ -72,7 +72,7 @@ def pytest_generate_tests(metafunc):
 
     api = metafunc.function.__name__.removeprefix("test_")
     points = [p for p in grid.grid(metafunc.config.bench_grid) if p["api"] == api]
-    impls = cases.implementations()
+    impls = [i for i in cases.implementations() if not cases.worker_env(i)]  # one process: no one-thread variant
     metafunc.parametrize("impl", impls)
     metafunc.parametrize("point", points, ids=[f"{p['pass']}-{p['dtype']}-{p['mode']}-{grid.label(p)}"
                                                for p in points])

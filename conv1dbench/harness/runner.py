@@ -167,14 +167,35 @@ def _failed_row(impl: str, point: dict, reason: str) -> dict:
     return row
 
 
+#: The file in a run's folder that holds each row of the sweep as it is measured (JSON lines), so that an
+#: interrupted run keeps what it measured and ``conv1dbench run --resume`` finishes it.
+JOURNAL = "rows.jsonl"
+
+
+def journal_rows(folder: Path) -> list[dict]:
+    """The rows an earlier sweep into ``folder`` measured (its :data:`JOURNAL`; a torn last line is dropped)."""
+    path = Path(folder) / JOURNAL
+    rows = []
+    if path.exists():
+        for line in path.read_text().splitlines():
+            try:
+                rows.append(json.loads(line))
+            except json.JSONDecodeError:  # the line being written when the run stopped
+                break
+    return rows
+
+
 def sweep(points: list[dict], impls: list[str], *, min_time_s: float = 0.1, min_samples: int = 3,
           progress: bool = True, interference: bool = True, memory: bool = True, quick_peak: bool = False,
-          rounds: int = 1, command: str | None = None, grid: str | None = None) -> Run:
+          rounds: int = 1, command: str | None = None, grid: str | None = None, journal: Path | None = None,
+          done: list[dict] = ()) -> Run:
     """Time every implementation on every point, ``rounds`` times; measure the peak, the interference
     and (``memory``) a few points with memory reused.
 
     On a shared virtual machine the same process can run slower for minutes at a time; with several
-    rounds the report keeps each measurement's best round (all rounds are in the rows).
+    rounds the report keeps each measurement's best round (all rounds are in the rows).  ``journal``: a
+    file each row of the sweep is appended to as it is measured; ``done``: rows of an interrupted sweep
+    of the same points (its journal), which are kept and not measured again.
     """
     if not impls or not points:
         raise ValueError("nothing to time: " + ("no implementations" if not impls else "no points"))
@@ -206,13 +227,21 @@ def sweep(points: list[dict], impls: list[str], *, min_time_s: float = 0.1, min_
                  short=short, fresh=fresh, reread=reread)
     meta["predicted_s"] = round(plan.total_s, 1)  # the progress bar's prediction, to set against duration_s
     bar = _Progress(plan.total_s, plan.count, progress)
-    run = Run(meta)
+    run = Run(meta, list(done))
+    measured = {(_key(row), row.get("round")) for row in done}
+    if done:
+        meta["resumed_rows"] = len(done)
+    if journal is not None:  # what it holds from before, whole lines only (a torn last line dropped)
+        Path(journal).write_text("".join(json.dumps(row, default=str) + "\n" for row in done))
     for r in range(rounds):  # the order rotates, so no implementation always runs at the same time
         for impl in impls[r % len(impls):] + impls[:r % len(impls)]:
             bar.phase(f"round {r + 1}/{rounds}: {impl}")
             for job in _jobs(points):
-                rows = _work([impl], job, min_time_s, min_samples, on_row=bar.worker(process_s([impl]), plan.seconds),
-                             env=worker_env(impl))
+                job = [p for p in job if ((impl,) + _point_key(p), r + 1) not in measured]
+                if not job:
+                    continue
+                rows = _work([impl], job, min_time_s, min_samples, env=worker_env(impl),
+                             on_row=_journaled(bar.worker(process_s([impl]), plan.seconds), journal, r + 1))
                 run.rows += [{**row, "round": r + 1} for row in rows]
         bar.through(plan.round_s * (r + 1))
     if check_auto:
@@ -241,6 +270,19 @@ def sweep(points: list[dict], impls: list[str], *, min_time_s: float = 0.1, min_
     meta["peak_drift"] = stability.peak_drift(meta["peak"], measure_peak(sorted({p["dtype"] for p in points}),
                                                                          quick=quick_peak))
     return run
+
+
+def _journaled(on_row, journal: Path | None, round_: int):
+    """``on_row`` that first appends the row (with its round) to ``journal``, flushed, where there is one."""
+    if journal is None:
+        return on_row
+
+    def record(row):
+        with open(journal, "a") as file:
+            file.write(json.dumps({**row, "round": round_}, default=str) + "\n")
+        if on_row:
+            on_row(row)
+    return record
 
 
 def _fastest_ours(rows) -> dict:
