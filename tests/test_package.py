@@ -5,9 +5,11 @@ import importlib
 import json
 import os
 import pathlib
+import re
 import subprocess
 import sys
 import tracemalloc
+import warnings
 
 import numpy as np
 import pytest
@@ -45,6 +47,20 @@ def test_import_is_fast_and_lazy():
                                                text=True, check=True).stdout)
     assert heavy == []
     assert elapsed < 0.5
+
+
+def test_library_use_imports_nothing_of_the_harness(tmp_path):
+    """``pip install conv1dbench`` for the library: its calls (auto timing on first sight included) load none
+    of what only the harness needs (tqdm, pandas, matplotlib, the harness itself)."""
+    code = ("import sys, json, numpy as np, conv1dbench as cb; cb.convolve(np.ones(5000), np.ones(300)); "
+            "cb.conv1d(np.ones((2, 4, 50)), np.ones((8, 4, 3)), padding='same'); "
+            "cb.conv1d_backward(np.ones((2, 8, 50)), np.ones((2, 4, 50)), np.ones((8, 4, 3)), padding='same'); "
+            "print(json.dumps([m for m in sys.modules if m.split('.')[0] in ('tqdm', 'pandas', 'matplotlib') "
+            "or m.startswith('conv1dbench.harness')]))")
+    env = {**os.environ, "CONV1DBENCH_WISDOM": str(tmp_path / "wisdom.json")}
+    done = subprocess.run([sys.executable, "-W", "ignore", "-c", code], capture_output=True, text=True, env=env)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert json.loads(done.stdout.splitlines()[-1]) == []
 
 
 def test_a_broken_backend_is_unavailable_not_fatal(monkeypatch):
@@ -153,16 +169,39 @@ def test_machine_info_names_the_machine_and_versions():
 
 
 @pytest.mark.parametrize("module", ["conv1dbench", "conv1dbench._api", "conv1dbench._auto", "conv1dbench._registry",
-                                    "conv1dbench.timing"])
+                                    "conv1dbench.timing", "conv1dbench._fastest", "conv1dbench._planning",
+                                    "conv1dbench._workspace", "conv1dbench._matrix"])
 def test_docstring_examples_run(module):
     result = doctest.testmod(importlib.import_module(module), optionflags=doctest.NORMALIZE_WHITESPACE)
     assert result.attempted > 0 and result.failed == 0
 
 
-def test_readme_examples_run():
-    result = doctest.testfile(str(ROOT / "README.md"), module_relative=False,
+@pytest.mark.parametrize("page", ["tutorial.md", "guide.md", "from-scipy.md"])
+def test_the_documentations_examples_run(page):
+    """Every ``>>>`` example of the documentation's pages runs as a doctest (the README has none: its code is
+    a sketch, each of its calls an example here)."""
+    result = doctest.testfile(str(ROOT / "docs" / page), module_relative=False,
                               optionflags=doctest.NORMALIZE_WHITESPACE | doctest.ELLIPSIS)
-    assert result.attempted > 0 and result.failed == 0
+    assert result.failed == 0 and (result.attempted > 0 or page != "tutorial.md")
+
+
+def test_the_readmes_code_runs(tmp_path, monkeypatch):
+    """The README's library use (its ``python`` blocks) runs as written."""
+    monkeypatch.setenv("CONV1DBENCH_WISDOM", str(tmp_path / "wisdom.json"))
+    blocks = re.findall(r"```python\n(.*?)```", (ROOT / "README.md").read_text(), re.DOTALL)
+    assert blocks
+    for block in blocks:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # auto's notice that it times on first sight
+            exec(compile(block, "README.md", "exec"), {})
+
+
+def test_the_readme_is_for_users_and_short():
+    text = (ROOT / "README.md").read_text()
+    assert len(text.encode()) <= 12 * 1024, len(text.encode())
+    assert not re.search(r"\bissue \d+", text, re.IGNORECASE)   # the README names no internal issue
+    for page in re.findall(r"\]\((docs/[^)#]+)", text):        # every page it links to exists
+        assert (ROOT / page).is_file(), page
 
 
 def test_a_dtype_the_backend_does_not_take_is_a_type_error(monkeypatch):

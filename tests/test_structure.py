@@ -1,7 +1,7 @@
 """The package's structure, checked: imports flow one way, backends are known only to the registry,
 the harness and auto agree on problem keys.
 
-The layers are the README's (section "Architecture"); a new module must be placed in one here.
+The layers are docs/contributing.md's (section "Architecture"); a new module must be placed in one here.
 """
 
 import ast
@@ -52,7 +52,8 @@ def _layer_of(name: str) -> int:
         for pattern in patterns:
             if name == pattern or (pattern.endswith(".*") and name.startswith(pattern[:-1])):
                 return index
-    raise AssertionError(f"module conv1dbench.{name} is in no layer of tests/test_structure.py (and the README)")
+    raise AssertionError(f"module conv1dbench.{name} is in no layer of tests/test_structure.py (and "
+                         "docs/contributing.md)")
 
 
 def _imports(name: str) -> list[tuple[str, int, bool]]:
