@@ -6,7 +6,8 @@ A machine's folder, ``results/<machine>/``, holds one run per grid (``default``,
 auto's regret (timed in processes of their own: :func:`conv1dbench.harness.runner.auto_check`) and
 auto against each peer, with the threads on both sides; the best of our backends picked after the fact
 appears only labelled so.  ``python -m conv1dbench.harness.summary results/<machine>`` writes it to
-``results/<machine>/summary.md``; a test checks that the README shows exactly these lines.
+``results/<machine>/summary.md``, and :func:`headline`, the README's table of auto against each peer per
+regime, to ``results/<machine>/headline.md``; a test checks that the README shows the headline exactly.
 """
 
 from __future__ import annotations
@@ -94,13 +95,9 @@ def _peer_rows(name: str, run: Run, threads) -> list[str]:
     regime; against a single-threaded peer also auto on one thread, where the run timed it) and layers (by
     pass and dtype; beside it, over the numba backend alone, labelled so); then the best of our FFT engines,
     picked after the fact, over the FFT peers in the FFT regime, labelled so."""
-    frame = tidy(run)
-    ok = frame[frame.status == "ok"]
-    key = ["api", "pass", "dtype", "mode", "shape"]
-    times = ok.pivot_table(index=key, columns="impl", values="median_s", aggfunc="min")
-    if "auto" not in times:
+    times, points = _times(run)
+    if times is None:
         return []
-    points = _points(frame)
     regime = np.array([in_fft_regime(points[i]) for i in times.index])
     api = times.index.get_level_values("api")
     engines = [e for e in fft_engines() if e in times]
@@ -144,10 +141,66 @@ def _ratio_row(name: str, where: str, peer: str, ours: str, ratios) -> str | Non
             f"{_fmt_ratio(ratios.min())} | {int((ratios < 1).sum())} |")
 
 
+#: The headline's regimes: (label, run, api, pass or None, FFT regime or None).
+HEADLINE = (("signals, direct regime", "default", "signal", None, False),
+            ("signals, FFT regime", "default", "signal", None, True),
+            ("layers, forward", "layers", "layer", "forward", None),
+            ("layers, backward", "layers", "layer", "backward", None))
+
+
+def headline(folder: Path) -> list[str]:
+    """The README's table for one machine: what ``backend="auto"`` delivers against each peer, per regime
+    (signals of the default grid outside and inside the FFT regime, every dtype; the layers grid by pass),
+    the threads on both sides, and against a single-threaded peer auto on one thread too."""
+    runs = load(Path(folder))
+    if not runs:
+        raise ValueError(f"no run in {folder}")
+    machine = next(iter(runs.values())).meta["machine"]
+    threads = machine.get("numba_threads")
+    lines = [f"{machine.get('cpu')}, {machine.get('vector_isa')}, {machine.get('cores')} cores, BLAS "
+             f"{machine.get('blas')} (`results/{Path(folder).name}/`):", "",
+             f"| where | peer (its threads) | peer / auto, auto on {threads} threads: median | minimum "
+             "| peer / auto on 1 thread: median |", "|---|---|---:|---:|---:|"]
+    for where, name, api, direction, fft in HEADLINE:
+        if name not in runs:
+            continue
+        times, points = _times(runs[name])
+        if times is None:
+            continue
+        index = times.index
+        mask = (index.get_level_values("api") == api) & (
+            True if direction is None else index.get_level_values("pass") == direction)
+        if fft is not None:
+            mask &= np.array([in_fft_regime(points[i]) == fft for i in index])
+        for peer in (p for p in peer_specs.CPU if p in times):
+            ratios = (times[peer] / times["auto"])[mask].dropna()
+            if not len(ratios):
+                continue
+            spec = peer_specs.REGISTRY[peer]
+            alone = ((times[peer] / times[AUTO_ONE_THREAD])[mask].dropna()
+                     if spec.threads == "one" and AUTO_ONE_THREAD in times else ratios[:0])
+            lines.append(f"| {where} | {peer} ({peer_threads_text(spec, threads)}) | "
+                         f"{_fmt_ratio(np.median(ratios))} | {_fmt_ratio(ratios.min())} | "
+                         f"{_fmt_ratio(np.median(alone)) if len(alone) else '-'} |")
+    return lines
+
+
+def _times(run: Run):
+    """``(times, points)``: the best-of-rounds time per point and implementation, and each point's parameters;
+    ``(None, None)`` without auto."""
+    frame = tidy(run)
+    ok = frame[frame.status == "ok"]
+    times = ok.pivot_table(index=["api", "pass", "dtype", "mode", "shape"], columns="impl", values="median_s",
+                           aggfunc="min")
+    return (times, _points(frame)) if "auto" in times else (None, None)
+
+
 def main(argv=None) -> None:
+    """Write ``summary.md`` and ``headline.md`` (the README's table) into the machine's folder."""
     folder = Path((argv or sys.argv[1:])[0])
     text = "\n".join(summary(folder)) + "\n"
     (folder / "summary.md").write_text(text)
+    (folder / "headline.md").write_text("\n".join(headline(folder)) + "\n")
     print(text, end="")
 
 
