@@ -4,8 +4,8 @@ Loaded by the project's pytest configuration (``-p conv1dbench.harness.pytest_pl
 ``pyproject.toml``), so its options exist before pytest-benchmark reads its own.
 
 * ``pytest --benchmark-only`` (at the repository root) times the ``default`` grid (``--bench-grid``
-  picks another) and writes ``results/pytest-benchmark/``: pytest-benchmark's raw JSON, and from
-  it the same CSV, Markdown and plots as ``conv1dbench run``.
+  picks another) and writes ``runs/pytest-benchmark/`` (or beside ``--benchmark-json``):
+  pytest-benchmark's raw JSON, and from it the same CSV, Markdown and plots as ``conv1dbench run``.
 * Plain ``pytest`` runs the ``smoke`` grid here once per benchmark, untimed
   (``--benchmark-disable``): the suites are tested, no minutes are spent timing.
 
@@ -31,7 +31,9 @@ import pytest
 # The package is imported inside the hooks (import time): pytest loads this plugin for every test run,
 # before the tests' conftest sets the wisdom file aside.
 
-RESULTS = Path("results") / "pytest-benchmark"  # relative to the directory pytest runs in
+#: Where ``pytest --benchmark-only`` writes without ``--benchmark-json``: beside ``conv1dbench run``'s new
+#: folders, never into the committed ``results/`` (relative to the repository root).
+RESULTS = Path("runs") / "pytest-benchmark"
 
 
 def pytest_addoption(parser):
