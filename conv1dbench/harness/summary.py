@@ -35,12 +35,17 @@ def load(folder: Path) -> dict[str, Run]:
     return {name: Run.load(folder / name / "report.json") for name in RUNS if (folder / name / "report.json").exists()}
 
 
-def summary(folder: Path) -> list[str]:
+def _runs(folder: Path) -> tuple[dict[str, Run], dict, int | None]:
+    """``(runs, machine, threads)`` of a machine's folder: its runs, the machine they name, our thread count."""
     runs = load(Path(folder))
     if not runs:
         raise ValueError(f"no run in {folder}: expected {', '.join(f'{r}/report.json' for r in RUNS)}")
     machine = next(iter(runs.values())).meta["machine"]
-    threads = machine.get("numba_threads")
+    return runs, machine, machine.get("numba_threads")
+
+
+def summary(folder: Path) -> list[str]:
+    runs, machine, threads = _runs(folder)
     lines = [f"Machine: {machine.get('cpu')}, {machine.get('vector_isa')}, {machine.get('cores')} cores; "
              f"BLAS {machine.get('blas')}; our backends on {threads} threads. Runs: "
              + ", ".join(f"`{name}` ({run.meta.get('date', '?')[:10]})" for name, run in runs.items()) + ".", "",
@@ -152,11 +157,7 @@ def headline(folder: Path) -> list[str]:
     """The README's table for one machine: what ``backend="auto"`` delivers against each peer, per regime
     (signals of the default grid outside and inside the FFT regime, every dtype; the layers grid by pass),
     the threads on both sides, and against a single-threaded peer auto on one thread too."""
-    runs = load(Path(folder))
-    if not runs:
-        raise ValueError(f"no run in {folder}")
-    machine = next(iter(runs.values())).meta["machine"]
-    threads = machine.get("numba_threads")
+    runs, machine, threads = _runs(folder)
     lines = [f"{machine.get('cpu')}, {machine.get('vector_isa')}, {machine.get('cores')} cores, BLAS "
              f"{machine.get('blas')} (`results/{Path(folder).name}/`):", "",
              f"| where | peer (its threads) | peer / auto, auto on {threads} threads: median | minimum "

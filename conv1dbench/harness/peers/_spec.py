@@ -133,6 +133,16 @@ def sliced(full, mode: str, n: int, k: int):
     return full[..., start:stop]
 
 
+def same_gives_max_outputs(function: str):
+    """``apart`` of a peer whose "same" gives ``max(N, K)`` outputs (``numpy.convolve``'s rule) where scipy's
+    gives N: such points are skipped, saying why."""
+    def apart(point):
+        if point["K"] > point["N"] and point["mode"] == "same":
+            return f"{function}'s 'same' gives max(N, K) outputs, scipy's gives N"
+        return None
+    return apart
+
+
 def layer_args(point: dict) -> dict:
     """A layer point's ``stride``, ``padding`` (a pair) and ``groups``, as ``conv1d`` takes them."""
     return {"stride": point["stride"], "padding": padding_from_text(point["mode"]), "groups": point["groups"]}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._spec import Peer
+from ._spec import Peer, same_gives_max_outputs
 
 
 def _signal(x, w, w2, mode):
@@ -13,14 +13,8 @@ def _signal(x, w, w2, mode):
     return (lambda: np.stack([np.convolve(row, w, mode) for row in x])), None
 
 
-def _apart(point):
-    if point["K"] > point["N"] and point["mode"] == "same":
-        return "numpy.convolve's 'same' gives max(N, K) outputs, scipy's gives N"
-    return None
-
-
 PEER = Peer(
     name="numpy", library="NumPy", package="numpy", licence="BSD-3-Clause", computes="direct convolution, 1-D",
     threads="one",
     call="`numpy.convolve(x, w, mode)`, in a loop over the rows of a batch",
-    signal=_signal, apart=_apart, gflops=10.0)
+    signal=_signal, apart=same_gives_max_outputs("numpy.convolve"), gflops=10.0)
