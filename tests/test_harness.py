@@ -574,14 +574,32 @@ def test_the_bar_advances_by_predicted_seconds_to_its_total(monkeypatch):
     assert all(s >= 0 for s, _ in ticks)
 
 
-def test_the_time_left_scales_the_predicted_seconds_left_by_the_run_so_far(capsys):
+def _time_left(bar) -> str:
+    text = str(bar.bar)
+    return text[text.index("<") + 1:text.index("]")]
+
+
+def test_the_time_left_scales_the_predicted_seconds_left_by_the_run_so_far():
+    """Twice as slow as predicted so far: the time left leans on that, less while little is done (the
+    prior, a fifth of the run as predicted), and not on seconds that were paid once."""
     bar = runner._Progress(total_s=100.0, count=4, enabled=True)
     bar.phase("round 1/1: numba")
     bar.tick(25.0)                  # a quarter of the predicted seconds done...
-    bar.bar.start_t -= 50           # ... in 50 s: twice as slow as predicted, so 75 s left take 150 s
-    text = str(bar.bar)
-    assert "25%" in text and "<02:30]" in text and "1/4 measurements" in text
+    bar.bar.start_t -= 50           # ... in 50 s: 75 s left at (50 + 20) / (25 + 20) s a predicted second
+    assert "25%" in str(bar.bar) and "1/4 measurements" in str(bar.bar)
+    assert _time_left(bar) == "01:56"
+    bar.tick(55.0)
+    bar.bar.start_t -= 110          # 80 done in 160 s: the prior counts less, 20 s left at 180 / 100
+    assert _time_left(bar) == "00:36"
     bar.close()
+
+    compiling = runner._Progress(total_s=100.0, count=4, enabled=True)
+    on_row = compiling.worker(0.0, lambda row: 25.0)
+    on_row({"first_call_s": 30.001, "median_s": 0.001})  # a first call 30 s beyond the others: Numba compiling
+    compiling.bar.start_t -= 50
+    assert compiling.one_off_s == pytest.approx(30.0)
+    assert _time_left(compiling) == "01:06"  # 75 s left at (20 + 20) / (25 + 20)
+    compiling.close()
 
 
 # --------------------------------------------------------------------------------------------

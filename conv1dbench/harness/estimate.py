@@ -4,8 +4,9 @@ The sweep's progress bar (:func:`conv1dbench.harness.runner.sweep`) advances by 
 not by one per measurement: measurements differ by orders of magnitude (a 4 µs call spends the
 ``--min-time`` budget, a 1.5 s call of torch on a long kernel six calls), so a count of
 them says little about the time left.  The time left is then the predicted seconds left scaled by
-how the run so far compares with its predictions (seconds elapsed over predicted seconds done),
-which converges on the truth as the run goes, however far off the predictions are on this machine.
+how the run so far compares with its predictions (seconds elapsed over predicted seconds done, less
+the one-off seconds of compilation, leaning on the predictions early: ``runner._Progress``), which
+converges on the truth as the run goes, however far off the predictions are on this machine.
 
 One measurement in a worker (:mod:`conv1dbench.harness.worker`, :mod:`conv1dbench.timing`) is the
 point's data made, the first call, a warm-up call, samples until ``min_time_s`` has passed with at
