@@ -228,13 +228,14 @@ def _grid(name: str) -> list[dict]:
 GRIDS = ("smoke", "default", "large", "tune", "layers", "fourier", "heldout", "crossover", "gpu-smoke", "gpu",
          "dask-smoke", "dask")
 #: Minutes one round of a grid takes on the project's 2-core benchmark machine, every available
-#: backend and installed peer (``tune``: our backends only), from its committed run
-#: (``results/amd-epyc-avx512/default/report.json`` records its ``duration_s``: 32.0 minutes for one round
-#: with the FFT engines, the vendors' peers and torch installed, its checks included; ``results/tune``: 12.1
-#: minutes for two).  Machines of that name differ: the AVX2 ones take up to half as long again.  The README
-#: cites these; ``conv1dbench run --help`` predicts each grid for the machine it runs on, and the progress
-#: bar gives the time left of a run as it goes.
-MINUTES = {"default": 32, "tune": 6}
+#: backend and installed peer (``tune``: our backends only).  ``default`` is the README's main command
+#: as a fresh clone runs it (the extras it names, no torch; Numba's cache cold): 26.7 minutes, 35 s of
+#: them the install, on the AMD EPYC with AVX-512, 2026-12-05.  The committed run
+#: (``results/amd-epyc-avx512/default``, torch installed too, the cache warm) records 32.0 in its
+#: ``duration_s``; ``results/tune``: 12.1 minutes for two rounds.  Machines of that name differ: the AVX2
+#: ones take up to half as long again.  The README cites these; ``conv1dbench run --help`` predicts each
+#: grid for the machine it runs on, and the progress bar gives the time left of a run as it goes.
+MINUTES = {"default": 27, "tune": 6}
 #: One line per grid, for ``conv1dbench run --help`` (the module's notes say more).
 DESCRIPTIONS = {
     "smoke": "a few tiny points: to try things",
