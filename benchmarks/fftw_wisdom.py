@@ -4,7 +4,8 @@ Each line is a new Python process calling ``conv1dbench.convolve(x, w, backend="
 again (after a tiny call that imports what it needs): the first call plans its transforms, the second
 reuses them.  Planning "measure" without
 wisdom times FFTW's candidate algorithms; with the wisdom the first process left, the second process
-takes the plans from it.  Prints a Markdown table (``results/fft_engines/wisdom.md``).
+takes the plans from it.  Prints a Markdown table (``results/<machine>/fft_engines/wisdom.md``; the
+first: ``results/archive/amd-epyc-avx512-blas-haswell/fft_engines/wisdom.md``).
 Run: ``python benchmarks/fftw_wisdom.py``.
 """
 

@@ -8,7 +8,7 @@ problem (:func:`conv1dbench.harness.grid.problem`), timed sample by sample in tu
 that the other would meet), with the backend's thread choice.  The
 measured GEMM rate is the reference for GFLOP/s.  Run::
 
-    python benchmarks/signal_kernels.py --out results/signal_kernels.md
+    python benchmarks/signal_kernels.py --out results/<machine>/signal_kernels.md
 """
 
 from __future__ import annotations
@@ -55,7 +55,7 @@ def _row(point, min_time_s, rng) -> dict:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", default="results/signal_kernels.md")
+    parser.add_argument("--out", default="signal_kernels.md", help="the Markdown file (results/<machine>/...)")
     parser.add_argument("--min-time", type=float, default=0.3, help="seconds of alternated samples per point")
     args = parser.parse_args(argv)
     points = [p for p in grid.grid("default") if p["api"] == "signal"]

@@ -415,7 +415,8 @@ def test_the_significance_of_a_ratio_from_two_sets_of_samples():
 
 
 def test_tune_fits_the_default_models_from_a_saved_run(toy_run, tmp_path):
-    """How the shipped models are made: ``conv1dbench tune --from-run results/tune/report.json``."""
+    """How the shipped models are made: ``conv1dbench tune --from-run
+    results/archive/amd-epyc-avx512-blas-haswell/tune/report.json``."""
     saved = tmp_path / "report.json"
     rows = [dict(r, median_s=r["median_s"] * f) for r in toy_run.rows if r["status"] == "ok" for f in (1, 2)]
     points = [dict(r, N=int(r["N"]) * f) for r in rows if r["api"] == "signal" for f in (2, 3, 4)]  # 4+ per model

@@ -51,7 +51,7 @@ class Engine(_fourier.Engine):
     # ducc0 gives threads whole rows, in bundles: 8 rows ran no faster on 2 threads at any size,
     # 32 rows of 2048 points (7e5, the default) did
     PARALLEL_PARAM, PARALLEL_MIN_ROWS = "ducc.parallel_min_work", 32
-    CACHE_PARAM, LARGE = "ducc.cache_points", 2.0  # fitted: results/fft_engines/blocks.txt
+    CACHE_PARAM, LARGE = "ducc.cache_points", 2.0  # fitted: benchmarks/fft_blocks.py, results/archive
 
     def make(self, kind, rows, size, dtype, threads):
         return _Transform(kind, rows, size, dtype, threads)

@@ -35,7 +35,7 @@ class _Transform(_fourier.Transform):
 
 class Engine(_fourier.Engine):
     name = "fft"
-    CACHE_PARAM, LARGE = "fft.cache_points", 0.5  # fitted: results/fft_engines/blocks.txt
+    CACHE_PARAM, LARGE = "fft.cache_points", 0.5  # fitted: benchmarks/fft_blocks.py, results/archive
 
     def make(self, kind, rows, size, dtype, threads):
         return _Transform(kind, rows, size, dtype, threads)

@@ -121,7 +121,7 @@ class Engine(_fourier.Engine):
     name = "fftw"
     # the default 6e5: 128 x 512 points paid, 2 x 8192 (2e5) did not; one row of 131072 did
     PARALLEL_PARAM = "fftw.parallel_min_work"
-    CACHE_PARAM, LARGE = "fftw.cache_points", 1.0  # fitted: results/fft_engines/blocks.txt
+    CACHE_PARAM, LARGE = "fftw.cache_points", 1.0  # fitted: benchmarks/fft_blocks.py, results/archive
 
     def make(self, kind, rows, size, dtype, threads):
         return _Plan(kind, rows, size, dtype, threads)

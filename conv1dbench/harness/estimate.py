@@ -57,7 +57,8 @@ NOMINAL_GFLOPS = 10.0
 ONE_THREAD_SLOWER = 2.0
 #: Seconds to make one input element (seeded normal numbers, cast: 13-15 ns here) and a fixed cost of the setup.
 DATA_S, SETUP_S = 2e-8, 1e-3
-#: Bytes per second an out-of-core point reads and writes (results/dask: 1.5 GB/s, both together).
+#: Bytes per second an out-of-core point reads and writes, both together (1.5 GB/s:
+#: ``results/archive/amd-epyc-avx512-blas-haswell/dask``).
 IO_BYTES_S = 1e9
 #: The sampling defaults of :func:`conv1dbench.timing.measure_interleaved`, which the worker uses.
 _TIMING = {name: p.default for name, p in inspect.signature(timing.measure_interleaved).parameters.items()}

@@ -35,8 +35,8 @@ Grids
     What ``conv1dbench tune`` times to fit the cost models of ``backend="auto"``: other lengths,
     kernels and layer shapes than the default grid's (layers in float32 and float64), so that the
     default grid measures auto on shapes its models never saw (our backends only; its time:
-    :data:`MINUTES`).  Its committed run, ``results/tune``, is what the package's default models
-    are fitted on.
+    :data:`MINUTES`).  Its committed run, ``results/archive/amd-epyc-avx512-blas-haswell/tune``, is what the
+    package's default models are fitted on.
 ``crossover``
     Where direct (Numba) stops beating FFT on signals: N in 10**4..10**6, K from 32 to 1024, four
     dtypes (complex too), mode "full"; the threshold of auto's rule for dtypes without a cost model
@@ -232,9 +232,10 @@ GRIDS = ("smoke", "default", "large", "tune", "layers", "fourier", "heldout", "c
 #: as a fresh clone runs it (the extras it names, no torch; Numba's cache cold): 26.7 minutes, 35 s of
 #: them the install, on the AMD EPYC with AVX-512, 2026-12-05.  The committed run
 #: (``results/amd-epyc-avx512/default``, torch installed too, the cache warm) records 32.0 in its
-#: ``duration_s``; ``results/tune``: 12.1 minutes for two rounds.  Machines of that name differ: the AVX2
-#: ones take up to half as long again.  The README cites these; ``conv1dbench run --help`` predicts each
-#: grid for the machine it runs on, and the progress bar gives the time left of a run as it goes.
+#: ``duration_s``; ``results/archive/amd-epyc-avx512-blas-haswell/tune``: 12.1 minutes for two rounds.  Machines
+#: of that name differ: the AVX2 ones take up to half as long again.  The README cites these;
+#: ``conv1dbench run --help`` predicts each grid for the machine it runs on, and the progress bar gives the
+#: time left of a run as it goes.
 MINUTES = {"default": 27, "tune": 6}
 #: One line per grid, for ``conv1dbench run --help`` (the module's notes say more).
 DESCRIPTIONS = {

@@ -50,7 +50,8 @@ def tune(grid: str | None = None, *, workload=None, backends=None, wisdom=None, 
         Show a progress bar while timing a grid.
     from_run : path, optional
         A saved harness run (``report.json`` of ``conv1dbench run``) whose timings to take instead
-        of timing anything: how the package's default models are fitted from ``results/tune``.
+        of timing anything: how the package's default models are fitted from
+        ``results/archive/amd-epyc-avx512-blas-haswell/tune``.
     params : bool
         Measure the kernel parameters first (:func:`conv1dbench.harness.tune_params.tune_params`).
 
