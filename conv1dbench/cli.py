@@ -38,6 +38,9 @@ DEBUG_ENV = "CONV1DBENCH_DEBUG"
 #: Where a run without ``--out`` goes: a new folder per run, so that no run overwrites another (or the
 #: committed results) unless named to.
 RUNS_FOLDER = "runs"
+#: Minutes of Numba compiling the kernels in a fresh clone's first default run (the numba worker's first
+#: calls beyond their later ones: 170 s on the 2-core AMD EPYC with AVX-512, ``results/NOTES.md``).
+COMPILE_MINUTES = 3
 
 
 def _names(text: str | None) -> list[str] | None:
@@ -342,19 +345,20 @@ def cmd_info(as_json: bool = False) -> int:
 
 
 def _grid_help() -> str:
-    """Each grid, what it holds and its predicted minutes for a round here (every implementation offered on it;
-    the cost models, scaled by this machine's timings, predict each measurement; the checks after the sweep
-    are not counted)."""
-    from .harness.estimate import Estimate, sweep_minutes  # import time: only run --help predicts
+    """Each grid, what it holds and its predicted minutes for a run here with the defaults: every
+    implementation offered on it, the checks after the sweep included (the cost models, scaled by this
+    machine's timings, predict each measurement, as for the progress bar)."""
+    from .harness.runner import planned  # import time: only run --help predicts
 
-    estimate = Estimate(min_time_s=0.1, min_samples=3)
-    lines = ["grids (predicted minutes of one round on this machine, every implementation offered here):"]
+    lines = ["grids (predicted minutes of a run on this machine with the defaults, its checks included;",
+             f"  a first run after an install or an update adds Numba's compilation, {COMPILE_MINUTES} minutes "
+             "on the project's machine):"]
     for name in grid.GRIDS:
         try:
             points = grid.grid(name)
             suite = cases.suite(points[0])
             impls = cases.timed_by_default(suite, cases.implementations(suite))
-            minutes = (f"about {max(1, round(sweep_minutes(points, impls, estimate)))} min" if impls
+            minutes = (f"about {max(1, round(planned(points, impls).total_s / 60))} min" if impls
                        else "nothing to time here")
         except Exception as exc:  # noqa: BLE001 - a grid that cannot be predicted here says why, the rest stay
             minutes = f"not predicted here: {exc}"

@@ -162,6 +162,17 @@ def test_run_help_describes_every_grid_with_its_predicted_minutes(capsys):
     for name in grid.GRIDS:
         assert f"  {name} " in text
     assert "min)" in text and "(default: 0.1)" in text                 # --min-time's default shown
+    assert "its checks included" in text and "Numba's compilation" in text   # the whole run, and the first one's extra
+
+
+def test_the_help_predicts_what_the_sweep_will_do():
+    """``run --help`` and the progress bar share one plan: the sweep and every check after it."""
+    points, impls = SMOKE, ["numba", "auto", "scipy"]
+    whole = runner.planned(points, impls)
+    bare = runner.planned(points, impls, interference=False, memory=False)
+    assert whole.check_auto and whole.chosen and whole.loaded and whole.reread
+    assert not bare.chosen and not bare.loaded and not bare.reread
+    assert whole.total_s > bare.total_s > whole.round_s > 0
 
 
 def test_labels_are_exact_and_compare_joins_on_the_parameters():

@@ -181,11 +181,3 @@ def _peer_value(impl: str, field: str, default):
     """A peer's estimate proxy from its spec (:class:`conv1dbench.harness.peers.Peer`); ``default`` for ours."""
     peer = peers.get(impl)
     return default if peer is None else getattr(peer, field)
-
-
-def sweep_minutes(points: list[dict], impls: list[str], estimate: Estimate | None = None) -> float:
-    """Predicted minutes of one round of the sweep of ``impls`` over ``points`` (each implementation's workers
-    started, every measurement), without the checks after it: the grids' time in ``conv1dbench run --help``."""
-    estimate = estimate or Estimate(min_time_s=0.1, min_samples=3)
-    seconds = sum(process_s([impl]) + sum(estimate.measurement_s([impl], p) for p in points) for impl in impls)
-    return seconds / 60

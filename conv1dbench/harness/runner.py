@@ -185,6 +185,26 @@ def journal_rows(folder: Path) -> list[dict]:
     return rows
 
 
+def planned(points: list[dict], impls: list[str], *, min_time_s: float = 0.1, min_samples: int = 3, rounds: int = 1,
+            interference: bool = True, memory: bool = True) -> "_Plan":
+    """What :func:`sweep` will do with these arguments, and its predicted seconds (``total_s``): the sweep
+    and every check after it.  The plan also holds each phase's points (``repeatable``, ``chosen``,
+    ``loaded``, ``short``, ``reread``), whether auto is checked (``check_auto``) and beside which peers."""
+    repeatable = _repeatable(points)
+    check_auto = "auto" in impls and any(impl in BACKEND_NAMES for impl in impls) and bool(repeatable)
+    beside = [peer for peer in AUTO_CHECK_PEERS if peer in impls] if check_auto else []
+    chosen = _interference_points(points) if interference else []
+    estimate = Estimate(min_time_s, min_samples)
+    loaded = _busy_points(points, estimate) if interference else []
+    short, fresh = _short_phases_of(points, impls)
+    reread = _memory_points(points) if memory else []
+    plan = _Plan(points, impls, estimate, rounds, repeatable if check_auto else [], beside, chosen, loaded,
+                 short=short, fresh=fresh, reread=reread)
+    plan.repeatable, plan.check_auto, plan.beside, plan.chosen = repeatable, check_auto, beside, chosen
+    plan.loaded, plan.short, plan.fresh, plan.reread = loaded, short, fresh, reread
+    return plan
+
+
 def sweep(points: list[dict], impls: list[str], *, min_time_s: float = 0.1, min_samples: int = 3,
           progress: bool = True, interference: bool = True, memory: bool = True, quick_peak: bool = False,
           rounds: int = 1, command: str | None = None, grid: str | None = None, journal: Path | None = None,
@@ -215,16 +235,10 @@ def sweep(points: list[dict], impls: list[str], *, min_time_s: float = 0.1, min_
             "params": _params.in_force()}
     if "auto" in impls:  # what auto's workers decide from (each loads the same wisdom file and models)
         meta["auto"] = _auto.knowledge()
-    repeatable = _repeatable(points)
-    check_auto = "auto" in impls and any(impl in BACKEND_NAMES for impl in impls) and bool(repeatable)
-    beside = [peer for peer in AUTO_CHECK_PEERS if peer in impls] if check_auto else []
-    chosen = _interference_points(points) if interference else []
-    estimate = Estimate(min_time_s, min_samples)
-    loaded = _busy_points(points, estimate) if interference else []
-    short, fresh = _short_phases_of(points, impls)
-    reread = _memory_points(points) if memory else []
-    plan = _Plan(points, impls, estimate, rounds, repeatable if check_auto else [], beside, chosen, loaded,
-                 short=short, fresh=fresh, reread=reread)
+    plan = planned(points, impls, min_time_s=min_time_s, min_samples=min_samples, rounds=rounds,
+                   interference=interference, memory=memory)
+    repeatable, check_auto, beside, chosen = plan.repeatable, plan.check_auto, plan.beside, plan.chosen
+    loaded, short, fresh, reread = plan.loaded, plan.short, plan.fresh, plan.reread
     meta["predicted_s"] = round(plan.total_s, 1)  # the progress bar's prediction, to set against duration_s
     bar = _Progress(plan.total_s, plan.count, progress)
     run = Run(meta, list(done))
