@@ -6,14 +6,18 @@ fixture, and then only tests that take ``backend`` or live in ``test_cuda.py`` a
 ``NUMBA_ENABLE_CUDASIM=1`` makes :func:`skip_if_slow` skip sizes the simulator would take minutes on.
 """
 
+import atexit
 import contextlib
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
-# Tests never read or write the user's wisdom (auto's timings): a fresh file per session, set
-# before conv1dbench loads anything.
-os.environ["CONV1DBENCH_WISDOM"] = str(Path(tempfile.mkdtemp(prefix="conv1dbench-tests-")) / "wisdom.json")
+# Tests never read or write the user's wisdom (auto's timings): a fresh file per session (per process
+# with pytest-xdist), set before conv1dbench loads anything, and removed when the session ends.
+_WISDOM_FOLDER = tempfile.mkdtemp(prefix="conv1dbench-tests-")
+atexit.register(shutil.rmtree, _WISDOM_FOLDER, ignore_errors=True)
+os.environ["CONV1DBENCH_WISDOM"] = str(Path(_WISDOM_FOLDER) / "wisdom.json")
 
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
