@@ -682,7 +682,7 @@ class _Progress:
       compiling the kernels on a cold cache: 170 s of a 26-minute run) is left out of the elapsed
       seconds that are scaled up, since the rest of the run will not pay it again.
     - **The predictions count until the run has said much.** Each implementation's predictions are off
-      by a factor of its own (on the machine above im2col's by 3x, the FFT engines' by 1.0x), and the
+      by a factor of its own (that run: im2col's by 3.6x, the FFT engines' by 1.4x, ipp's by 1.1x), and the
       run takes one implementation at a time, so the first one's factor alone is a poor guess of the
       rest's. The comparison starts from the predictions as if :data:`PRIOR_SHARE` of the run had gone
       exactly as predicted: a fresh clone's default run, its log replayed, then read 21-30 minutes
