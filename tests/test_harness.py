@@ -170,7 +170,7 @@ def test_the_help_predicts_what_the_sweep_will_do():
     points, impls = SMOKE, ["numba", "auto", "scipy"]
     whole = runner.planned(points, impls)
     bare = runner.planned(points, impls, interference=False, memory=False)
-    assert whole.check_auto and whole.chosen and whole.loaded and whole.reread
+    assert whole.checked and whole.chosen and whole.loaded and whole.reread
     assert not bare.chosen and not bare.loaded and not bare.reread
     assert whole.total_s > bare.total_s > whole.round_s > 0
 

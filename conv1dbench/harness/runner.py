@@ -188,21 +188,16 @@ def journal_rows(folder: Path) -> list[dict]:
 def planned(points: list[dict], impls: list[str], *, min_time_s: float = 0.1, min_samples: int = 3, rounds: int = 1,
             interference: bool = True, memory: bool = True) -> "_Plan":
     """What :func:`sweep` will do with these arguments, and its predicted seconds (``total_s``): the sweep
-    and every check after it.  The plan also holds each phase's points (``repeatable``, ``chosen``,
-    ``loaded``, ``short``, ``reread``), whether auto is checked (``check_auto``) and beside which peers."""
+    and every check after it, each phase's points in it (:class:`_Plan`)."""
     repeatable = _repeatable(points)
     check_auto = "auto" in impls and any(impl in BACKEND_NAMES for impl in impls) and bool(repeatable)
     beside = [peer for peer in AUTO_CHECK_PEERS if peer in impls] if check_auto else []
-    chosen = _interference_points(points) if interference else []
     estimate = Estimate(min_time_s, min_samples)
-    loaded = _busy_points(points, estimate) if interference else []
     short, fresh = _short_phases_of(points, impls)
-    reread = _memory_points(points) if memory else []
-    plan = _Plan(points, impls, estimate, rounds, repeatable if check_auto else [], beside, chosen, loaded,
-                 short=short, fresh=fresh, reread=reread)
-    plan.repeatable, plan.check_auto, plan.beside, plan.chosen = repeatable, check_auto, beside, chosen
-    plan.loaded, plan.short, plan.fresh, plan.reread = loaded, short, fresh, reread
-    return plan
+    return _Plan(points, impls, estimate, rounds, repeatable if check_auto else [], beside,
+                 _interference_points(points) if interference else [],
+                 _busy_points(points, estimate) if interference else [],
+                 short=short, fresh=fresh, reread=_memory_points(points) if memory else [])
 
 
 def sweep(points: list[dict], impls: list[str], *, min_time_s: float = 0.1, min_samples: int = 3,
@@ -237,8 +232,8 @@ def sweep(points: list[dict], impls: list[str], *, min_time_s: float = 0.1, min_
         meta["auto"] = _auto.knowledge()
     plan = planned(points, impls, min_time_s=min_time_s, min_samples=min_samples, rounds=rounds,
                    interference=interference, memory=memory)
-    repeatable, check_auto, beside, chosen = plan.repeatable, plan.check_auto, plan.beside, plan.chosen
-    loaded, short, fresh, reread = plan.loaded, plan.short, plan.fresh, plan.reread
+    beside, chosen, loaded, short, fresh, reread = plan.beside, plan.chosen, plan.loaded, plan.short, plan.fresh, \
+        plan.reread
     meta["predicted_s"] = round(plan.total_s, 1)  # the progress bar's prediction, to set against duration_s
     bar = _Progress(plan.total_s, plan.count, progress)
     run = Run(meta, list(done))
@@ -258,9 +253,9 @@ def sweep(points: list[dict], impls: list[str], *, min_time_s: float = 0.1, min_
                              on_row=_journaled(bar.worker(process_s([impl]), plan.seconds), journal, r + 1))
                 run.rows += [{**row, "round": r + 1} for row in rows]
         bar.through(plan.round_s * (r + 1))
-    if check_auto:
+    if plan.checked:
         bar.phase("auto beside the fastest backend")
-        meta["auto_check"] = auto_check(repeatable, run.rows, min_time_s, min_samples, peers=beside,
+        meta["auto_check"] = auto_check(plan.checked, run.rows, min_time_s, min_samples, peers=beside,
                                         on_row=lambda row: bar.tick(plan.seconds(row, check=True)))
         bar.through(plan.round_s * rounds + plan.check_s)
     if short or fresh:
@@ -612,11 +607,17 @@ class _Plan:
     predicted fastest, as the sweep has not said yet); ``check_s``: the check; ``memory_s``: the
     memory check (two workers per implementation over ``reread``, rows predicted as the sweep's);
     ``total_s``: the whole run after the peak.  ``count``: the measurements, for the bar's postfix.
+
+    It keeps each phase's points as given: ``checked`` (auto's check, none where auto is not checked),
+    ``beside`` (the peers auto is checked beside), ``chosen`` (the interference check), ``loaded`` (the
+    busy-process check), ``short`` and ``fresh`` (the short-call check, the fresh processes), ``reread``.
     """
 
     def __init__(self, points, impls, estimate: Estimate, rounds: int, checked: list[dict], beside: list[str],
                  chosen: list[dict], loaded: list[dict] = (), short: list[dict] = (), fresh: int = 0,
                  reread: list[dict] = ()):
+        self.checked, self.beside, self.chosen, self.loaded = checked, beside, chosen, loaded
+        self.short, self.fresh, self.reread = short, fresh, reread
         self.row_s = {(impl,) + _point_key(p): estimate.measurement_s([impl], p) for impl in impls for p in points}
         self.round_s = sum(self.row_s.values()) + len(_jobs(points)) * sum(process_s([impl]) for impl in impls)
         ours = [impl for impl in impls if impl in BACKEND_NAMES]
