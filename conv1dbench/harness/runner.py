@@ -232,8 +232,6 @@ def sweep(points: list[dict], impls: list[str], *, min_time_s: float = 0.1, min_
         meta["auto"] = _auto.knowledge()
     plan = planned(points, impls, min_time_s=min_time_s, min_samples=min_samples, rounds=rounds,
                    interference=interference, memory=memory)
-    beside, chosen, loaded, short, fresh, reread = plan.beside, plan.chosen, plan.loaded, plan.short, plan.fresh, \
-        plan.reread
     meta["predicted_s"] = round(plan.total_s, 1)  # the progress bar's prediction, to set against duration_s
     bar = _Progress(plan.total_s, plan.count, progress)
     run = Run(meta, list(done))
@@ -255,22 +253,22 @@ def sweep(points: list[dict], impls: list[str], *, min_time_s: float = 0.1, min_
         bar.through(plan.round_s * (r + 1))
     if plan.checked:
         bar.phase("auto beside the fastest backend")
-        meta["auto_check"] = auto_check(plan.checked, run.rows, min_time_s, min_samples, peers=beside,
+        meta["auto_check"] = auto_check(plan.checked, run.rows, min_time_s, min_samples, peers=plan.beside,
                                         on_row=lambda row: bar.tick(plan.seconds(row, check=True)))
         bar.through(plan.round_s * rounds + plan.check_s)
-    if short or fresh:
-        _short_phases(meta, short, fresh, min_time_s, min_samples, plan, bar)
-    if chosen:
+    if plan.short or plan.fresh:
+        _short_phases(meta, plan.short, plan.fresh, min_time_s, min_samples, plan, bar)
+    if plan.chosen:
         bar.phase("interference check")
         meta["interference"] = interference_check(points, impls, run.rows, min_time_s, min_samples,
                                                   on_row=bar.worker(process_s(impls), plan.seconds))
-    if loaded:
+    if plan.loaded:
         bar.phase("busy-process check")
-        meta["busy"] = busy_check(loaded, impls, min_time_s, min_samples,
+        meta["busy"] = busy_check(plan.loaded, impls, min_time_s, min_samples,
                                   on_row=lambda row: bar.tick(plan.busy_row_s.get(_key(row), 0.0)))
-    if reread:
+    if plan.reread:
         bar.phase("memory: allocator as is and reused")
-        meta["memory"] = memory_check(reread, impls, min_time_s, min_samples,
+        meta["memory"] = memory_check(plan.reread, impls, min_time_s, min_samples,
                                       on_row=lambda impl: bar.worker(process_s([impl]), plan.seconds))
     bar.close()
     meta["other_load"] = load.result()
@@ -713,7 +711,8 @@ class _Progress:
 
     def rate(self, done_s: float, elapsed_s: float) -> float:
         """Predicted seconds done per second elapsed, as the time left is reckoned (see the class)."""
-        return (done_s + self.prior_s) / (max(0.0, elapsed_s - self.one_off_s) + self.prior_s or 1.0)
+        steady_s = max(0.0, elapsed_s - self.one_off_s)  # the elapsed seconds that may be scaled up
+        return (done_s + self.prior_s) / ((steady_s + self.prior_s) or 1.0)
 
     def phase(self, text: str) -> None:
         self.text = text
