@@ -10,6 +10,7 @@ import os
 import re
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -129,6 +130,19 @@ def test_cuda_array_interface_objects_are_used_in_place():
     w = CudaInterfaceArray(_to_device(np.ones((1, 2, 2))))
     np.testing.assert_allclose(_host(cb.conv1d(foreign, w)), cb.conv1d(_host(x), np.ones((1, 2, 2))))
     assert cb.fastest("conv1d", foreign, w) == "cuda"
+
+
+@pytest.mark.skipif(not SIMULATED, reason="the simulator's own race")
+def test_simulated_threads_of_a_block_share_one_shared_array(monkeypatch):
+    # The simulator creates a block's shared array on the first thread's request; a slow allocation lets
+    # every thread race for it, and without the backend's lock each stages its share into an array of its own.
+    empty = np.empty
+    monkeypatch.setattr(np, "empty", lambda *args, **kwargs: (time.sleep(0.001), empty(*args, **kwargs))[1])
+    rng = np.random.default_rng(13)
+    x, w = rng.standard_normal((2, 4, 13)), rng.standard_normal((6, 2, 3))
+    y = cb.conv1d(x, w, groups=2, padding=1, backend="cuda")
+    monkeypatch.undo()
+    np.testing.assert_allclose(y, cb.conv1d(x, w, groups=2, padding=1, backend="numba"), atol=1e-12)
 
 
 @needs_cuda

@@ -39,6 +39,8 @@ from __future__ import annotations
 import functools
 import importlib.util
 import os
+import sys
+import threading
 
 import numpy as np
 
@@ -82,6 +84,8 @@ def unavailable_reason() -> str | None:
         from numba import cuda as numba_cuda  # optional dependency (numba-cuda), see `cuda` above
 
         cuda = numba_cuda
+        if SIMULATED:
+            _allocate_simulated_shared_arrays_once()
         if cuda.is_available():
             return None
         cuda.detect()  # raises with the driver's own explanation on most machines
@@ -95,6 +99,39 @@ def unavailable_reason() -> str | None:
 
 #: The simulator runs every GPU thread in Python: beyond this many multiply-adds a call takes minutes.
 SIMULATOR_MAX_MACS = 10**5
+
+
+def _allocate_simulated_shared_arrays_once() -> None:
+    """Make the simulator hand every thread of a block the same shared array, as a GPU does.
+
+    numba-cuda's simulator (0.30) creates a block's ``cuda.shared.array`` when the first thread asks
+    for it, without a lock: two threads that ask at once get two arrays, each stages only its share of
+    the window into its own, and the kernel returns garbage (a CI run of the suite saw it once; a slow
+    ``np.empty`` makes it happen every time).  Here the allocation is made atomic, keyed as the
+    simulator keys it (the calling line); dynamic shared memory and ``alignment`` keep its own code.
+    """
+    from numba.cuda.np.numpy_support import as_dtype  # optional dependency (numba-cuda), as below
+    from numba.cuda.simulator.kernelapi import FakeCUDAShared
+    from numba.cuda.types import Type
+
+    unlocked = FakeCUDAShared.array
+    if getattr(unlocked, "allocates_once", False):
+        return
+    lock = threading.Lock()
+
+    @functools.wraps(unlocked)
+    def array(self, shape, dtype, alignment=None):
+        if alignment is not None or shape == 0:
+            return unlocked(self, shape, dtype, alignment)
+        caller = sys._getframe(1)
+        key = (caller.f_code.co_filename, caller.f_lineno)
+        with lock:
+            if key not in self._allocations:
+                self._allocations[key] = np.empty(shape, as_dtype(dtype) if isinstance(dtype, Type) else dtype)
+            return self._allocations[key]
+
+    array.allocates_once = True
+    FakeCUDAShared.array = array
 
 
 def too_slow(problem) -> str | None:
