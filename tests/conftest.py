@@ -57,9 +57,15 @@ def backend(request):
 
 
 def pytest_collection_modifyitems(config, items):
+    """With ``CONV1DBENCH_TEST_BACKENDS``, only the tests of those backends (the ``backend`` fixture's, or
+    a ``backend`` parameter's among them) and ``test_cuda.py``: the simulator's run repeats nothing."""
     if ONLY:
-        items[:] = [item for item in items
-                    if "backend" in getattr(item, "fixturenames", ()) or item.path.name == "test_cuda.py"]
+        items[:] = [item for item in items if _tested_backend(item) in ONLY or item.path.name == "test_cuda.py"]
+
+
+def _tested_backend(item):
+    callspec = getattr(item, "callspec", None)
+    return callspec.params.get("backend") if callspec is not None else None
 
 
 def core_dtype(dtype) -> np.dtype:
