@@ -7,6 +7,7 @@ dtype or layout, kernel spectra cached by content, threads claimed and given bac
 
 import json
 import threading
+import time
 
 import numpy as np
 import pytest
@@ -239,3 +240,62 @@ def test_transforms_beyond_the_cache_budget_are_not_kept(name, monkeypatch):
     kept = backend.ENGINE._local.cache.values()
     assert sum(t.nbytes for t in kept) <= 1 << 16
     backend.ENGINE.forget()
+
+
+class _TimedEngine(_fourier.Engine):
+    """An engine whose transforms take the seconds given per size (busy waits), and that counts them."""
+
+    name = "timed"
+
+    def __init__(self, own, seconds):
+        super().__init__()
+        self.own, self.seconds, self.made = own, seconds, []
+
+    def next_fast_len(self, n, real):
+        return self.own
+
+    def make(self, kind, rows, size, dtype, threads):
+        self.made.append(size)
+        transform = _fourier.Transform(kind, rows, size, dtype, threads)
+        transform.input = np.empty(transform.in_shape, transform.in_dtype)
+
+        def run(seconds=self.seconds[size]):
+            stop = time.perf_counter() + seconds
+            while time.perf_counter() < stop:
+                pass
+        transform.run = run
+        return transform
+
+
+@pytest.mark.parametrize("fast", [2025, 2048])
+def test_the_transform_size_is_the_candidate_that_ran_fastest(fast):
+    engine = _TimedEngine(2025, {2025: 4e-4, 2048: 4e-4, fast: 4e-5})
+    assert engine.fast_size(2022, True, timed=False) == 2025  # the cost models' size: nothing timed yet
+    assert engine.made == []
+    assert engine.fast_size(2022, True) == fast
+    assert sorted(engine.made) == [2025, 2048]  # the engine's own size and the next power of two
+    assert engine.fast_size(2023, True) == fast and len(engine.made) == 2  # the same candidates: timed once
+    assert engine.fast_size(2022, True, timed=False) == fast
+    assert engine.fast_size(2022, True, np.float32) == fast and len(engine.made) == 4  # each dtype its own
+
+
+def test_transform_sizes_are_timed_only_where_they_can_differ():
+    engine = _TimedEngine(1100, {1100: 4e-4, 1536: 4e-5, 2048: 4e-4})
+    assert engine.fast_size(1100, True) == 1536 and sorted(engine.made) == [1100, 1536, 2048]
+    engine = _TimedEngine(4096, {})
+    assert engine.fast_size(4096, True) == 4096 and engine.made == []  # a power of two: nothing else to try
+    engine = _TimedEngine(200, {})
+    assert engine.fast_size(130, True) == 200 and engine.made == []  # below TIMED_SIZES: too cheap to matter
+    huge = _fourier.TIMED_SIZES[1] + 1
+    engine = _TimedEngine(huge + 7, {})
+    assert engine.fast_size(huge, True) == huge + 7 and engine.made == []  # beyond: too long to time in a call
+
+
+@pytest.mark.parametrize("start", [-7, -3, 0, 2, 5, 9])
+def test_one_window_is_filled_as_the_padded_signal_reads(start):
+    x = np.arange(1.0, 9.0).reshape(1, 1, 8)
+    padded = np.concatenate([np.zeros(20), x.ravel(), np.zeros(20)])
+    for size in (4, 8, 12, 16):  # wholly before or after the signal, over its start or end, within it
+        blocks = np.full((1, 1, 1, size), np.nan)
+        _fourier._fill_windows(blocks, x, start, 1)
+        np.testing.assert_array_equal(blocks.ravel(), padded[20 + start:20 + start + size])

@@ -57,6 +57,7 @@ from numpy.lib.stride_tricks import as_strided
 from .. import _params, _threads
 from .._core import result_array, spread, valid_range
 from .._plan import CORE_DTYPES, output_length
+from ..timing import measure_interleaved
 from . import NonFiniteInput
 
 #: What ``from ._fourier import *`` gives a backend module: the declarations every FFT backend shares
@@ -90,6 +91,9 @@ MIN_SIZE_BITS = 4
 #: ``scipy.signal.fftconvolve`` computes it (no index wraps around): its transform sizes, powers of two
 #: at the smallest, give small integer-valued problems exactly, as scipy's own tests ask of it.
 PLAIN_MAX = 64
+#: Transform sizes, in points, among which :meth:`Engine.fast_size` times its candidates: smaller ones
+#: cost too little to matter (and keep scipy's exact small problems), larger ones too much to time in a call.
+TIMED_SIZES = (256, 1 << 16)
 #: Bytes of kernel spectra kept (:func:`kernel_spectra`), least recently used dropped first; spectra of
 #: more than a quarter of it are not kept (a layer's weights at a long transform size would be gigabytes).
 KERNEL_CACHE_BYTES = 64 << 20
@@ -145,12 +149,45 @@ class Engine:
 
     def __init__(self):
         self._local = threading.local()
+        self._sizes: dict = {}
+        self._sizes_lock = threading.Lock()
 
     def make(self, kind: str, rows: int, size: int, dtype: np.dtype, threads: int) -> Transform:
         raise NotImplementedError
 
-    def fast_size(self, n: int, real: bool) -> int:
+    def next_fast_len(self, n: int, real: bool) -> int:
+        """The least size of at least ``n`` points that the engine calls fast."""
         raise NotImplementedError
+
+    def fast_size(self, n: int, real: bool, dtype=np.float64, timed: bool = True) -> int:
+        """The transform size of at least ``n`` points that runs fastest here, of three candidates: the
+        engine's :meth:`next_fast_len`, and the least power of two and three times a power of two up to
+        the next power of two.  A size an engine calls fast can take several times longer than a slightly
+        larger power of two (FFTW: 2025 points 8.3 us, 2048 points 2.4 us; ``results/NOTES.md``, "FFT
+        engines: transform sizes"), and which size wins differs by engine, dtype and machine, so each set of
+        candidates is timed once per process (sizes within :data:`TIMED_SIZES`; outside, the engine's own).
+        ``timed=False``: the choice already timed, or the engine's own size (for the cost models, which
+        never time anything).
+        """
+        own = self.next_fast_len(n, real)
+        power = 1 << (n - 1).bit_length()
+        candidates = tuple(sorted({own, power} | {3 << b for b in range(power.bit_length()) if n <= 3 << b < power}))
+        if len(candidates) == 1 or not TIMED_SIZES[0] <= own <= TIMED_SIZES[1]:
+            return own
+        key = (candidates, real, np.dtype(dtype).char)
+        chosen = self._sizes.get(key)
+        if chosen is None and timed:
+            with self._sizes_lock:
+                chosen = self._sizes.get(key) or self._sizes.setdefault(key, self._fastest(candidates, real, dtype))
+        return own if chosen is None else chosen
+
+    def _fastest(self, sizes, real, dtype) -> int:
+        """Of ``sizes``, the one whose forward transform of one row ran fastest, timed in turn."""
+        transforms = [self.make(_kinds(real)[0], 1, size, np.dtype(dtype), 1) for size in sizes]
+        for t in transforms:
+            t.input[...] = 0
+        timings = measure_interleaved([t.run for t in transforms], min_time_s=0.002, min_samples=3, sample_s=2e-4)
+        return sizes[int(np.argmin([t.median_s for t in timings]))]
 
     def threads(self, rows: int, size: int) -> int:
         """Threads that pay for themselves on one transform of ``rows`` rows of ``size`` samples."""
@@ -199,9 +236,9 @@ def _bins(size: int, real: bool) -> int:
 
 # -- the plan of a forward call -----------------------------------------------------------------
 
-def _work(engine, length, span, real, rows, kernels, products, block, cache_points):
+def _work(engine, length, span, real, rows, kernels, products, block, cache_points, dtype=np.float64, timed=False):
     """``(transforms, products)``: modelled work of covering ``length`` outputs in windows of ``block``."""
-    size = engine.fast_size(block + span - 1, real)
+    size = engine.fast_size(block + span - 1, real, dtype, timed)
     step = size - span + 1
     n_blocks = -(-length // step)
     return _transforms(engine, size, n_blocks, rows, kernels, cache_points), n_blocks * _bins(size, real) * products
@@ -216,7 +253,8 @@ def _transforms(engine, size, n_windows, rows, kernels, cache_points) -> float:
     return (rows * n_windows + kernels) * per_row + overlap
 
 
-def block_length(engine, length, span, real, rows=2, kernels=1, products=1, cache_points=None) -> int:
+def block_length(engine, length, span, real, rows=2, kernels=1, products=1, cache_points=None, dtype=np.float64,
+                 timed=False) -> int:
     """Outputs per window: the choice with the least modelled work (:func:`_work`) for the call.
 
     Candidates: one window of all ``length`` outputs (the plain FFT convolution) and the windows whose
@@ -224,13 +262,15 @@ def block_length(engine, length, span, real, rows=2, kernels=1, products=1, cach
     there, where the engines' other fast sizes ran up to 40% slower or faster from one size to the
     next (``results/NOTES.md``, "FFT engines: block length").  Short windows waste transform work on
     the kernel's overlap; long ones pay ``log F`` more, and the kernel's own transform.
-    ``cache_points``: the engine's (default: its parameter's value in force).
+    ``cache_points``: the engine's (default: its parameter's value in force); ``dtype`` and ``timed``: as
+    :meth:`Engine.fast_size` takes them.
     """
     if cache_points is None:
         cache_points = engine.cache_points()
 
     def cost(n):
-        transforms, product_count = _work(engine, length, span, real, rows, kernels, products, n, cache_points)
+        transforms, product_count = _work(engine, length, span, real, rows, kernels, products, n, cache_points,
+                                          dtype, timed)
         return transforms + PRODUCT * product_count
 
     best, best_cost = length, cost(length)
@@ -248,22 +288,23 @@ def _counts(batch, c_in, c_out, groups):
     return batch * (c_in + c_out), c_out * (c_in // groups), batch * c_out * (c_in // groups)
 
 
-def _plan(engine, m0, m1, length, span, batch, c_in, c_out, groups, real, itemsize):
+def _plan(engine, m0, m1, length, span, batch, c_in, c_out, groups, real, itemsize, timed):
     """:func:`_steps` for this process's cores (:func:`conv1dbench._threads.cores`) and the kernel
     parameters in force."""
     return _steps(engine, m0, m1, length, span, batch, c_in, c_out, groups, real, itemsize, _threads.cores(),
                   _params.value("fourier.chunk_bytes"), _params.value("fourier.spread_min_work"),
-                  engine.cache_points())
+                  engine.cache_points(), timed)
 
 
 @functools.lru_cache(maxsize=1024)
 def _steps(engine, m0, m1, length, span, batch, c_in, c_out, groups, real, itemsize, cores, chunk_bytes,
-           spread_min_work, cache_points):
+           spread_min_work, cache_points, timed=True):
     """``(size, skip, hop, n_windows, items, windows, spread)`` for full-convolution indices ``[m0, m1)``
     of a signal of ``length`` samples: the transform size; where a window's outputs start in its
     circular convolution, and how many there are (``hop``); the windows; the batch items and windows
     of one step (within ``chunk_bytes`` of spectra); whether the steps are spread over the
-    ``cores``.  Window ``j`` starts at sample ``m0 - skip + j*hop``.
+    ``cores``.  Window ``j`` starts at sample ``m0 - skip + j*hop``.  ``timed``: transform sizes as
+    :meth:`Engine.fast_size` takes them (a call's plan times them; the cost models' does not).
 
     One window of the whole signal, zero-padded to ``length + span - 1`` samples (the plain FFT
     convolution: no index wraps around), is taken where it is no larger than one overlap-save window
@@ -276,11 +317,12 @@ def _steps(engine, m0, m1, length, span, batch, c_in, c_out, groups, real, items
     """
     n_full = m1 - m0
     rows, kernels, products = _counts(batch, c_in, c_out, groups)
-    block = block_length(engine, n_full, span, real, rows, kernels, products, cache_points)
-    size = engine.fast_size(block + span - 1, real)
+    dtype = np.dtype(f"f{itemsize}")
+    block = block_length(engine, n_full, span, real, rows, kernels, products, cache_points, dtype, timed)
+    size = engine.fast_size(block + span - 1, real, dtype, timed)
     skip, hop = span - 1, size - span + 1
     if block >= n_full:
-        plain = engine.fast_size(length + span - 1, real)
+        plain = engine.fast_size(length + span - 1, real, dtype, timed)
         if plain <= size or length + span - 1 <= PLAIN_MAX:
             size, skip, hop = plain, m0, n_full
     n_windows = -(-n_full // hop)
@@ -348,7 +390,7 @@ def kernel_spectra(engine, w, dilation, size, dtype, flip=True, finite=False, wh
     if cacheable:
         with _kernels_lock:
             for stored, spectra, all_finite in _kernels.get(key, ()):
-                if np.array_equal(stored, w):
+                if _same_kernel(stored, w):
                     _kernels.move_to_end(key)
                     found = spectra, all_finite
                     break
@@ -360,6 +402,14 @@ def kernel_spectra(engine, w, dilation, size, dtype, flip=True, finite=False, wh
     if finite and not all_finite:
         raise NonFiniteInput(f"{what} holds NaN or Inf (or sums beyond the dtype's range)")
     return spectra
+
+
+def _same_kernel(stored, w) -> bool:
+    """Whether ``w`` holds the kernel ``stored`` holds: up to 64 KiB bit for bit (copying the bytes takes a
+    tenth of comparing the values, which took 2 us of a 1023-tap call), beyond by value."""
+    if w.nbytes <= 1 << 16:
+        return stored.tobytes() == w.tobytes()
+    return np.array_equal(stored, w)
 
 
 def _transform_kernel(engine, w, dilation, size, dtype, flip):
@@ -439,7 +489,7 @@ def forward(engine, x, w, pad_left, pad_right, stride, dilation, groups, *, fini
     return y
 
 
-def _geometry(engine, length, span, pad_left, stride, l_out, batch, c_in, c_out, groups, dtype):
+def _geometry(engine, length, span, pad_left, stride, l_out, batch, c_in, c_out, groups, dtype, timed=True):
     """``(first, lo, hi, plan)`` of a forward call: output ``l`` is index ``first + l*stride`` of the full
     convolution (``x[i] * kernel[k]`` lands at ``i + k``); outputs ``[lo, hi)`` read a sample, the others
     only padding; ``plan`` is :func:`_plan` of their indices (None where there are none)."""
@@ -450,7 +500,7 @@ def _geometry(engine, length, span, pad_left, stride, l_out, batch, c_in, c_out,
     real = dtype.kind != "c"
     itemsize = dtype.itemsize if real else dtype.itemsize // 2
     return first, lo, hi, _plan(engine, first + lo * stride, first + (hi - 1) * stride + 1, length, span, batch,
-                                c_in, c_out, groups, real, itemsize)
+                                c_in, c_out, groups, real, itemsize, timed)
 
 
 def _overlap_save(engine, x, w, y, plan, first, lo, hi, stride, span, dilation, groups, finite):
@@ -499,6 +549,13 @@ def _fill_windows(blocks, x, start, step):
     nb, c_in, nw, size = blocks.shape
     length = x.shape[2]
     stop = start + (nw - 1) * step + size
+    if nw == 1:  # one window: the signal and the zeros around it written in place (no view, no segment)
+        a, b = max(start, 0), max(min(stop, length), start)  # the signal's samples in it: [a, b), perhaps none
+        window = blocks[:, :, 0]
+        window[:, :, :a - start] = 0
+        window[:, :, a - start:b - start] = x[:, :, a:max(a, b)]
+        window[:, :, b - start:] = 0
+        return
     if start >= 0 and stop <= length:
         np.copyto(blocks, _windows(x[:, :, start:stop], nw, size, step))
         return
@@ -527,8 +584,11 @@ def _store(y, full, scale, origin, first, stride, lo, hi):
         return
     if stride == 1 and first + la == origin and lb - la == nw * step:  # whole windows: no copy between
         target = y[:, :, la:lb]
-        s0, s1, s2 = target.strides
-        np.multiply(full, scale, out=as_strided(target, (nb, c_out, nw, step), (s0, s1, step * s2, s2)))
+        windows = target.reshape(nb, c_out, nw, step)  # splitting an axis: a view (NumPy's as_strided took 2.6 us)
+        if not np.may_share_memory(windows, target):  # never seen; NumPy < 2.1 cannot promise it in advance
+            s0, s1, s2 = target.strides
+            windows = as_strided(target, (nb, c_out, nw, step), (s0, s1, step * s2, s2))
+        np.multiply(full, scale, out=windows)
         return
     flat = full.reshape(nb, c_out, nw * step)
     offset = first + la * stride - origin
@@ -564,7 +624,7 @@ def backward_input(engine, g, w, length, pad_left, pad_right, stride, dilation, 
     span = dilation * (taps - 1) + 1
     g = spread(g, stride)
     real = g.dtype.kind == "f"
-    size = engine.fast_size(g.shape[2] + span - 1, real)
+    size = engine.fast_size(g.shape[2] + span - 1, real, g.dtype)
     n_full = g.shape[2] + span - 1
     spectra_w = kernel_spectra(engine, w, dilation, size, g.dtype, flip=False, finite=finite, what="weight")
     with _threads.claim(engine.threads(batch * max(c_out, groups * c_per_group), size)) as threads:
@@ -593,7 +653,7 @@ def backward_weight(engine, g, x, taps, pad_left, pad_right, stride, dilation, g
     g = spread(g, stride)
     spread_len = g.shape[2]
     real = x.dtype.kind == "f"
-    size = engine.fast_size(length + spread_len - 1, real)
+    size = engine.fast_size(length + spread_len - 1, real, x.dtype)
     with _threads.claim(engine.threads(batch * max(c_in, c_out), size)) as threads:
         spectra = _spectra(engine, "signal", x.reshape(batch * c_in, -1), size, threads)
         reversed_spectra = _spectra(engine, "grad", g[..., ::-1].reshape(batch * c_out, -1), size, threads)
@@ -615,7 +675,7 @@ def backward_weight(engine, g, x, taps, pad_left, pad_right, stride, dilation, g
 def _forward_plan(engine, p):
     """:func:`_plan` of the forward call of problem ``p``, or None where every output reads only padding."""
     return _geometry(engine, p.length, p.dilation * (p.taps - 1) + 1, p.pad_left, p.stride, p.l_out, p.batch,
-                     p.c_in, p.c_out, p.groups, p.dtype)[3]
+                     p.c_in, p.c_out, p.groups, p.dtype, timed=False)[3]
 
 
 def threads(engine, problem) -> int:
@@ -627,7 +687,7 @@ def threads(engine, problem) -> int:
             return 1
         size, _, _, _, items, windows, spread = plan
         return _threads.cores() if spread else engine.threads(items * max(p.c_in, p.c_out) * windows, size)
-    size = engine.fast_size(p.length + p.stride * (p.l_out - 1), p.dtype.kind != "c")  # backward_weight's
+    size = engine.fast_size(p.length + p.stride * (p.l_out - 1), p.dtype.kind != "c", timed=False)  # backward_weight's
     return engine.threads(p.batch * max(p.c_in, p.c_out), size)
 
 

@@ -56,7 +56,7 @@ class Engine(_fourier.Engine):
     def make(self, kind, rows, size, dtype, threads):
         return _Transform(kind, rows, size, dtype, threads)
 
-    def fast_size(self, n, real):
+    def next_fast_len(self, n, real):
         return ducc0.fft.good_size(n, real)
 
 

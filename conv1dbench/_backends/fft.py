@@ -40,7 +40,7 @@ class Engine(_fourier.Engine):
     def make(self, kind, rows, size, dtype, threads):
         return _Transform(kind, rows, size, dtype, threads)
 
-    def fast_size(self, n, real):
+    def next_fast_len(self, n, real):
         return scipy.fft.next_fast_len(n, real=real)
 
 

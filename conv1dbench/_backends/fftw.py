@@ -126,7 +126,7 @@ class Engine(_fourier.Engine):
     def make(self, kind, rows, size, dtype, threads):
         return _Plan(kind, rows, size, dtype, threads)
 
-    def fast_size(self, n, real):
+    def next_fast_len(self, n, real):
         return pyfftw.next_fast_len(n)
 
 
