@@ -275,7 +275,7 @@ def test_the_transform_size_is_the_candidate_that_ran_fastest(fast):
     assert engine.fast_size(2022, True) == fast
     assert sorted(engine.made) == [2025, 2048]  # the engine's own size and the next power of two
     assert engine.fast_size(2023, True) == fast and len(engine.made) == 2  # the same candidates: timed once
-    assert engine.fast_size(2022, True, timed=False) == fast
+    assert engine.fast_size(2022, True, timed=False) == 2025  # the models' plans never follow what ran
     assert engine.fast_size(2022, True, np.float32) == fast and len(engine.made) == 4  # each dtype its own
 
 

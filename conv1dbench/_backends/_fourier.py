@@ -166,20 +166,19 @@ class Engine:
         larger power of two (FFTW: 2025 points 8.3 us, 2048 points 2.4 us; ``results/NOTES.md``, "FFT
         engines: transform sizes"), and which size wins differs by engine, dtype and machine, so each set of
         candidates is timed once per process (sizes within :data:`TIMED_SIZES`; outside, the engine's own).
-        ``timed=False``: the choice already timed, or the engine's own size (for the cost models, which
-        never time anything).
+        ``timed=False``: the engine's own size (for the cost models, which never time anything and plan
+        alike whatever ran before).
         """
         own = self.next_fast_len(n, real)
         power = 1 << (n - 1).bit_length()
         candidates = tuple(sorted({own, power} | {3 << b for b in range(power.bit_length()) if n <= 3 << b < power}))
-        if len(candidates) == 1 or not TIMED_SIZES[0] <= own <= TIMED_SIZES[1]:
+        if not timed or len(candidates) == 1 or not TIMED_SIZES[0] <= own <= TIMED_SIZES[1]:
             return own
         key = (candidates, real, np.dtype(dtype).char)
-        chosen = self._sizes.get(key)
-        if chosen is None and timed:
-            with self._sizes_lock:
-                chosen = self._sizes.get(key) or self._sizes.setdefault(key, self._fastest(candidates, real, dtype))
-        return own if chosen is None else chosen
+        with self._sizes_lock:
+            if key not in self._sizes:
+                self._sizes[key] = self._fastest(candidates, real, dtype)
+            return self._sizes[key]
 
     def _fastest(self, sizes, real, dtype) -> int:
         """Of ``sizes``, the one whose forward transform of one row ran fastest, timed in turn."""
