@@ -170,9 +170,11 @@ class Engine:
         alike whatever ran before).
         """
         own = self.next_fast_len(n, real)
+        if not timed or not TIMED_SIZES[0] <= own <= TIMED_SIZES[1]:
+            return own
         power = 1 << (n - 1).bit_length()
         candidates = tuple(sorted({own, power} | {3 << b for b in range(power.bit_length()) if n <= 3 << b < power}))
-        if not timed or len(candidates) == 1 or not TIMED_SIZES[0] <= own <= TIMED_SIZES[1]:
+        if len(candidates) == 1:
             return own
         key = (candidates, real, np.dtype(dtype).char)
         with self._sizes_lock:
@@ -549,11 +551,11 @@ def _fill_windows(blocks, x, start, step):
     length = x.shape[2]
     stop = start + (nw - 1) * step + size
     if nw == 1:  # one window: the signal and the zeros around it written in place (no view, no segment)
-        a, b = max(start, 0), max(min(stop, length), start)  # the signal's samples in it: [a, b), perhaps none
+        lo, hi = (min(max(n, 0), size) for n in (-start, length - start))  # the signal's part of it: [lo, hi)
         window = blocks[:, :, 0]
-        window[:, :, :a - start] = 0
-        window[:, :, a - start:b - start] = x[:, :, a:max(a, b)]
-        window[:, :, b - start:] = 0
+        window[:, :, :lo] = 0
+        window[:, :, lo:hi] = x[:, :, start + lo:start + hi]
+        window[:, :, hi:] = 0
         return
     if start >= 0 and stop <= length:
         np.copyto(blocks, _windows(x[:, :, start:stop], nw, size, step))
